@@ -1,0 +1,100 @@
+"""The `evse` command line: run, sim, demo."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+
+import trio
+
+from adapters.sqlite_storage import StorageError
+from bootstrap.config import ConfigError, load_config
+
+log = logging.getLogger("evse")
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+async def run_until_signal(main, *args) -> None:
+    """Run `main(*args)` until it returns or SIGTERM/SIGINT arrives, then stop cleanly."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            async def watch() -> None:
+                async for signum in signals:
+                    log.info("%s: stopping", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    return
+
+            async def body() -> None:
+                await main(*args)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+            nursery.start_soon(body)
+
+
+async def _run_station(config) -> None:
+    from bootstrap.compose import compose
+    from bootstrap.runtime import StationRuntime
+
+    runtime: StationRuntime | None = None
+    deployment = compose(config, lambda: runtime.snapshot() if runtime else {"csms_connected": False, "evses": {}})
+    runtime = StationRuntime(config, deployment)
+    await runtime.run()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"evse: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(args.log_level or config.log.level)
+    try:
+        trio.run(run_until_signal, _run_station, config)
+    except (ConfigError, StorageError) as exc:
+        print(f"evse: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bootstrap.demo import run_demo
+
+    setup_logging("INFO")
+    trio.run(run_until_signal, run_demo, args)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bootstrap.sim_cli import add_sim_parser, run_sim_command
+
+    parser = argparse.ArgumentParser(prog="evse", description="OCPP 2.0.1 charging-station stack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run the station")
+    p.add_argument("--config", required=True, help="station TOML file")
+    p.add_argument("--log-level", default=None, help="override [log] level")
+    p.set_defaults(func=cmd_run)
+    d = sub.add_parser("demo", help="dev CSMS + simulated station on loopback, until Ctrl-C")
+    d.add_argument("--port", type=int, default=0, help="dev CSMS port (default: any free port)")
+    d.add_argument("--heartbeat-interval", type=int, default=10)
+    d.add_argument("--dir", default=".demo", help="where the demo keeps its database and socket")
+    d.add_argument("--no-script", action="store_true", help="do not play the scripted session")
+    d.set_defaults(func=cmd_demo)
+    add_sim_parser(sub)
+    args = parser.parse_args(argv)
+    if args.command == "sim":
+        return run_sim_command(args)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""`evse demo` (what `make run` shows): the development CSMS and a simulated
+station on loopback, with a readable log of every OCPP message both ways.
+
+The dev CSMS is a development tool and test double, not a product.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import trio
+
+from bootstrap.config import parse_config
+from bootstrap.dev_csms import DevCsms
+from bootstrap.sim_cli import send_control_command
+
+STATION_ID = "CS-DEMO-01"
+
+
+def _say(text: str) -> None:
+    print(f"{datetime.now():%H:%M:%S.%f}"[:-3] + "  " + text, flush=True)
+
+
+async def run_demo(args: argparse.Namespace) -> None:
+    from bootstrap.cli import _run_station  # noqa: PLC0415  (cli imports this module lazily too)
+
+    workdir = Path(args.dir).resolve()
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    csms = DevCsms(port=args.port, heartbeat_interval=args.heartbeat_interval, log=_say)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(csms.serve)
+        config = parse_config(
+            f"""
+            [station]
+            id = "{STATION_ID}"
+            [csms]
+            url = "{csms.url}"
+            security_profile = 1
+            basic_auth_password = "demo-password-0123"
+            [storage]
+            path = "station.db"
+            [hardware]
+            adapter = "sim"
+            control_socket = "sim.sock"
+            [device_model]
+            "OCPPCommCtrlr.RetryBackOffWaitMinimum" = 1
+            [log]
+            level = "INFO"
+            """,
+            base_dir=workdir,
+        )
+        sock = workdir / "sim.sock"
+        _say(f"dev CSMS (a development tool, not a product) on {csms.url}")
+        _say(f"station {STATION_ID}: database {workdir / 'station.db'}, control socket {sock}")
+        _say(f"drive it from another terminal, e.g.: .venv/bin/evse sim --socket {sock} plug --evse 1")
+        nursery.start_soon(_run_station, config)
+        if not args.no_script:
+            await _script(csms, str(sock))
+        _say("demo running until Ctrl-C")
+
+
+async def _script(csms: DevCsms, sock: str) -> None:
+    await csms.wait_connected(STATION_ID, timeout=30)
+    await csms.wait_for("StatusNotification", station_id=STATION_ID, timeout=30)
+    await trio.sleep(2)
+    result = await csms.call(STATION_ID, "GetVariables", {"getVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+        {"component": {"name": "ClockCtrlr"}, "variable": {"name": "DateTime"}},
+    ]})
+    for r in result.get("getVariableResult", []):
+        _say(f"  {r['component']['name']}.{r['variable']['name']} = {r.get('attributeValue')!r} ({r['attributeStatus']})")
+    await trio.sleep(2)
+    for cmd in ({"cmd": "plug", "evse": 1, "connector": 1},
+                {"cmd": "unplug", "evse": 1, "connector": 1}):
+        _say(f"sim: {cmd}")
+        reply = await send_control_command(sock, cmd)
+        if not reply.get("ok"):
+            print(f"demo: control socket said {reply}", file=sys.stderr)
+        await trio.sleep(3)

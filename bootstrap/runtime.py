@@ -1,0 +1,204 @@
+"""The trio runtime: feeds the domain's Station with events and carries out its effects.
+
+One boot cycle = open storage, build the device model and the station, connect,
+run until a reboot is asked for or the process is told to stop. A reboot in the
+sim deployment is a soft reboot: the cycle starts again in the same process,
+everything reloaded from storage, with a new BootNotification.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+import trio
+
+from bootstrap.config import Config, ConfigError
+from domain.clock import StationClock
+from domain.device_model import DeviceModel, parse_ref
+from domain.device_model.standard import standard_definitions
+from domain.effects import Log, Persist, Reboot, Reconfigure, Remember, Send
+from domain.hardware_events import HardwareEvent
+from domain.station import NEXT_BOOT_REASON, Station, StationInfo
+from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
+from ports.hardware import EvseController
+from ports.storage import Storage
+
+log = logging.getLogger("evse.station")
+wire = logging.getLogger("evse.ocpp")      # one line per OCPP frame, both directions
+
+_CONFIG_APPLIED = "config_applied:"        # storage key prefix: a [device_model] value last applied
+
+
+@dataclass
+class Deployment:
+    """The adapters of one deployment, composed in bootstrap.compose."""
+
+    make_link: Callable[[LinkSettings], CsmsLink]
+    hardware: EvseController
+    open_storage: Callable[[], Storage]
+
+
+def link_settings(config: Config, dm: DeviceModel) -> LinkSettings:
+    c = config.csms
+    return LinkSettings(
+        csms_url=c.url,
+        station_id=config.station.id,
+        security_profile=c.security_profile,
+        basic_auth_password=dm.get("SecurityCtrlr", "BasicAuthPassword") or c.basic_auth_password,
+        csms_root_ca=str(c.csms_root_ca) if c.csms_root_ca else None,
+        client_cert=str(c.client_cert) if c.client_cert else None,
+        client_key=str(c.client_key) if c.client_key else None,
+        ping_interval=float(dm.get_int("OCPPCommCtrlr", "WebSocketPingInterval")),
+        retry_backoff_wait_minimum=float(dm.get_int("OCPPCommCtrlr", "RetryBackOffWaitMinimum")),
+        retry_backoff_random_range=float(dm.get_int("OCPPCommCtrlr", "RetryBackOffRandomRange")),
+        retry_backoff_repeat_times=dm.get_int("OCPPCommCtrlr", "RetryBackOffRepeatTimes"),
+    )
+
+
+def build_device_model(config: Config, storage: Storage) -> DeviceModel:
+    """Definitions + stored values + the config's [device_model] table.
+
+    A config value is applied when it is new or changed since it was last applied;
+    otherwise a value the CSMS set since then is kept.
+    """
+    s, c = config.station, config.csms
+    defs = standard_definitions(
+        list(s.evse_connectors), station_id=s.id, security_profile=c.security_profile,
+        basic_auth_password=c.basic_auth_password, message_timeout=int(c.message_timeout),
+    )
+    dm = DeviceModel(defs, storage.load_variables())
+    for key, raw in config.device_model.items():
+        value = ("true" if raw else "false") if isinstance(raw, bool) else str(raw)
+        try:
+            ref = parse_ref(key)
+        except ValueError as exc:
+            raise ConfigError(f"{config.source}: device_model.{key}: {exc}") from None
+        if dm.definition(ref) is None:
+            raise ConfigError(f"{config.source}: device_model.{key}: unknown variable")
+        if storage.get(_CONFIG_APPLIED + ref.key) == value:
+            continue
+        if (err := dm.write(ref, value)) is not None:
+            raise ConfigError(f"{config.source}: device_model.{key}: {value!r} {err}")
+        storage.save_variable(ref.key, value)
+        storage.put(_CONFIG_APPLIED + ref.key, value)
+    return dm
+
+
+class StationRuntime:
+    def __init__(
+        self,
+        config: Config,
+        deployment: Deployment,
+        *,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ) -> None:
+        self.config = config
+        self.deployment = deployment
+        self._wall_clock = wall_clock
+        self.station: Station | None = None
+        self.link: CsmsLink | None = None
+        self.boot_count = 0
+        self._stopping = False
+
+    def snapshot(self) -> dict:
+        """The station's view for the sim control socket."""
+        if self.station is None:
+            return {"csms_connected": False, "evses": {}}
+        return self.station.snapshot()
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Boot cycles until cancelled (SIGTERM/SIGINT are handled by the caller)."""
+        started = False
+        while True:
+            storage = self.deployment.open_storage()
+            try:
+                reason = await self._boot_cycle(storage, task_status if not started else None)
+                started = True
+            finally:
+                storage.close()
+            if reason is None:
+                return
+            log.info("soft reboot (%s)", reason)
+
+    async def _boot_cycle(self, storage: Storage, task_status) -> str | None:
+        config = self.config
+        dm = build_device_model(config, storage)
+        boot_reason = storage.get(NEXT_BOOT_REASON) or "PowerUp"
+        s = config.station
+        now = trio.current_time()
+        station = Station(
+            info=StationInfo(s.vendor_name, s.model, s.serial_number, s.firmware_version),
+            evse_connectors=list(s.evse_connectors),
+            device_model=dm,
+            clock=StationClock(now, self._wall_clock()),
+            boot_reason=boot_reason,
+            event_id_seed=int(self._wall_clock().timestamp() * 1000) % 2**31,
+        )
+        link = self.deployment.make_link(link_settings(config, dm))
+        self.station, self.link = station, link
+        self.boot_count += 1
+        log.info("station %s boot %d (reason %s)", s.id, self.boot_count, boot_reason)
+        send, receive = trio.open_memory_channel[FrameIn | LinkUp | LinkDown | HardwareEvent](1024)
+        reboot: str | None = None
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(self.deployment.hardware.run, send.clone())
+                await nursery.start(link.run, send.clone())
+                if task_status is not None:
+                    task_status.started()
+                reboot = await self._event_loop(station, link, storage, dm, receive)
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                with trio.move_on_after(3):
+                    await link.close(1000, "station stopping" if reboot is None else "reboot")
+            self.station = None
+        return reboot
+
+    async def _event_loop(self, station: Station, link: CsmsLink, storage: Storage,
+                          dm: DeviceModel, receive: trio.MemoryReceiveChannel) -> str:
+        wire_on = wire.isEnabledFor(logging.INFO)
+        while True:
+            deadline = station.next_deadline()
+            event = None
+            with trio.move_on_at(math.inf if deadline is None else deadline):
+                event = await receive.receive()
+            now = trio.current_time()
+            if event is None:
+                effects = station.tick(now)
+            elif type(event) is FrameIn:
+                if wire_on:
+                    wire.info("CSMS -> CS  %s", event.text)
+                effects = station.frame_received(event.text, now)
+            elif type(event) is LinkUp:
+                log.info("CSMS link up (%s)", event.url)
+                effects = station.link_up(now)
+            elif type(event) is LinkDown:
+                log.info("CSMS link down: %s", event.reason)
+                effects = station.link_down(now)
+            else:
+                effects = station.hardware_event(event, now)
+            if (d := station.next_deadline()) is not None and d <= now:
+                effects += station.tick(now)
+            for effect in effects:
+                t = type(effect)
+                if t is Send:
+                    if wire_on:
+                        wire.info("CS -> CSMS  %s", effect.frame)
+                    try:
+                        await link.send(effect.frame)
+                    except LinkClosed:
+                        pass    # LinkDown follows; the station re-sends what matters
+                elif t is Persist:
+                    storage.save_variable(effect.key, effect.value)
+                elif t is Remember:
+                    storage.put(effect.key, effect.value)
+                elif t is Reconfigure:
+                    link.update(link_settings(self.config, dm))
+                elif t is Log:
+                    getattr(log, effect.level)(effect.text)
+                elif t is Reboot:
+                    return effect.reason

@@ -1,0 +1,50 @@
+"""What the domain asks the outside world to do; the runtime carries these out."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send one OCPP-J frame to the CSMS."""
+
+    frame: str
+
+
+@dataclass(frozen=True, slots=True)
+class Persist:
+    """Store a device-model value (key as in VariableRef.key)."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Remember:
+    """Store a value of the station's own state (None deletes it)."""
+
+    key: str
+    value: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reconfigure:
+    """Settings the transport uses (ping interval, back-off, password, ...) changed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reboot:
+    """Reboot the station; the next BootNotification carries `reason`."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    """Something worth a line in the station's log."""
+
+    level: str   # "debug" | "info" | "warning" | "error"
+    text: str
+
+
+Effect = Send | Persist | Remember | Reconfigure | Reboot | Log

@@ -1,0 +1,81 @@
+"""Events the charger's hardware reports, as the domain sees them.
+
+Hardware adapters translate what their devices say into these; the domain
+reacts to them. (Re-exported by ports.hardware for the adapters.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CablePlugged:
+    """EV connected (IEC 61851 state B)."""
+
+    evse: int
+    connector: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class CableUnplugged:
+    evse: int
+    connector: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyRequested:
+    """The EV asks for energy (state C); it draws `power_w` once the power path is closed."""
+
+    evse: int
+    power_w: float
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyPaused:
+    """The EV stops asking for energy (back to state B)."""
+
+    evse: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPresented:
+    """A card (or other token) at the reader; `evse` when the reader belongs to one EVSE."""
+
+    id_token: str
+    type: str = "ISO14443"
+    evse: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OccupancyChanged:
+    """Parking bay sensor."""
+
+    evse: int
+    occupied: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRaised:
+    evse: int
+    fault: str
+
+
+@dataclass(frozen=True, slots=True)
+class FaultCleared:
+    evse: int
+
+
+HardwareEvent = (
+    CablePlugged | CableUnplugged | EnergyRequested | EnergyPaused | TokenPresented
+    | OccupancyChanged | FaultRaised | FaultCleared
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    """One sample of an EVSE's meter. Per-phase lists are empty where the meter has no phases."""
+
+    energy_wh: float                   # Energy.Active.Import.Register, monotonic
+    power_w: float                     # Power.Active.Import
+    current_a: tuple[float, ...] = ()  # Current.Import per phase (L1, L2, L3)
+    voltage_v: tuple[float, ...] = ()  # Voltage per phase

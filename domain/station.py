@@ -1,0 +1,420 @@
+"""The charging station as a sans-I/O state machine.
+
+Inputs are method calls carrying `now` (monotonic seconds): the link came up or
+went down, a frame arrived, the hardware reported something, a deadline passed.
+Outputs are Effects (frames to send, values to persist, a reboot). The runtime
+calls `next_deadline()` to know when to call `tick()`.
+
+Provisioning (OCPP 2.0.1 block B): BootNotification with its reason, the
+registration status (B01 Accepted, B02 Pending, B03 Rejected), Heartbeat
+(B04/G02) adjusting the clock, StatusNotification + NotifyEvent(AvailabilityState)
+for every connector after boot and on every change.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from collections import deque
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Callable
+
+import msgspec
+
+from domain import messages as m
+from domain.clock import StationClock
+from domain.connectors import Evse
+from domain.device_model import DeviceModel, VariableRef
+from domain.device_model.service import DeviceModelService
+from domain.effects import Effect, Log, Persist, Reboot, Reconfigure, Remember, Send
+from domain.hardware_events import (
+    CablePlugged,
+    CableUnplugged,
+    EnergyPaused,
+    EnergyRequested,
+    FaultCleared,
+    FaultRaised,
+    HardwareEvent,
+    OccupancyChanged,
+    TokenPresented,
+)
+from domain.ocppj import (
+    CallErrorReceived,
+    CallResultReceived,
+    CallTimedOut,
+    Dropped,
+    IncomingCall,
+    OcppJEndpoint,
+    Reply,
+    RpcErrorCode,
+)
+
+BOOT_RETRY_AFTER_ERROR = 10.0      # s: BootNotification answered by CALLERROR or timed out
+BOOT_RETRY_DEFAULT = 30.0          # s: Pending/Rejected with interval 0
+NEXT_BOOT_REASON = "next_boot_reason"   # storage key
+
+# Variables whose change the transport must see at once.
+_LINK_VARIABLES = {
+    VariableRef("OCPPCommCtrlr", "WebSocketPingInterval"),
+    VariableRef("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
+    VariableRef("OCPPCommCtrlr", "RetryBackOffRandomRange"),
+    VariableRef("OCPPCommCtrlr", "RetryBackOffRepeatTimes"),
+    VariableRef("SecurityCtrlr", "BasicAuthPassword"),
+}
+
+
+class Registration(StrEnum):
+    """Where the BootNotification handshake stands in this boot cycle."""
+
+    Unregistered = "Unregistered"   # no BootNotificationResponse yet
+    Pending = "Pending"
+    Rejected = "Rejected"
+    Accepted = "Accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class StationInfo:
+    """chargingStation data of the BootNotification (from config)."""
+
+    vendor_name: str
+    model: str
+    serial_number: str | None = None
+    firmware_version: str | None = None
+
+
+Handler = Callable[[msgspec.Struct, float], "msgspec.Struct | tuple[str, str]"]
+
+
+class Station:
+    def __init__(
+        self,
+        *,
+        info: StationInfo,
+        evse_connectors: list[int],
+        device_model: DeviceModel,
+        clock: StationClock,
+        boot_reason: str = "PowerUp",
+        new_message_id: Callable[[], str] | None = None,
+        event_id_seed: int = 1,
+    ) -> None:
+        self.info = info
+        self.dm = device_model
+        self.clock = clock
+        self.boot_reason = m.BootReason(boot_reason)
+        self.evses = {i: Evse.with_connectors(i, n) for i, n in enumerate(evse_connectors, start=1)}
+        self.registration = Registration.Unregistered
+        self.link_is_up = False
+        self._effects: list[Effect] = []
+        self._outbox: deque[msgspec.Struct] = deque()
+        self._boot_due: float | None = None          # when to (re)send BootNotification once the link is up
+        self._heartbeat_due: float | None = None
+        self._call_sent_at = 0.0
+        self._next_event_id = event_id_seed
+        self._reboot_after_reply: str | None = None
+        self._dm_service = DeviceModelService(device_model)
+        self._handlers: dict[str, Handler] = {
+            "GetVariables": self._on_get_variables,
+            "SetVariables": self._on_set_variables,
+            "Reset": self._on_reset,
+        }
+        self.rpc = OcppJEndpoint(
+            supported_actions=self._handlers.keys(),
+            new_message_id=new_message_id or (lambda: str(uuid.uuid4())),
+            message_timeout=float(self.dm.get_int("OCPPCommCtrlr", "MessageTimeout", "Default") or 30),
+        )
+        self._wire_device_model()
+
+    # --- inputs ------------------------------------------------------------------------------
+    def link_up(self, now: float) -> list[Effect]:
+        self.link_is_up = True
+        if self.registration is not Registration.Accepted:
+            self._boot_due = now
+        else:
+            self._report_changed_statuses(now)
+        return self._pump(now)
+
+    def link_down(self, now: float) -> list[Effect]:
+        self.link_is_up = False
+        lost = self.rpc.connection_lost()
+        if lost is not None:
+            _, request = lost
+            if isinstance(request, m.BootNotificationRequest):
+                self._boot_due = now
+            elif not isinstance(request, m.HeartbeatRequest):
+                self._outbox.appendleft(request)    # delivered again after reconnect
+        return self._take()
+
+    def frame_received(self, frame: str | bytes, now: float) -> list[Effect]:
+        ev = self.rpc.receive(frame, now)
+        if isinstance(ev, IncomingCall):
+            self._on_call(ev, now)
+        elif isinstance(ev, CallResultReceived):
+            self._on_result(ev.request, ev.response, now)
+        elif isinstance(ev, (CallErrorReceived, CallTimedOut)):
+            self._on_call_failed(ev, now)
+        elif isinstance(ev, Reply):
+            self._effects.append(Log("warning", f"bad frame from CSMS: {ev.reason}"))
+            self._effects.append(Send(ev.frame))
+        elif isinstance(ev, Dropped):
+            self._effects.append(Log("warning", f"frame dropped: {ev.reason}"))
+        return self._pump(now)
+
+    def hardware_event(self, event: HardwareEvent, now: float) -> list[Effect]:
+        match event:
+            case CablePlugged(evse=e, connector=c) | CableUnplugged(evse=e, connector=c):
+                conn = self._connector(e, c)
+                if conn is not None:
+                    conn.plugged = isinstance(event, CablePlugged)
+            case FaultRaised(evse=e, fault=f):
+                if (evse := self.evses.get(e)) is not None:
+                    evse.fault = f
+            case FaultCleared(evse=e):
+                if (evse := self.evses.get(e)) is not None:
+                    evse.fault = None
+            case OccupancyChanged(evse=e, occupied=o):
+                if (evse := self.evses.get(e)) is not None:
+                    evse.occupied = o
+            case EnergyRequested(evse=e) | EnergyPaused(evse=e):
+                if (evse := self.evses.get(e)) is not None:
+                    evse.energy_requested = isinstance(event, EnergyRequested)
+            case TokenPresented():
+                self._effects.append(Log("info", f"token {event.id_token} ({event.type}) presented"))
+        self._report_changed_statuses(now)
+        return self._pump(now)
+
+    def tick(self, now: float) -> list[Effect]:
+        timed_out = self.rpc.check_timeout(now)
+        if timed_out is not None:
+            self._on_call_failed(timed_out, now)
+        return self._pump(now)
+
+    def next_deadline(self) -> float | None:
+        deadlines = [self.rpc.next_deadline()]
+        if self.link_is_up:
+            if self.registration is not Registration.Accepted:
+                deadlines.append(self._boot_due)
+            elif not self._outbox:
+                deadlines.append(self._heartbeat_due)
+        ds = [d for d in deadlines if d is not None]
+        return min(ds) if ds else None
+
+    # --- views ---------------------------------------------------------------------------------
+    def connector_status(self, evse: int, connector: int) -> str:
+        e = self.evses[evse]
+        return e.connectors[connector].status(e.fault)
+
+    def snapshot(self) -> dict:
+        """What the sim control socket's `state` shows of the station."""
+        return {
+            "csms_connected": self.link_is_up,
+            "registration": str(self.registration),
+            "evses": {
+                e.id: {
+                    "transaction_id": None,
+                    "connectors": {c.connector: c.status(e.fault) for c in e.connectors.values()},
+                }
+                for e in self.evses.values()
+            },
+        }
+
+    # --- sending -------------------------------------------------------------------------------
+    def _take(self) -> list[Effect]:
+        out, self._effects = self._effects, []
+        return out
+
+    def _pump(self, now: float) -> list[Effect]:
+        """Send the next CALL if the link, the registration and the one-call rule allow it."""
+        if self.link_is_up and not self.rpc.busy:
+            if self.registration is not Registration.Accepted:
+                if self._boot_due is not None and now >= self._boot_due:
+                    self._boot_due = None
+                    self._send_call(self._boot_request(), now)
+            elif self._outbox:
+                self._send_call(self._outbox.popleft(), now)
+            elif self._heartbeat_due is not None and now >= self._heartbeat_due:
+                self._send_call(m.HeartbeatRequest(), now)
+        if self._reboot_after_reply is not None:
+            self._effects.append(Reboot(self._reboot_after_reply))
+            self._reboot_after_reply = None
+        return self._take()
+
+    def _send_call(self, request: msgspec.Struct, now: float) -> None:
+        try:
+            frame = self.rpc.send_call(request, now)
+        except ValueError as exc:  # OutboundInvalid: a bug or a bad configured value; never send it
+            self._effects.append(Log("error", f"not sending {type(request).__name__}: {exc}"))
+            return
+        self._call_sent_at = now
+        if self.registration is Registration.Accepted:
+            # HeartbeatInterval is an interval of inactivity (no OCPP exchange).
+            self._heartbeat_due = now + self._heartbeat_interval()
+        self._effects.append(Send(frame))
+
+    def _enqueue(self, request: msgspec.Struct) -> None:
+        self._outbox.append(request)
+
+    def _boot_request(self) -> m.BootNotificationRequest:
+        i = self.info
+        return m.BootNotificationRequest(
+            charging_station=m.ChargingStation(
+                model=i.model, vendor_name=i.vendor_name,
+                serial_number=i.serial_number, firmware_version=i.firmware_version,
+            ),
+            reason=self.boot_reason,
+        )
+
+    def _heartbeat_interval(self) -> int:
+        return max(1, self.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval"))
+
+    # --- responses to our calls ------------------------------------------------------------
+    def _on_result(self, request: msgspec.Struct, response: msgspec.Struct, now: float) -> None:
+        if isinstance(response, m.BootNotificationResponse):
+            self._on_boot_response(response, now)
+        elif isinstance(response, m.HeartbeatResponse):
+            # Half the round trip is the best guess of the time the CSMS's reading is old.
+            self._set_clock(response.current_time, now, (now - self._call_sent_at) / 2)
+
+    def _on_boot_response(self, r: m.BootNotificationResponse, now: float) -> None:
+        self._set_clock(r.current_time, now, (now - self._call_sent_at) / 2)
+        status = r.status
+        if status == m.RegistrationStatus.Accepted:
+            self.registration = Registration.Accepted
+            if r.interval > 0:
+                self._write("OCPPCommCtrlr", "HeartbeatInterval", str(r.interval))
+            self._heartbeat_due = now + self._heartbeat_interval()
+            if self.boot_reason != m.BootReason.PowerUp:
+                self._effects.append(Remember(NEXT_BOOT_REASON, None))
+            self._effects.append(Log("info", "BootNotification Accepted"))
+            self._report_all_statuses(now)
+        else:
+            self.registration = Registration(str(status))
+            self._boot_due = now + (r.interval if r.interval > 0 else BOOT_RETRY_DEFAULT)
+            self._effects.append(Log("info", f"BootNotification {status}: retry in {self._boot_due - now:g} s"))
+
+    def _on_call_failed(self, ev: CallErrorReceived | CallTimedOut, now: float) -> None:
+        what = f"{ev.code}: {ev.description}" if isinstance(ev, CallErrorReceived) else "no answer (MessageTimeout)"
+        self._effects.append(Log("warning", f"{ev.action} failed: {what}"))
+        if isinstance(ev.request, m.BootNotificationRequest):
+            self._boot_due = now + BOOT_RETRY_AFTER_ERROR
+
+    def _set_clock(self, utc: datetime, now: float, age: float) -> None:
+        jump = self.clock.set(now, utc + timedelta(seconds=age))
+        if abs(jump) >= 1.0:
+            self._effects.append(Log("info", f"clock set from CSMS ({jump:+.3f} s)"))
+
+    # --- calls from the CSMS ----------------------------------------------------------------
+    def _on_call(self, call: IncomingCall, now: float) -> None:
+        if self.registration in (Registration.Unregistered, Registration.Rejected):
+            # B03.FR.08: no CSMS-initiated messages before the station is accepted or pending.
+            self._effects.append(Send(self.rpc.error_frame(
+                call.message_id, RpcErrorCode.SecurityError,
+                f"{call.action} refused: the station is not registered ({self.registration})")))
+            return
+        result = self._handlers[call.action](call.request, now)
+        if isinstance(result, tuple):
+            code, description = result
+            self._effects.append(Send(self.rpc.error_frame(call.message_id, code, description)))
+        else:
+            self._effects.append(Send(self.rpc.result_frame(call.message_id, result)))
+
+    def _on_get_variables(self, req: m.GetVariablesRequest, now: float):
+        return self._dm_service.get_variables(req, now)
+
+    def _on_set_variables(self, req: m.SetVariablesRequest, now: float):
+        result = self._dm_service.set_variables(req)
+        for ref, value in self._dm_service.take_changes():
+            self._persist(ref, value)
+        return result
+
+    def _on_reset(self, req: m.ResetRequest, now: float):
+        if req.evse_id is not None:
+            if req.evse_id not in self.evses:
+                return m.ResetResponse(status=m.ResetStatus.Rejected,
+                                       status_info=m.StatusInfo(reason_code="UnknownEvse"))
+            return m.ResetResponse(status=m.ResetStatus.Rejected,
+                                   status_info=m.StatusInfo(reason_code="UnsupportedRequest",
+                                                            additional_info="Reset of one EVSE is not supported yet"))
+        # Nothing runs that a reset could interrupt (no transactions in this station yet),
+        # so OnIdle and Immediate both reboot right after the answer.
+        self._effects.append(Remember(NEXT_BOOT_REASON, m.BootReason.RemoteReset.value))
+        self._reboot_after_reply = m.BootReason.RemoteReset.value
+        return m.ResetResponse(status=m.ResetStatus.Accepted)
+
+    # --- device model --------------------------------------------------------------------------
+    def _wire_device_model(self) -> None:
+        dm = self.dm
+        dm.provide(VariableRef("ClockCtrlr", "DateTime"),
+                   lambda now: self.clock.utc(now).isoformat().replace("+00:00", "Z"))
+        for ref in _LINK_VARIABLES:
+            dm.subscribe(ref, lambda _r, _v: self._effects.append(Reconfigure()))
+        dm.subscribe(VariableRef("OCPPCommCtrlr", "HeartbeatInterval"), self._on_heartbeat_interval)
+        dm.subscribe(VariableRef("OCPPCommCtrlr", "MessageTimeout", variable_instance="Default"),
+                     lambda _r, v: setattr(self.rpc, "message_timeout", float(v)))
+        dm.provide(VariableRef("ChargingStation", "AvailabilityState"), lambda _now: self._station_availability())
+        for e in self.evses.values():
+            dm.provide(VariableRef("EVSE", "AvailabilityState", evse=e.id), lambda _now, e=e: e.status())
+            for c in e.connectors.values():
+                dm.provide(VariableRef("Connector", "AvailabilityState", evse=e.id, connector=c.connector),
+                           lambda _now, e=e, c=c: c.status(e.fault))
+
+    def _station_availability(self) -> str:
+        states = [e.status() for e in self.evses.values()]
+        if all(s in ("Unavailable", "Faulted") for s in states):
+            return "Faulted" if "Faulted" in states else "Unavailable"
+        return "Available"
+
+    def _on_heartbeat_interval(self, _ref: VariableRef, value: str) -> None:
+        if self.registration is Registration.Accepted:
+            self._heartbeat_due = self._call_sent_at + max(1, int(value))
+
+    def _write(self, component: str, variable: str, value: str) -> None:
+        ref = VariableRef(component, variable)
+        if self.dm.write(ref, value) is None:
+            self._persist(ref, value)
+
+    def _persist(self, ref: VariableRef, value: str) -> None:
+        d = self.dm.definition(ref)
+        if d is not None and d.persistent:
+            self._effects.append(Persist(ref.key, value))
+
+    # --- connector status ---------------------------------------------------------------------
+    def _connector(self, evse: int, connector: int):
+        e = self.evses.get(evse)
+        return e.connectors.get(connector) if e else None
+
+    def _report_all_statuses(self, now: float) -> None:
+        for e in self.evses.values():
+            for c in e.connectors.values():
+                c.reported = None
+        self._report_changed_statuses(now)
+
+    def _report_changed_statuses(self, now: float) -> None:
+        """Queue StatusNotification + NotifyEvent(AvailabilityState) for every connector whose
+        status differs from the last one reported; only once accepted (B02/B03: nothing
+        else is sent before). Changes while offline are reported after reconnecting."""
+        if self.registration is not Registration.Accepted or not self.link_is_up:
+            return
+        ts = self.clock.utc(now)
+        for e in self.evses.values():
+            for c in e.connectors.values():
+                status = c.status(e.fault)
+                if status == c.reported:
+                    continue
+                c.reported = status
+                self._enqueue(m.StatusNotificationRequest(
+                    timestamp=ts, connector_status=m.ConnectorStatus(status),
+                    evse_id=e.id, connector_id=c.connector))
+                self._enqueue(m.NotifyEventRequest(
+                    generated_at=ts, seq_no=0,
+                    event_data=[m.EventData(
+                        event_id=self._event_id(), timestamp=ts, trigger=m.EventTrigger.Delta,
+                        actual_value=status,
+                        component=m.Component(name="Connector", evse=m.EVSE(id=e.id, connector_id=c.connector)),
+                        variable=m.Variable(name="AvailabilityState"),
+                        event_notification_type=m.EventNotification.HardWiredNotification,
+                    )],
+                ))
+
+    def _event_id(self) -> int:
+        self._next_event_id += 1
+        return self._next_event_id

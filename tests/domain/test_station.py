@@ -1,0 +1,286 @@
+"""Provisioning of the Station state machine (OCPP 2.0.1 B01-B04, G01-G02 statuses):
+pure, no I/O, time injected as `now`."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from domain.clock import StationClock
+from domain.device_model import DeviceModel
+from domain.device_model.standard import standard_definitions
+from domain.effects import Log, Persist, Reboot, Reconfigure, Remember, Send
+from domain.hardware_events import CablePlugged, CableUnplugged, FaultCleared, FaultRaised
+from domain.station import NEXT_BOOT_REASON, Registration, Station, StationInfo
+
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+class Harness:
+    """Drives a Station and plays the CSMS by hand."""
+
+    def __init__(self, evse_connectors=(1,), boot_reason="PowerUp", stored=None):
+        self.ids = 0
+        dm = DeviceModel(standard_definitions(list(evse_connectors), station_id="CS-1", security_profile=1),
+                         stored or {})
+        self.station = Station(
+            info=StationInfo("ACME", "Model-X", "SN-1", "1.0"),
+            evse_connectors=list(evse_connectors), device_model=dm,
+            clock=StationClock(0.0, T0), boot_reason=boot_reason, new_message_id=self._new_id,
+        )
+        self.effects: list = []
+
+    def _new_id(self) -> str:
+        self.ids += 1
+        return f"msg-{self.ids}"
+
+    def run(self, effects):
+        self.effects += effects
+        return [json.loads(e.frame) for e in effects if isinstance(e, Send)]
+
+    def up(self, now=0.0):
+        return self.run(self.station.link_up(now))
+
+    def answer(self, frame, payload, now):
+        return self.run(self.station.frame_received(json.dumps([3, frame[1], payload]), now))
+
+    def call(self, action, payload, now, msg_id="csms-1"):
+        return self.run(self.station.frame_received(json.dumps([2, msg_id, action, payload]), now))
+
+    def tick(self, now):
+        return self.run(self.station.tick(now))
+
+    def boot_accepted(self, interval=60, now=0.0, current_time=T0, sent_at=None):
+        [boot] = self.up(now if sent_at is None else sent_at)
+        assert boot[2] == "BootNotification"
+        return self.answer(boot, {"currentTime": current_time.isoformat().replace("+00:00", "Z"),
+                                  "interval": interval, "status": "Accepted"}, now)
+
+
+def boot_response(status, interval=60):
+    return {"currentTime": "2026-01-01T12:00:00.000Z", "interval": interval, "status": status}
+
+
+def test_boot_notification_first_with_reason_and_station_data():
+    h = Harness(boot_reason="RemoteReset")
+    frames = h.up(0.0)
+    assert len(frames) == 1
+    msg_type, msg_id, action, payload = frames[0]
+    assert (msg_type, msg_id, action) == (2, "msg-1", "BootNotification")
+    assert payload == {"chargingStation": {"model": "Model-X", "vendorName": "ACME", "serialNumber": "SN-1",
+                                           "firmwareVersion": "1.0"}, "reason": "RemoteReset"}
+    assert h.station.next_deadline() == pytest.approx(30.0)   # MessageTimeout of the outstanding call
+
+
+def test_accepted_adopts_interval_and_clock_then_reports_every_connector():
+    h = Harness(evse_connectors=(1, 2))
+    csms_time = T0 + timedelta(hours=3)
+    frames = h.boot_accepted(interval=42, now=1.0, current_time=csms_time, sent_at=0.0)
+    assert h.station.registration is Registration.Accepted
+    assert h.station.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval") == 42
+    assert Persist("OCPPCommCtrlr/HeartbeatInterval", "42") in h.effects
+    # clock: CSMS time plus half the round trip (1 s) -> +0.5 s
+    assert h.station.clock.utc(1.0) == csms_time + timedelta(seconds=0.5)
+    # one outstanding call at a time: first StatusNotification only
+    assert [f[2] for f in frames] == ["StatusNotification"]
+    all_calls = [frames[0]]
+    nxt = h.answer(frames[0], {}, 1.0)
+    while nxt:
+        all_calls += nxt
+        nxt = h.answer(nxt[-1], {}, 1.0)
+    statuses = [(c[3]["evseId"], c[3]["connectorId"], c[3]["connectorStatus"]) for c in all_calls
+                if c[2] == "StatusNotification"]
+    assert statuses == [(1, 1, "Available"), (2, 1, "Available"), (2, 2, "Available")]
+    events = [c[3]["eventData"][0] for c in all_calls if c[2] == "NotifyEvent"]
+    assert [(e["component"]["name"], e["component"]["evse"], e["variable"]["name"], e["actualValue"], e["trigger"])
+            for e in events] == [
+        ("Connector", {"id": 1, "connectorId": 1}, "AvailabilityState", "Available", "Delta"),
+        ("Connector", {"id": 2, "connectorId": 1}, "AvailabilityState", "Available", "Delta"),
+        ("Connector", {"id": 2, "connectorId": 2}, "AvailabilityState", "Available", "Delta"),
+    ]
+    assert len({e["eventId"] for e in events}) == 3
+
+
+def test_heartbeat_after_interval_of_inactivity_sets_clock():
+    h = Harness()
+    frames = h.boot_accepted(interval=10, now=0.0)
+    while frames:
+        frames = h.answer(frames[-1], {}, 0.0)
+    # last CALL went out at 0.0: the heartbeat is due at 10.0
+    assert h.station.next_deadline() == pytest.approx(10.0)
+    assert h.tick(9.9) == []
+    [hb] = h.tick(10.0)
+    assert hb[2:] == ["Heartbeat", {}]
+    csms_time = T0 + timedelta(days=1)
+    h.answer(hb, {"currentTime": csms_time.isoformat()}, 10.2)
+    assert h.station.clock.utc(10.2) == csms_time + timedelta(seconds=0.1)
+    assert h.station.next_deadline() == pytest.approx(20.0)
+
+
+def test_pending_answers_csms_calls_sends_nothing_else_and_retries_boot():
+    h = Harness()
+    [boot] = h.up(0.0)
+    assert h.answer(boot, boot_response("Pending", interval=20), 0.5) == []
+    assert h.station.registration is Registration.Pending
+    # the CSMS may configure the station while Pending (B02)
+    [reply] = h.call("GetVariables", {"getVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "OfflineThreshold"}}]}, 1.0)
+    assert reply[0] == 3 and reply[2]["getVariableResult"][0]["attributeStatus"] == "Accepted"
+    h.run(h.station.hardware_event(CablePlugged(1, 1), 2.0))
+    assert not [e for e in h.effects if isinstance(e, Send) and '"StatusNotification"' in e.frame]
+    assert h.station.next_deadline() == pytest.approx(20.5)
+    assert h.tick(20.4) == []
+    [boot2] = h.tick(20.5)
+    assert boot2[2] == "BootNotification"
+    [status] = h.answer(boot2, boot_response("Accepted"), 21.0)
+    assert status[3]["connectorStatus"] == "Occupied"
+
+
+def test_rejected_sends_nothing_and_refuses_csms_calls_with_security_error():
+    h = Harness()
+    [boot] = h.up(0.0)
+    assert h.answer(boot, boot_response("Rejected", interval=30), 0.0) == []
+    [err] = h.call("GetBaseReport", {"requestId": 1, "reportBase": "FullInventory"}, 1.0, msg_id="x-1")
+    assert err[:3] == [4, "x-1", "SecurityError"]
+    [err] = h.call("GetVariables", {"getVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}, 1.0, msg_id="x-2")
+    assert err[:3] == [4, "x-2", "SecurityError"]
+    h.run(h.station.hardware_event(CablePlugged(1, 1), 2.0))
+    assert h.tick(29.9) == []
+    [boot2] = h.tick(30.0)
+    assert boot2[2] == "BootNotification"
+
+
+def test_csms_call_before_any_boot_response_is_a_security_error():
+    h = Harness()
+    h.up(0.0)
+    [err] = h.call("GetVariables", {"getVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}]}, 0.1)
+    assert err[2] == "SecurityError"
+
+
+def test_boot_timeout_and_callerror_retry():
+    h = Harness()
+    [boot] = h.up(0.0)
+    assert h.tick(29.0) == []
+    assert h.tick(30.0) == []                 # timed out: retry 10 s later
+    assert any(isinstance(e, Log) and "no answer" in e.text for e in h.effects)
+    [boot2] = h.tick(40.0)
+    assert boot2[2] == "BootNotification" and boot2[1] != boot[1]
+    assert h.run(h.station.frame_received(json.dumps([4, boot2[1], "InternalError", "oops", {}]), 41.0)) == []
+    [boot3] = h.tick(51.0)
+    assert boot3[2] == "BootNotification"
+
+
+def test_link_lost_during_boot_resends_boot_on_reconnect():
+    h = Harness()
+    h.up(0.0)
+    h.run(h.station.link_down(1.0))
+    assert h.station.next_deadline() is None
+    [boot] = h.up(5.0)
+    assert boot[2] == "BootNotification"
+
+
+def test_reconnect_after_accept_no_new_boot_reports_changes_made_offline():
+    h = Harness(evse_connectors=(1, 1))
+    frames = h.boot_accepted(now=0.0)
+    while frames:
+        frames = h.answer(frames[-1], {}, 0.0)
+    h.run(h.station.link_down(1.0))
+    h.run(h.station.hardware_event(CablePlugged(2, 1), 2.0))     # while offline
+    frames = h.up(3.0)
+    assert [f[2] for f in frames] == ["StatusNotification"]
+    assert (frames[0][3]["evseId"], frames[0][3]["connectorStatus"]) == (2, "Occupied")
+
+
+def test_status_changes_plug_fault_clear_unplug():
+    h = Harness()
+    frames = h.boot_accepted(now=0.0)
+    while frames:
+        frames = h.answer(frames[-1], {}, 0.0)
+
+    def statuses(effects_frames, now):
+        got = []
+        frames = effects_frames
+        while frames:
+            f = frames[-1]
+            if f[2] == "StatusNotification":
+                got.append(f[3]["connectorStatus"])
+            frames = h.answer(f, {}, now)
+        return got
+
+    assert statuses(h.run(h.station.hardware_event(CablePlugged(1, 1), 1.0)), 1.0) == ["Occupied"]
+    assert statuses(h.run(h.station.hardware_event(FaultRaised(1, "GroundFault"), 2.0)), 2.0) == ["Faulted"]
+    assert statuses(h.run(h.station.hardware_event(FaultCleared(1), 3.0)), 3.0) == ["Occupied"]
+    assert statuses(h.run(h.station.hardware_event(CableUnplugged(1, 1), 4.0)), 4.0) == ["Available"]
+    # no change, no message
+    assert h.run(h.station.hardware_event(CableUnplugged(1, 1), 5.0)) == []
+    # unknown EVSE: ignored, nothing sent
+    assert h.run(h.station.hardware_event(CablePlugged(7, 1), 6.0)) == []
+
+
+def test_set_variables_live_effects_and_persistence():
+    h = Harness()
+    frames = h.boot_accepted(interval=100, now=0.0)
+    while frames:
+        frames = h.answer(frames[-1], {}, 0.0)
+    assert h.station.next_deadline() == pytest.approx(100.0)
+    h.effects.clear()
+    [reply] = h.call("SetVariables", {"setVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}, "attributeValue": "5"},
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "WebSocketPingInterval"},
+         "attributeValue": "7"},
+        {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "SecurityProfile"}, "attributeValue": "2"},
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"},
+         "attributeValue": "soon"},
+    ]}, 1.0)
+    results = [r["attributeStatus"] for r in reply[2]["setVariableResult"]]
+    assert results == ["Accepted", "Accepted", "Rejected", "Rejected"]
+    assert h.station.next_deadline() == pytest.approx(5.0)       # rescheduled at once
+    assert Persist("OCPPCommCtrlr/HeartbeatInterval", "5") in h.effects
+    assert Persist("OCPPCommCtrlr/WebSocketPingInterval", "7") in h.effects
+    assert any(isinstance(e, Reconfigure) for e in h.effects)
+    assert h.station.dm.get("SecurityCtrlr", "SecurityProfile") == "1"
+
+
+def test_get_variables_statuses():
+    h = Harness()
+    h.boot_accepted(now=0.0)
+    [reply] = h.call("GetVariables", {"getVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+        {"component": {"name": "NoSuchCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "NoSuchVariable"}},
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}, "attributeType": "MaxSet"},
+        {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"}},
+        {"component": {"name": "Connector", "evse": {"id": 1, "connectorId": 1}},
+         "variable": {"name": "AvailabilityState"}},
+        {"component": {"name": "Connector", "evse": {"id": 9, "connectorId": 1}},
+         "variable": {"name": "AvailabilityState"}},
+        {"component": {"name": "ClockCtrlr"}, "variable": {"name": "DateTime"}},
+    ]}, 2.0, msg_id="gv")
+    assert reply[:2] == [3, "gv"]
+    got = [(r["attributeStatus"], r.get("attributeValue")) for r in reply[2]["getVariableResult"]]
+    assert got == [("Accepted", "60"), ("UnknownComponent", None), ("UnknownVariable", None),
+                   ("NotSupportedAttributeType", None), ("Rejected", None), ("Accepted", "Available"),
+                   ("UnknownComponent", None), ("Accepted", "2026-01-01T12:00:02Z")]
+
+
+def test_reset_reboots_after_answering_with_remote_reset_reason():
+    h = Harness()
+    h.boot_accepted(now=0.0)
+    effects = h.station.frame_received(json.dumps([2, "r-1", "Reset", {"type": "Immediate"}]), 1.0)
+    sends = [e for e in effects if isinstance(e, Send)]
+    assert json.loads(sends[0].frame) == [3, "r-1", {"status": "Accepted"}]
+    assert Remember(NEXT_BOOT_REASON, "RemoteReset") in effects
+    assert effects.index(Reboot("RemoteReset")) > effects.index(sends[0])
+
+
+def test_stored_values_survive_and_unsupported_action_is_not_supported():
+    h = Harness(stored={"OCPPCommCtrlr/HeartbeatInterval": "77"})
+    assert h.station.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval") == 77
+    h.boot_accepted(interval=0, now=0.0)     # interval 0: keep ours
+    assert h.station.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval") == 77
+    [err] = h.call("ReserveNow", {"id": 1, "expiryDateTime": "2026-01-01T13:00:00Z",
+                                  "idToken": {"idToken": "A", "type": "ISO14443"}}, 1.0, msg_id="rn")
+    assert err[:3] == [4, "rn", "NotSupported"]
