@@ -25,8 +25,8 @@ Spec rules implemented here (OCPP 2.0.1 Edition 3, Part 4 unless said otherwise)
   password = SecurityCtrlr.BasicAuthPassword sent as UTF-8 (A00.FR.205 / A00.FR.304,
   TC_A_01_CS: "Authorization: Basic base64(<id>:<password>)").
   TLS 1.2 or above only (A00.FR.313 / A00.FR.416); the CSMS certificate and host
-  name are verified against the configured CSMS root only, no CA bundle (A00.FR.309..311,
-  errata 2025-01 §2.6 note); no TLS compression (A00.FR.320 in 1.6 numbering);
+  name are verified against the configured CSMS root only, no CA bundle (A00.FR.309..311
+  as tested by TC_A_05_CS, errata 2025-01 §2.6 note); no TLS compression or renegotiation;
   TLS 1.2 cipher suites limited to the ones a Charging Station must support
   (A00.FR.319 / A00.FR.422, PICS C-41, TC_A_04_CS / TC_A_07_CS):
   TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
@@ -39,6 +39,7 @@ import base64
 import contextlib
 import http
 import logging
+import os
 import random
 import ssl
 import struct
@@ -204,6 +205,13 @@ def _describe_io_error(exc: BaseException) -> str:
     if isinstance(cause, ssl.SSLError):
         return f"TLS error: {cause.reason or cause}"
     if isinstance(cause, OSError):
+        group = cause.__cause__
+        if isinstance(group, BaseExceptionGroup):  # trio.open_tcp_stream: one error per address tried
+            texts = dict.fromkeys(
+                os.strerror(e.errno) if e.errno else str(e) for e in group.exceptions if isinstance(e, OSError)
+            )
+            if texts:
+                return "; ".join(texts)
         return cause.strerror or str(cause) or type(cause).__name__
     return str(cause) or type(cause).__name__
 
@@ -572,12 +580,14 @@ class WebSocketCsmsLink:
                 watched.on_broken = None
                 if ws is None:
                     if watched.broken is not None:
-                        hint = ""
                         if target.tls and not watched.received:
                             # TLS 1.3: the CSMS checks the client certificate after our side of
                             # the handshake is done, and may just hang up.
-                            hint = " before answering (client certificate required or refused?)"
-                        return f"WebSocket handshake failed: {watched.broken}{hint}"
+                            return (
+                                f"WebSocket handshake failed: the CSMS ended the TLS session before "
+                                f"answering ({watched.broken}); client certificate required or refused?"
+                            )
+                        return f"WebSocket handshake failed: {watched.broken}"
                     return f"connect timeout: no WebSocket handshake response within {settings.connect_timeout:g} s"
                 if ws.subprotocol != SUBPROTOCOL:  # §3.2
                     close_with = (1002, f"subprotocol {SUBPROTOCOL} required")
@@ -626,7 +636,7 @@ class WebSocketCsmsLink:
                     await put(FrameIn(message))  # type: ignore[arg-type]
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     raise _ConsumerGone("link events channel closed by its receiver") from exc
-            else:  # OCPP-J is text only (Part 4 §4)
+            else:  # OCPP-J messages are JSON text, UTF-8 (Part 4 §4.1.2): no binary frames
                 self._log.warning("ignored a binary frame of %d bytes from the CSMS", len(message))
 
     def _closed_reason(self, reason: trio_websocket.CloseReason | None) -> str:
@@ -641,16 +651,19 @@ class WebSocketCsmsLink:
     async def _pinger(self, ws: WebSocketConnection, body: trio.CancelScope, dead: list[str]) -> None:
         """§8.4 WebSocketPingInterval; a missing pong means the connection is dead."""
         seq = 0
+        last = trio.current_time()  # connection opened / last pong
         while True:
             interval = self._settings.ping_interval
             changed = self._settings_changed
             if interval <= 0:
                 await changed.wait()
                 continue
-            with trio.move_on_after(interval) as idle:
+            # Next ping `interval` after the last one; an update() re-reads the interval
+            # without restarting the period (frequent updates must not starve the pings).
+            with trio.move_on_at(last + interval) as idle:
                 await changed.wait()
             if not idle.cancelled_caught:
-                continue  # settings changed: start over with the new interval
+                continue
             timeout = min(interval, PONG_TIMEOUT_MAX)
             seq += 1
             with trio.move_on_after(timeout) as waiting:
@@ -658,6 +671,7 @@ class WebSocketCsmsLink:
                     await ws.ping(struct.pack("!Q", seq))
                 except ConnectionClosed:
                     return
+            last = trio.current_time()
             if waiting.cancelled_caught:
                 dead.append(f"no pong from the CSMS within {timeout:g} s: connection considered dead")
                 body.cancel()

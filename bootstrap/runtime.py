@@ -150,6 +150,8 @@ class StationRuntime:
                 if task_status is not None:
                     task_status.started()
                 reboot = await self._event_loop(station, link, storage, dm, receive)
+                with trio.move_on_after(3):
+                    await link.close(1000, "reboot")
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):

@@ -150,8 +150,9 @@ class OutboundInvalid(ValueError):
         self.field = field
         self.code = code
         self.message = message
+        label = f"{action}Request" if action in _KNOWN_ACTIONS else action
         where = f"{field}: " if field else ""
-        super().__init__(f"{action}Request: {where}{message}")
+        super().__init__(f"{label}: {where}{message}")
 
 
 # --------------------------------------------------------------------------- violations
@@ -385,9 +386,12 @@ class OcppJEndpoint:
     message_timeout: seconds to wait for a CALLRESULT/CALLERROR; may be changed
         at any time (OCPPCommCtrlr.MessageTimeout), it applies to the
         outstanding call too.
+    refusal: when set to (code, description), every well-formed CALL is answered
+        with that CALLERROR before its action or payload is looked at (B03.FR.08:
+        SecurityError while the BootNotification is not accepted).
     """
 
-    __slots__ = ("_call_decoders", "_new_message_id", "_pending", "message_timeout")
+    __slots__ = ("_call_decoders", "_new_message_id", "_pending", "message_timeout", "refusal")
 
     def __init__(
         self,
@@ -403,6 +407,7 @@ class OcppJEndpoint:
         self._new_message_id = new_message_id
         self.message_timeout = message_timeout
         self._pending: _Pending | None = None
+        self.refusal: tuple[str, str] | None = None
 
     # ---------------------------------------------------------------- outbound
 
@@ -477,7 +482,12 @@ class OcppJEndpoint:
     def receive(
         self, frame: str | bytes, now: float
     ) -> IncomingCall | CallResultReceived | CallErrorReceived | Reply | Dropped:
-        """Classify one inbound frame. Never raises."""
+        """Classify one inbound frame (str or UTF-8 bytes). Never raises.
+
+        `now` is not needed by any rule today (timeouts are checked by
+        check_timeout); it is part of the signature so the caller need not
+        change if one ever is.
+        """
         try:
             return self._receive(frame)
         except Exception as exc:  # defensive: a bug here must not kill the connection
@@ -542,6 +552,8 @@ class OcppJEndpoint:
             action = _str_decoder.decode(parts[2])
         except (msgspec.DecodeError, ValueError):
             return self._reply(message_id, RpcErrorCode.RpcFrameworkError, "CALL action is not a string")
+        if self.refusal is not None:
+            return self._reply(message_id, self.refusal[0], f"{action[:60]}: {self.refusal[1]}")
         decoder = self._call_decoders.get(action)
         if decoder is None:
             shown = action[:60]

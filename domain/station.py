@@ -122,6 +122,7 @@ class Station:
             new_message_id=new_message_id or (lambda: str(uuid.uuid4())),
             message_timeout=float(self.dm.get_int("OCPPCommCtrlr", "MessageTimeout", "Default") or 30),
         )
+        self._set_registration(Registration.Unregistered)
         self._wire_device_model()
 
     # --- inputs ------------------------------------------------------------------------------
@@ -153,7 +154,8 @@ class Station:
         elif isinstance(ev, (CallErrorReceived, CallTimedOut)):
             self._on_call_failed(ev, now)
         elif isinstance(ev, Reply):
-            self._effects.append(Log("warning", f"bad frame from CSMS: {ev.reason}"))
+            if self.rpc.refusal is None:
+                self._effects.append(Log("warning", f"bad frame from CSMS: {ev.reason}"))
             self._effects.append(Send(ev.frame))
         elif isinstance(ev, Dropped):
             self._effects.append(Log("warning", f"frame dropped: {ev.reason}"))
@@ -278,7 +280,7 @@ class Station:
         self._set_clock(r.current_time, now, (now - self._call_sent_at) / 2)
         status = r.status
         if status == m.RegistrationStatus.Accepted:
-            self.registration = Registration.Accepted
+            self._set_registration(Registration.Accepted)
             if r.interval > 0:
                 self._write("OCPPCommCtrlr", "HeartbeatInterval", str(r.interval))
             self._heartbeat_due = now + self._heartbeat_interval()
@@ -287,9 +289,17 @@ class Station:
             self._effects.append(Log("info", "BootNotification Accepted"))
             self._report_all_statuses(now)
         else:
-            self.registration = Registration(str(status))
+            self._set_registration(Registration(str(status)))
             self._boot_due = now + (r.interval if r.interval > 0 else BOOT_RETRY_DEFAULT)
             self._effects.append(Log("info", f"BootNotification {status}: retry in {self._boot_due - now:g} s"))
+
+    def _set_registration(self, registration: Registration) -> None:
+        self.registration = registration
+        if registration in (Registration.Unregistered, Registration.Rejected):
+            # B03.FR.08: CSMS-initiated CALLs are refused until the station is Accepted or Pending.
+            self.rpc.refusal = (RpcErrorCode.SecurityError, f"refused, the station is not registered ({registration})")
+        else:
+            self.rpc.refusal = None
 
     def _on_call_failed(self, ev: CallErrorReceived | CallTimedOut, now: float) -> None:
         what = f"{ev.code}: {ev.description}" if isinstance(ev, CallErrorReceived) else "no answer (MessageTimeout)"
@@ -304,12 +314,6 @@ class Station:
 
     # --- calls from the CSMS ----------------------------------------------------------------
     def _on_call(self, call: IncomingCall, now: float) -> None:
-        if self.registration in (Registration.Unregistered, Registration.Rejected):
-            # B03.FR.08: no CSMS-initiated messages before the station is accepted or pending.
-            self._effects.append(Send(self.rpc.error_frame(
-                call.message_id, RpcErrorCode.SecurityError,
-                f"{call.action} refused: the station is not registered ({self.registration})")))
-            return
         result = self._handlers[call.action](call.request, now)
         if isinstance(result, tuple):
             code, description = result

@@ -543,6 +543,8 @@ Differences from the schemas
 - Lenient: `null` for an optional field decodes as absent (the schemas have no
   null type); null is never produced when encoding.
 - Lenient: unknown members of `customData` are accepted but dropped (above).
+- `DataTransfer*.data` is any JSON value; an explicit `"data": null` decodes
+  as None and so is left out when re-encoded.
 - Strict: an integer field written as `1.0` is rejected ("Expected `int`, got
   `float`") although JSON Schema counts it as an integer; a number beyond the
   double range (`1e400`) gives "Number out of range - at `<path>`".

@@ -593,22 +593,30 @@ async def test_tls12_cipher_suites_are_the_ocpp_ones(pki: Pki) -> None:
             assert seen.tls_version == "TLSv1.2"
             assert seen.cipher in ALLOWED_TLS12
             await link.close()
+            nursery.cancel_scope.cancel()
 
-            # A TLS 1.2 server offering only suites outside A00.FR.319 gets no connection,
-            # nor does one that only speaks TLS 1.1 (A00.FR.313).
-            tls11 = server_tls(pki, ciphers="DEFAULT:@SECLEVEL=0")
-            tls11.minimum_version = tls11.maximum_version = ssl.TLSVersion.TLSv1_1
-            for ctx in (
-                server_tls(pki, tls12_only=True, ciphers="ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA256"),
-                tls11,
-            ):
-                bad = await FakeCsms(ssl_context=ctx).start(nursery)
-                link = WebSocketCsmsLink(settings(bad.url(), security_profile=2, csms_root_ca=pki.root))
-                rx = await start_link(nursery, link)
-                down = await rx.receive()
-                assert isinstance(down, LinkDown) and "TLS handshake" in down.reason, down.reason
-                assert not bad.up_rx.statistics().current_buffer_used
-                await link.close()
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1_1 is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("case", ["other_tls12_suites_only", "tls11_only"])
+async def test_no_connection_outside_the_ocpp_tls_rules(pki: Pki, case: str) -> None:
+    if case == "other_tls12_suites_only":  # A00.FR.319: none of the four suites
+        ctx = server_tls(pki, tls12_only=True, ciphers="ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA256")
+        alert = "HANDSHAKE_FAILURE"
+    else:  # A00.FR.313: TLS 1.2 or above only
+        ctx = server_tls(pki, ciphers="DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        alert = "PROTOCOL_VERSION"
+    port, serve = refusing_tls_server(ctx, connections=1)
+    with trio.fail_after(T):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(trio.to_thread.run_sync, serve, abandon_on_cancel=True))
+            link = WebSocketCsmsLink(settings(f"wss://127.0.0.1:{port}/ocpp", security_profile=2,
+                                              csms_root_ca=pki.root))
+            rx = await start_link(nursery, link)
+            down = await rx.receive()
+            assert isinstance(down, LinkDown)
+            assert "TLS handshake" in down.reason and alert in down.reason, down.reason
+            await link.close()
             nursery.cancel_scope.cancel()
 
 
@@ -683,9 +691,15 @@ async def test_pings_answered_keep_the_link_and_interval_updates_at_once() -> No
             await next_event(rx, LinkUp)
             await trio.sleep(0.3)
             assert csms.pings == 0  # 0 = no client pings (§8.4)
-            link.update(replace(s, ping_interval=0.05))
+            link.update(replace(s, ping_interval=0.1))
             await trio.sleep(0.6)
             assert csms.pings >= 4
+            # frequent update() calls (e.g. other variables set by the CSMS) do not starve pings
+            before = csms.pings
+            for _ in range(20):
+                link.update(replace(s, ping_interval=0.1))
+                await trio.sleep(0.03)
+            assert csms.pings - before >= 4
             assert rx.statistics().current_buffer_used == 0  # no LinkDown
             assert csms.connections == 1
             await link.close()
@@ -695,7 +709,7 @@ async def test_pings_answered_keep_the_link_and_interval_updates_at_once() -> No
 # --- send / close / cancel / limits --------------------------------------------------------------
 async def test_send_while_down_raises_link_closed() -> None:
     link = WebSocketCsmsLink(settings("ws://127.0.0.1:1/ocpp"))
-    with pytest.raises(LinkClosed):
+    with trio.fail_after(T), pytest.raises(LinkClosed):
         await link.send("[2,\"1\",\"Heartbeat\",{}]")
 
 
