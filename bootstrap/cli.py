@@ -60,10 +60,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(args.log_level or config.log.level)
     try:
         trio.run(run_until_signal, _run_station, config)
-    except (ConfigError, StorageError) as exc:
-        print(f"evse: {exc}", file=sys.stderr)
-        return 1
+    except BaseException as exc:
+        known = _find(exc, (ConfigError, StorageError))
+        if known is None:
+            raise
+        print(f"evse: {known}", file=sys.stderr)
+        return 2 if isinstance(known, ConfigError) else 1
     return 0
+
+
+def _find(exc: BaseException, types: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The first exception of `types` in `exc`, looking inside exception groups."""
+    if isinstance(exc, types):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _find(inner, types)) is not None:
+                return found
+    return None
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

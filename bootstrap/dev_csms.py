@@ -181,6 +181,7 @@ class DevCsms:
         self.received: list[tuple[str, list]] = []
         self.sent: list[tuple[str, list]] = []
         self.connected: set[str] = set()
+        self.disconnects: list[tuple[str, str]] = []    # (station id, "code 1000 ..." or "connection lost")
         self._stations: dict[str, _Station] = {}
         self._changed = trio.Event()   # set (and replaced) whenever received/connected change
 
@@ -465,6 +466,7 @@ class DevCsms:
                     pending.error = StationDisconnected(f"station {sid!r} disconnected during {pending.action}")
                     pending.done.set()
             station.finished.set()
+            self.disconnects.append((sid, how))
             self._notify()
             self._say(f"{sid} disconnected ({how})")
 

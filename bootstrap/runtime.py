@@ -75,13 +75,14 @@ def build_device_model(config: Config, storage: Storage) -> DeviceModel:
         try:
             ref = parse_ref(key)
         except ValueError as exc:
-            raise ConfigError(f"{config.source}: device_model.{key}: {exc}") from None
+            raise ConfigError(config.source, str(exc), key=f"device_model.{key}") from None
         if dm.definition(ref) is None:
-            raise ConfigError(f"{config.source}: device_model.{key}: unknown variable")
+            raise ConfigError(config.source, "unknown variable", key=f"device_model.{key}")
         if storage.get(_CONFIG_APPLIED + ref.key) == value:
             continue
         if (err := dm.write(ref, value)) is not None:
-            raise ConfigError(f"{config.source}: device_model.{key}: {value!r} {err}")
+            raise ConfigError(config.source, f"{value!r} is {err}" if err.startswith("not ") else f"{value!r}: {err}",
+                              key=f"device_model.{key}")
         storage.save_variable(ref.key, value)
         storage.put(_CONFIG_APPLIED + ref.key, value)
     return dm

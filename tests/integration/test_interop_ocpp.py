@@ -17,6 +17,7 @@ import asyncio
 import base64
 import functools
 import inspect
+import re
 import threading
 import time
 from datetime import datetime, timezone
@@ -28,7 +29,8 @@ import trio
 import websockets
 from websockets.asyncio.server import ServerConnection, serve
 
-from ocpp.messages import Call, CallError, CallResult, unpack, validate_payload
+import jsonschema
+from ocpp.messages import Call, CallError, CallResult, get_validator, unpack, validate_payload
 from ocpp.routing import on
 from ocpp.v201 import ChargePoint as OcppChargePoint
 from ocpp.v201 import call, call_result
@@ -56,6 +58,31 @@ async def _validate(message: Call | CallResult) -> None:
     result = validate_payload(message, OCPP_VERSION)
     if inspect.isawaitable(result):
         await result
+
+
+# The package's Draft4Validator checks no "format"; jsonschema only checks date-time with an
+# optional extra installed. So date-time (RFC 3339, offset required) is checked here too.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
+_formats = jsonschema.FormatChecker(formats=())
+
+
+@_formats.checks("date-time")
+def _is_rfc3339(value: object) -> bool:
+    if not isinstance(value, str) or _RFC3339.match(value) is None:
+        return False
+    try:
+        datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError:
+        return False
+    return True
+
+
+def _check_formats(message: Call | CallResult) -> None:
+    schema = get_validator(message.message_type_id, message.action, OCPP_VERSION).schema
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft4Validator(schema, format_checker=_formats).iter_errors(message.payload))
+    if error is not None:
+        raise ValueError(f"{error.message} at {list(error.absolute_path)}")
 
 
 class _ValidatingConnection:
@@ -111,6 +138,7 @@ class _ValidatingConnection:
             return
         try:
             await _validate(msg)
+            _check_formats(msg)
         except Exception as exc:
             fail(f"schema: {type(exc).__name__}: {exc}")
 

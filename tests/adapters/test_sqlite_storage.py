@@ -1,0 +1,77 @@
+"""SQLite storage adapter on real files."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from adapters.sqlite_storage import SCHEMA_VERSION, SqliteStorage, StorageError
+
+
+def test_values_survive_reopen(tmp_path):
+    path = tmp_path / "station.db"
+    s = SqliteStorage(path)
+    s.put("next_boot_reason", "RemoteReset")
+    s.save_variable("OCPPCommCtrlr/HeartbeatInterval", "42")
+    s.save_variable("OCPPCommCtrlr/HeartbeatInterval", "43")
+    s.close()
+    s = SqliteStorage(path)
+    assert s.get("next_boot_reason") == "RemoteReset"
+    assert s.load_variables() == {"OCPPCommCtrlr/HeartbeatInterval": "43"}
+    s.put("next_boot_reason", None)
+    assert s.get("next_boot_reason") is None
+    s.close()
+
+
+def test_durable_without_close(tmp_path):
+    """A value is on disk when put() returns: another connection sees it at once."""
+    path = tmp_path / "station.db"
+    s = SqliteStorage(path)
+    s.save_variable("A/B", "1")
+    other = sqlite3.connect(path)
+    assert other.execute("SELECT value FROM variables WHERE key='A/B'").fetchone() == ("1",)
+    assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    other.close()
+    s.close()
+
+
+def test_garbage_file_is_refused_and_left_alone(tmp_path):
+    path = tmp_path / "station.db"
+    path.write_bytes(b"\x00garbage" * 512)
+    with pytest.raises(StorageError) as e:
+        SqliteStorage(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+    assert path.read_bytes() == b"\x00garbage" * 512
+
+
+def test_foreign_database_is_refused(tmp_path):
+    path = tmp_path / "other.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE customers (id INTEGER)")
+    db.commit()
+    db.close()
+    with pytest.raises(StorageError, match="not an evse-stack database"):
+        SqliteStorage(path)
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "station.db"
+    SqliteStorage(path).close()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(StorageError, match="newer than this software"):
+        SqliteStorage(path)
+
+
+def test_truncated_database_is_refused(tmp_path):
+    path = tmp_path / "station.db"
+    s = SqliteStorage(path)
+    for i in range(2000):
+        s.save_variable(f"C/V{i}", "x" * 100)
+    s.close()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(StorageError, match=str(path.name)):
+        SqliteStorage(path)
