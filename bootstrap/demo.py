@@ -6,6 +6,7 @@ The dev CSMS is a development tool and test double, not a product.
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 from datetime import datetime
@@ -27,6 +28,8 @@ def _say(text: str) -> None:
 async def run_demo(args: argparse.Namespace) -> None:
     from bootstrap.cli import _run_station  # noqa: PLC0415  (cli imports this module lazily too)
 
+    # The dev CSMS prints every frame both ways; the station's own frame log would repeat them.
+    logging.getLogger("evse.ocpp").setLevel(logging.WARNING)
     workdir = Path(args.dir).resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
@@ -54,7 +57,6 @@ async def run_demo(args: argparse.Namespace) -> None:
             base_dir=workdir,
         )
         sock = workdir / "sim.sock"
-        _say(f"dev CSMS (a development tool, not a product) on {csms.url}")
         _say(f"station {STATION_ID}: database {workdir / 'station.db'}, control socket {sock}")
         _say(f"drive it from another terminal, e.g.: .venv/bin/evse sim --socket {sock} plug --evse 1")
         nursery.start_soon(_run_station, config)
