@@ -115,18 +115,18 @@ def test_reference_copy_of_the_schemas() -> None:
     `$id` and one limit: the package raised Get15118EVCertificateResponse.exiResponse
     from 5600 to 7500 characters, as OCA's working group advised (ISO 15118
     certificate chains exceed 5600). The module follows the package: lenient."""
-    ref_dir = REPO.parent / "shared" / "reference" / "ocpp-2.0.1" / "json-schemas"
-    if not ref_dir.is_dir():
-        pytest.skip("no shared/ reference next to the repository")
-    differences = []
-    for stem, schema in SCHEMAS.items():
-        ref = json.loads((ref_dir / f"{stem}.json").read_text(encoding="utf-8"))
-        ref.pop("$id", None)
-        if ref != schema:
-            differences.append(stem)
-    assert differences == ["Get15118EVCertificateResponse"]
     prop = SCHEMAS["Get15118EVCertificateResponse"]["properties"]["exiResponse"]
     assert prop["maxLength"] == 7500
+    assert messages.Get15118EVCertificateResponse.__annotations__  # the module follows the package
+    ref_dir = REPO.parent / "shared" / "reference" / "ocpp-2.0.1" / "json-schemas"
+    if ref_dir.is_dir():   # beside the repository in CI and on the developers' machines
+        differences = []
+        for stem, schema in SCHEMAS.items():
+            ref = json.loads((ref_dir / f"{stem}.json").read_text(encoding="utf-8"))
+            ref.pop("$id", None)
+            if ref != schema:
+                differences.append(stem)
+        assert differences == ["Get15118EVCertificateResponse"]
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,1025 @@
+"""`make bench`: evse-stack side by side with the PyPI `ocpp` package, on loopback.
+
+    python -m tools.bench              # full run (about 30 s)
+    python -m tools.bench --quick      # fewer iterations (smoke test)
+    python -m tools.bench --only rtt   # only measurements whose key contains "rtt"
+
+Prints one aligned table (p50 / p99 per side; ratio = ocpp p50 / evse-stack p50, so
+> 1 means evse-stack is faster, or smaller for RSS) and a line about the machine.
+
+Adding a row: write a function ``fn(counts: Counts) -> list[Row]`` and decorate it
+with ``@measurement("key", "label")`` (``in_process=False`` if it starts processes,
+so the smoke test skips it). `time_ops(op, n, warmup)` times a zero-argument
+callable per call; `run_rtt(kinds, counts)` runs CSMS round trips against station
+processes (kinds: "evse", "ocpp", the echo stations).
+
+Measurements:
+
+* rtt      CSMS -> station GetVariables CALL answered, as a CSMS sees it: from
+           sending the CALL frame to having read the CALLRESULT. The station is
+           a separate process: ours is the real `evse run` (StationRuntime,
+           trio-websocket link, sim hardware, SQLite, log level WARNING); the ocpp
+           side is an `ocpp.v201.ChargePoint` with an @on(GetVariables) handler
+           on a `websockets` asyncio client (package defaults: schema validation
+           on). Both talk to the same minimal CSMS in this process: `websockets`'
+           sans-I/O ServerProtocol on a blocking socket (no event loop, no
+           threads), so the harness adds as little as it can to either side. The
+           two stations take turns (2 processes each) so that changing machine
+           load does not favour one. Also: the station process's CPU time per
+           round trip (from /proc/<pid>/task/*/schedstat; includes the kernel's
+           loopback TCP work) and its RSS (VmRSS) after the run.
+* rtt-transport  The same round trip against stations that only echo a canned
+           CALLRESULT (no OCPP work): trio-websocket (our station's transport)
+           vs websockets asyncio (the ocpp package's transport), and a blocking
+           sans-I/O client = the floor of harness + loopback + kernel. Says how
+           much of the rtt row is transport and how much is the station.
+* build    Build + validate + encode an outbound TransactionEventRequest with 10
+           sampled values: ours = construct the msgspec Structs and
+           `OcppJEndpoint.send_call()` (encode, validate by typed decode, frame);
+           ocpp = construct the package's dataclasses and do what its
+           `ChargePoint.call()` does before sending: serialize_as_dict,
+           snake_to_camel_case, remove_nones, `Call`, schema validation (the
+           package's synchronous `_validate_payload`, i.e. without the
+           thread-pool hop of its async `validate_payload`), `to_json()`.
+* inbound  An inbound GetVariables CALL frame to the CALLRESULT text, in-process:
+           ours = `OcppJEndpoint.receive()` + building the response Struct +
+           `result_frame()`; ocpp = the synchronous work of its `_handle_call`:
+           unpack, validate the request, camel_to_snake_case, the handler's
+           call_result, serialize_as_dict, remove_nones, snake_to_camel_case,
+           validate the response, to_json.
+* station  `Station.frame_received()` for the GetVariables CALL (the whole domain:
+           RPC + device model + response frame), ours only.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import gc
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SUBPROTOCOL = "ocpp2.0.1"
+STATION_ID = "CS-BENCH-1"
+PASSWORD = "0123456789abcdef"
+START_TIMEOUT = 20.0      # s: a station process to connect and finish booting
+IO_TIMEOUT = 10.0         # s: any single socket wait
+TS = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+TS_TEXT = "2026-01-01T12:00:00Z"
+
+now_ns = time.perf_counter_ns
+
+
+# --------------------------------------------------------------------------- statistics / rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Counts:
+    rtt_warmup: int = 200
+    rtt_n: int = 2000
+    micro_warmup: int = 500
+    micro_n: int = 5000
+
+
+FULL = Counts()
+QUICK = Counts(rtt_warmup=20, rtt_n=200, micro_warmup=20, micro_n=200)
+
+
+@dataclasses.dataclass(frozen=True)
+class Stats:
+    """Per-operation times in nanoseconds."""
+
+    n: int
+    p50: float
+    p99: float
+    mean: float
+
+    @classmethod
+    def of(cls, samples_ns: list[int]) -> "Stats":
+        if not samples_ns:
+            raise ValueError("no samples")
+        s = sorted(samples_ns)
+        n = len(s)
+
+        def pct(q: float) -> float:     # nearest rank
+            return float(s[min(n - 1, max(0, math.ceil(q * n) - 1))])
+
+        return cls(n, pct(0.50), pct(0.99), sum(s) / n)
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One table row. ours/theirs: Stats (times) or a plain number in `unit`."""
+
+    label: str
+    ours: Stats | float | None
+    theirs: Stats | float | None = None
+    unit: str = "time"          # "time" or e.g. "MiB"
+
+    def ratio(self) -> float | None:
+        a, b = _main_value(self.ours), _main_value(self.theirs)
+        if a is None or b is None or a <= 0:
+            return None
+        return b / a
+
+
+def _main_value(v: Stats | float | None) -> float | None:
+    if v is None:
+        return None
+    return v.p50 if isinstance(v, Stats) else float(v)
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    key: str
+    label: str
+    fn: Callable[[Counts], list[Row]]
+    in_process: bool
+    order: float
+
+
+REGISTRY: list[Measurement] = []
+
+
+def measurement(key: str, label: str, *, in_process: bool = True, order: float | None = None):
+    """Register a measurement: fn(counts) -> list[Row]. Rows print by `order` (default: after
+    the others, in registration order)."""
+
+    def deco(fn: Callable[[Counts], list[Row]]) -> Callable[[Counts], list[Row]]:
+        REGISTRY.append(Measurement(key, label, fn, in_process, 100 + len(REGISTRY) if order is None else order))
+        return fn
+
+    return deco
+
+
+def time_ops(op: Callable[[], object], n: int, warmup: int) -> Stats:
+    """Time `op()` one call at a time (perf_counter_ns around each), GC off while timing."""
+    for _ in range(warmup):
+        op()
+    samples = [0] * n
+    gc_was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(n):
+            t0 = now_ns()
+            op()
+            samples[i] = now_ns() - t0
+    finally:
+        if gc_was:
+            gc.enable()
+    return Stats.of(samples)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _fmt_time(ns: float) -> str:
+    us = ns / 1000.0
+    if us < 10:
+        return f"{us:.2f} µs"
+    if us < 1000:
+        return f"{us:.1f} µs"
+    return f"{us / 1000:.2f} ms"
+
+
+def _cells(v: Stats | float | None, unit: str) -> tuple[str, str]:
+    if v is None:
+        return "-", "-"
+    if isinstance(v, Stats):
+        return _fmt_time(v.p50), _fmt_time(v.p99)
+    return f"{v:.1f} {unit}", "-"
+
+
+def format_table(rows: list[Row]) -> str:
+    header = ("measurement", "evse-stack p50", "p99", "ocpp pkg p50", "p99", "ratio")
+    lines = [header]
+    for r in rows:
+        ratio = r.ratio()
+        lines.append((r.label, *_cells(r.ours, r.unit), *_cells(r.theirs, r.unit),
+                      "-" if ratio is None else f"{ratio:.1f}x"))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+
+    def fmt(line: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
+
+    out = [fmt(lines[0]), "  ".join("-" * w for w in widths)]
+    out += [fmt(line) for line in lines[1:]]
+    return "\n".join(out)
+
+
+def machine_line() -> str:
+    import msgspec
+    import ocpp
+    import trio
+    import trio_websocket
+    import websockets
+
+    try:
+        from importlib.metadata import version
+        ocpp_version = version("ocpp")
+    except Exception:
+        ocpp_version = getattr(ocpp, "__version__", "?")
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (f"machine: Python {platform.python_version()} ({platform.python_implementation()}), "
+            f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}; "
+            f"trio {trio.__version__}, trio-websocket {trio_websocket.__version__}, "
+            f"msgspec {msgspec.__version__}, websockets {websockets.__version__}, ocpp {ocpp_version}")
+
+
+# --------------------------------------------------------------------------- message builders
+
+
+# 10 sampled values of one meter reading: (measurand, phase, location, unit, value)
+SAMPLES: tuple[tuple[str, str | None, str, str, float], ...] = (
+    ("Energy.Active.Import.Register", None, "Outlet", "Wh", 12345.6),
+    ("Power.Active.Import", None, "Outlet", "W", 10950.0),
+    ("Current.Import", "L1", "Outlet", "A", 15.9),
+    ("Current.Import", "L2", "Outlet", "A", 16.0),
+    ("Current.Import", "L3", "Outlet", "A", 15.8),
+    ("Voltage", "L1-N", "Outlet", "V", 229.7),
+    ("Voltage", "L2-N", "Outlet", "V", 230.4),
+    ("Voltage", "L3-N", "Outlet", "V", 231.0),
+    ("Frequency", None, "Outlet", "Hz", 50.01),
+    ("SoC", None, "EV", "Percent", 57.0),
+)
+TX_ID = "3f2a9c1e-0b7d-4e55-9a61-7c2d8e4b1f00"
+
+
+def build_ours_transaction_event():
+    """The TransactionEventRequest (10 sampled values) as domain.messages Structs."""
+    from domain import messages as m
+
+    sv = [
+        m.SampledValue(
+            value=value, context=m.ReadingContext.Sample_Periodic, measurand=m.Measurand(measurand),
+            phase=None if phase is None else m.Phase(phase), location=m.Location(location),
+            unit_of_measure=m.UnitOfMeasure(unit=unit, multiplier=0),
+        )
+        for measurand, phase, location, unit, value in SAMPLES
+    ]
+    return m.TransactionEventRequest(
+        event_type=m.TransactionEvent.Updated, timestamp=TS, trigger_reason=m.TriggerReason.MeterValuePeriodic,
+        seq_no=7, transaction_info=m.Transaction(transaction_id=TX_ID, charging_state=m.ChargingState.Charging),
+        evse=m.EVSE(id=1, connector_id=1),
+        meter_value=[m.MeterValue(timestamp=TS, sampled_value=sv)],
+    )
+
+
+def build_ocpp_transaction_event():
+    """The same request as the `ocpp` package's v201 dataclasses."""
+    from ocpp.v201 import call, datatypes
+
+    sv = [
+        datatypes.SampledValueType(
+            value=value, context="Sample.Periodic", measurand=measurand, phase=phase, location=location,
+            unit_of_measure=datatypes.UnitOfMeasureType(unit=unit, multiplier=0),
+        )
+        for measurand, phase, location, unit, value in SAMPLES
+    ]
+    return call.TransactionEvent(
+        event_type="Updated", timestamp=TS_TEXT, trigger_reason="MeterValuePeriodic", seq_no=7,
+        transaction_info=datatypes.TransactionType(transaction_id=TX_ID, charging_state="Charging"),
+        evse=datatypes.EVSEType(id=1, connector_id=1),
+        meter_value=[datatypes.MeterValueType(timestamp=TS_TEXT, sampled_value=sv)],
+    )
+
+
+def ours_transaction_event_op() -> Callable[[], str]:
+    """One op = build the Structs + OcppJEndpoint.send_call() (encode, validate, frame)."""
+    from domain.ocppj import OcppJEndpoint
+
+    ep = OcppJEndpoint(supported_actions=())
+    send_call, forget = ep.send_call, ep.connection_lost
+
+    def op() -> str:
+        frame = send_call(build_ours_transaction_event(), 0.0)
+        forget()    # one call outstanding at a time: make room for the next op
+        return frame
+
+    return op
+
+
+def ocpp_transaction_event_op() -> Callable[[], str]:
+    """One op = build the dataclasses + what ChargePoint.call() does up to the send."""
+    from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
+    from ocpp.messages import Call, _validate_payload
+
+    def op() -> str:
+        payload = build_ocpp_transaction_event()
+        msg = Call(unique_id=str(uuid.uuid4()), action=type(payload).__name__,
+                   payload=remove_nones(snake_to_camel_case(serialize_as_dict(payload))))
+        _validate_payload(msg, "2.0.1")
+        return msg.to_json()
+
+    return op
+
+
+GET_VARIABLES_PAYLOAD = ('{"getVariableData":[{"component":{"name":"OCPPCommCtrlr"},'
+                         '"variable":{"name":"HeartbeatInterval"}}]}')
+
+
+def get_variables_frame(message_id: str) -> str:
+    return f'[2,"{message_id}","GetVariables",{GET_VARIABLES_PAYLOAD}]'
+
+
+def ours_inbound_op() -> Callable[[], str]:
+    """One op = OcppJEndpoint.receive() + the response Struct + result_frame()."""
+    from domain import messages as m
+    from domain.ocppj import IncomingCall, OcppJEndpoint
+
+    ep = OcppJEndpoint(supported_actions=("GetVariables",))
+    frame = get_variables_frame(str(uuid.uuid4()))
+    receive, result_frame = ep.receive, ep.result_frame
+    accepted = m.GetVariableStatus.Accepted
+
+    def op() -> str:
+        ev = receive(frame, 0.0)
+        if type(ev) is not IncomingCall:
+            raise AssertionError(f"unexpected {ev!r}")
+        d = ev.request.get_variable_data[0]
+        response = m.GetVariablesResponse(get_variable_result=[m.GetVariableResult(
+            attribute_status=accepted, attribute_value="60", component=d.component, variable=d.variable)])
+        return result_frame(ev.message_id, response)
+
+    return op
+
+
+def ocpp_inbound_op() -> Callable[[], str]:
+    """One op = the synchronous part of ocpp's ChargePoint._handle_call for GetVariables."""
+    from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+    from ocpp.messages import _validate_payload, unpack
+    from ocpp.v201 import call_result
+
+    frame = get_variables_frame(str(uuid.uuid4()))
+
+    def handler(get_variable_data, **_):
+        d = get_variable_data[0]
+        return call_result.GetVariables(get_variable_result=[{
+            "attribute_status": "Accepted", "attribute_value": "60",
+            "component": d["component"], "variable": d["variable"]}])
+
+    def op() -> str:
+        msg = unpack(frame)
+        _validate_payload(msg, "2.0.1")
+        response = handler(**camel_to_snake_case(msg.payload))
+        result = msg.create_call_result(snake_to_camel_case(remove_nones(serialize_as_dict(response))))
+        _validate_payload(result, "2.0.1")
+        return result.to_json()
+
+    return op
+
+
+def booted_station():
+    """A domain Station (no I/O) that is linked up, Accepted and has nothing left to send."""
+    from domain.clock import StationClock
+    from domain.device_model import DeviceModel
+    from domain.device_model.standard import standard_definitions
+    from domain.effects import Send
+    from domain.station import Station, StationInfo
+
+    dm = DeviceModel(standard_definitions([1], station_id=STATION_ID, security_profile=1), {})
+    station = Station(info=StationInfo("ACME", "Bench"), evse_connectors=[1], device_model=dm,
+                      clock=StationClock(0.0, TS))
+    effects = station.link_up(0.0)
+    for _ in range(100):
+        calls = [json.loads(e.frame) for e in effects if isinstance(e, Send)]
+        calls = [f for f in calls if f[0] == 2]
+        if not calls:
+            break
+        f = calls[0]
+        payload = ({"currentTime": TS_TEXT, "interval": 3600, "status": "Accepted"}
+                   if f[2] == "BootNotification" else
+                   {"currentTime": TS_TEXT} if f[2] == "Heartbeat" else {})
+        effects = station.frame_received(json.dumps([3, f[1], payload]), 0.0)
+    return station
+
+
+def ours_station_op() -> Callable[[], object]:
+    station = booted_station()
+    frame = get_variables_frame(str(uuid.uuid4()))
+    frame_received = station.frame_received
+
+    def op():
+        effects = frame_received(frame, 1.0)
+        if len(effects) != 1 or not effects[0].frame.startswith("[3,"):
+            raise AssertionError(f"unexpected effects {effects!r}")
+        return effects
+
+    return op
+
+
+def check_same_transaction_event() -> None:
+    """Both builders produce the same TransactionEvent payload (a sanity check)."""
+    ours = json.loads(ours_transaction_event_op()())
+    theirs = json.loads(ocpp_transaction_event_op()())
+    if ours[0] != 2 or ours[2:] != theirs[2:]:
+        raise AssertionError(f"payloads differ:\n{ours}\n{theirs}")
+
+
+# --------------------------------------------------------------------------- in-process rows
+
+
+@measurement("build", "build+validate+encode TransactionEvent (10 sampled values)", order=20)
+def measure_build(counts: Counts) -> list[Row]:
+    check_same_transaction_event()
+    ours = time_ops(ours_transaction_event_op(), counts.micro_n, counts.micro_warmup)
+    theirs = time_ops(ocpp_transaction_event_op(), counts.micro_n, counts.micro_warmup)
+    return [Row("build+validate+encode TransactionEvent (10 sampled values)", ours, theirs)]
+
+
+@measurement("inbound", "inbound GetVariables CALL -> CALLRESULT text (in-process)", order=30)
+def measure_inbound(counts: Counts) -> list[Row]:
+    ours = time_ops(ours_inbound_op(), counts.micro_n, counts.micro_warmup)
+    theirs = time_ops(ocpp_inbound_op(), counts.micro_n, counts.micro_warmup)
+    return [Row("inbound GetVariables: receive()+result_frame() vs ocpp _handle_call work", ours, theirs)]
+
+
+@measurement("station", "Station.frame_received(GetVariables) (whole domain, in-process)", order=40)
+def measure_station(counts: Counts) -> list[Row]:
+    ours = time_ops(ours_station_op(), counts.micro_n, counts.micro_warmup)
+    return [Row("Station.frame_received(GetVariables), whole domain", ours, None)]
+
+
+# --------------------------------------------------------------------------- the bench CSMS
+
+
+class Closed(ConnectionError):
+    """The station closed the WebSocket (or the TCP connection)."""
+
+
+class BenchCsms:
+    """A minimal CSMS for one station connection: `websockets`' sans-I/O ServerProtocol on a
+    blocking socket. Answers the station's CALLs (BootNotification Accepted, Heartbeat,
+    anything else {}) and times CALLs of its own."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(4)
+        self.port = self._listener.getsockname()[1]
+        self._sock: socket.socket | None = None
+        self._proto = None
+        self._messages: deque[str] = deque()
+        self._fragments: list[bytes] = []
+        self.station_calls: list[str] = []   # actions of the CALLs the station sent
+        self.path = ""
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ocpp"
+
+    def close(self) -> None:
+        for s in (self._sock, self._listener):
+            if s is not None:
+                with contextlib.suppress(OSError):
+                    s.close()
+        self._sock = None
+
+    def accept(self, timeout: float, alive: Callable[[], bool] = lambda: True) -> None:
+        """Wait for the station's connection and complete the opening handshake."""
+        from websockets.http11 import Request
+        from websockets.server import ServerProtocol
+        from websockets.typing import Subprotocol
+
+        deadline = time.monotonic() + timeout
+        self._listener.settimeout(0.2)
+        while True:
+            try:
+                sock, _ = self._listener.accept()
+                break
+            except TimeoutError:
+                if not alive():
+                    raise RuntimeError("the station process exited before connecting") from None
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"no station connected within {timeout:g} s") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.settimeout(IO_TIMEOUT)
+        self._sock = sock
+        self._proto = proto = ServerProtocol(subprotocols=[Subprotocol(SUBPROTOCOL)], max_size=1 << 20)
+        while True:
+            self._feed()
+            requests = [e for e in proto.events_received() if isinstance(e, Request)]
+            if requests:
+                break
+        request = requests[0]
+        self.path = request.path
+        response = proto.accept(request)
+        proto.send_response(response)
+        self._flush()
+        if response.status_code != 101 or response.headers.get("Sec-WebSocket-Protocol") != SUBPROTOCOL:
+            raise RuntimeError(f"WebSocket handshake failed: {response.status_code} {response.headers}")
+
+    # -- frames ------------------------------------------------------------------------
+    def _flush(self) -> None:
+        data = self._proto.data_to_send()
+        if data:
+            self._sock.sendall(b"".join(data))
+
+    def _feed(self) -> None:
+        data = self._sock.recv(262144)
+        if not data:
+            self._proto.receive_eof()
+            raise Closed("connection closed by the station")
+        self._proto.receive_data(data)
+
+    def send(self, text: str) -> None:
+        self._proto.send_text(text.encode())
+        self._sock.sendall(b"".join(self._proto.data_to_send()))
+
+    def recv(self) -> str:
+        """The next text message (pings are answered by the protocol)."""
+        from websockets.frames import Opcode
+
+        messages = self._messages
+        while not messages:
+            self._feed()
+            for frame in self._proto.events_received():
+                op = frame.opcode
+                if op is Opcode.TEXT or op is Opcode.CONT or op is Opcode.BINARY:
+                    self._fragments.append(frame.data)
+                    if frame.fin:
+                        data = b"".join(self._fragments)
+                        self._fragments.clear()
+                        messages.append(data.decode())
+                elif op is Opcode.CLOSE:
+                    self._flush()
+                    raise Closed("the station closed the WebSocket")
+            self._flush()   # pongs, close replies
+        return messages.popleft()
+
+    # -- OCPP ------------------------------------------------------------------------
+    def answer_station_call(self, frame: list) -> None:
+        action = frame[2]
+        self.station_calls.append(action)
+        if action == "BootNotification":
+            payload = {"currentTime": _utc_now(), "interval": 3600, "status": "Accepted"}
+        elif action == "Heartbeat":
+            payload = {"currentTime": _utc_now()}
+        else:
+            payload = {}
+        self.send(json.dumps([3, frame[1], payload], separators=(",", ":")))
+
+    def serve_until_quiet(self, quiet: float, timeout: float) -> None:
+        """Answer the station's CALLs until a BootNotification was answered and nothing has
+        arrived for `quiet` seconds."""
+        deadline = time.monotonic() + timeout
+        last = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if "BootNotification" in self.station_calls and now - last >= quiet:
+                return
+            if now > deadline:
+                raise TimeoutError(f"station not booted and quiet within {timeout:g} s "
+                                   f"(calls seen: {self.station_calls})")
+            self._sock.settimeout(max(0.01, min(quiet, deadline - now)))
+            try:
+                text = self.recv()
+            except TimeoutError:
+                continue
+            finally:
+                self._sock.settimeout(IO_TIMEOUT)
+            last = time.monotonic()
+            frame = json.loads(text)
+            if frame[0] == 2:
+                self.answer_station_call(frame)
+
+    def time_calls(self, n: int, warmup: int,
+                   cpu: Callable[[], int | None] = lambda: None) -> tuple[list[int], int | None]:
+        """Send GetVariables CALLs one at a time (after `warmup` untimed ones); returns the round
+        trip ns per call and the difference of cpu() over the timed calls (None if unknown)."""
+        samples = [0] * n
+        cpu0: int | None = None
+        reply = ""
+        send, recv = self.send, self.recv
+        gc_was = gc.isenabled()
+        gc.collect()
+        gc.disable()
+        try:
+            for i in range(-warmup, n):
+                if i == 0:
+                    cpu0 = cpu()
+                mid = f"b{i + warmup}"
+                frame = get_variables_frame(mid)
+                head = f'[3,"{mid}"'
+                t0 = now_ns()
+                send(frame)
+                while True:
+                    reply = recv()
+                    if reply.startswith(head):
+                        break
+                    self._other(reply, mid)
+                t1 = now_ns()
+                if i >= 0:
+                    samples[i] = t1 - t0
+            cpu1 = cpu()
+        finally:
+            if gc_was:
+                gc.enable()
+        result = json.loads(reply)
+        res = result[2]["getVariableResult"][0]
+        if res["attributeStatus"] != "Accepted" or not res.get("attributeValue"):
+            raise AssertionError(f"unexpected GetVariables result: {reply}")
+        return samples, (None if cpu0 is None or cpu1 is None else cpu1 - cpu0)
+
+    def _other(self, text: str, waiting_for: str) -> None:
+        frame = json.loads(text)
+        if frame[0] == 2:
+            self.answer_station_call(frame)     # e.g. a Heartbeat in the middle of the run
+        else:
+            raise AssertionError(f"unexpected frame while waiting for {waiting_for}: {text[:300]}")
+
+    def finish(self, timeout: float) -> None:
+        """Answer until the station closes (used while it shuts down)."""
+        deadline = time.monotonic() + timeout
+        with contextlib.suppress(OSError, Closed, TimeoutError):
+            while time.monotonic() < deadline:
+                self._sock.settimeout(max(0.01, deadline - time.monotonic()))
+                frame = json.loads(self.recv())
+                if frame[0] == 2:
+                    self.answer_station_call(frame)
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# --------------------------------------------------------------------------- station processes
+
+
+def rss_mib(pid: int) -> float | None:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return None
+
+
+def _evse_command() -> list[str]:
+    script = Path(sys.executable).parent / "evse"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "bootstrap.cli"]
+
+
+def write_station_config(folder: Path, url: str) -> Path:
+    path = folder / "station.toml"
+    path.write_text(f"""\
+[station]
+id = "{STATION_ID}"
+vendor_name = "ACME"
+model = "Bench-1"
+evse_connectors = [1]
+
+[csms]
+url = "{url}"
+basic_auth_password = "{PASSWORD}"
+
+[storage]
+path = "station.db"
+
+[hardware]
+control_socket = "sim.sock"
+
+[log]
+level = "WARNING"
+
+[device_model]
+"OCPPCommCtrlr.RetryBackOffWaitMinimum" = 0
+"OCPPCommCtrlr.RetryBackOffRandomRange" = 1
+""")
+    return path
+
+
+@contextlib.contextmanager
+def station_process(kind: str, folder: Path, csms: BenchCsms) -> Iterator[subprocess.Popen]:
+    """Start a station process ("evse" or "ocpp") connected to `csms`; stop it on exit."""
+    url = f"{csms.url}/{STATION_ID}"
+    if kind == "evse":
+        config = write_station_config(folder, csms.url)
+        cmd = _evse_command() + ["run", "--config", str(config), "--log-level", "WARNING"]
+    elif kind == "ocpp":
+        cmd = [sys.executable, "-m", "tools.bench", "--ocpp-station", url]
+    elif kind in ECHO_STATIONS:
+        cmd = [sys.executable, "-m", "tools.bench", "--echo-station", kind, url]
+    else:
+        raise ValueError(f"unknown station kind {kind!r}")
+    log_path = folder / f"{kind}-station.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        yield proc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            sys.stderr.write(f"--- {kind} station log ({log_path}):\n{log_path.read_text()[-3000:]}\n")
+        raise
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            if kind == "evse":
+                csms.finish(timeout=3.0)    # let it close the WebSocket cleanly
+        csms.close()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def cpu_ns(pid: int) -> int | None:
+    """CPU time of all threads of `pid` so far, in ns (/proc/<pid>/task/*/schedstat)."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                total += int((task / "schedstat").read_text().split()[0])
+    except OSError:
+        return None
+    return total
+
+
+@dataclasses.dataclass(frozen=True)
+class RttResult:
+    stats: Stats
+    rss_mib: float | None           # station process RSS after the (last) run
+    cpu_us_per_call: float | None   # station process CPU time per timed round trip
+
+
+def run_rtt_once(kind: str, n: int, warmup: int) -> tuple[list[int], float | None, int | None]:
+    """One station process of `kind`: (round trip samples ns, RSS MiB, CPU ns over the samples)."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-{kind}-") as tmp:
+        csms = BenchCsms()
+        with station_process(kind, Path(tmp), csms) as proc:
+            csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+            if not csms.path.endswith("/" + STATION_ID):
+                raise AssertionError(f"station connected to {csms.path!r}")
+            csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)
+            samples, cpu = csms.time_calls(n, warmup, cpu=lambda: cpu_ns(proc.pid))
+            rss = rss_mib(proc.pid)
+    return samples, rss, cpu
+
+
+def run_rtt(kinds: tuple[str, ...], counts: Counts, rounds: int = 2) -> dict[str, RttResult]:
+    """Round trips of CSMS -> station GetVariables for each station kind. The kinds take turns
+    (`rounds` processes each, counts.rtt_n round trips in all), so that a change in the
+    machine's load during the bench does not favour one side."""
+    samples: dict[str, list[int]] = {k: [] for k in kinds}
+    cpu: dict[str, int | None] = dict.fromkeys(kinds, 0)
+    rss: dict[str, float | None] = dict.fromkeys(kinds)
+    per_round = max(1, counts.rtt_n // rounds)
+    for _ in range(rounds):
+        for kind in kinds:
+            got, rss[kind], used = run_rtt_once(kind, per_round, counts.rtt_warmup)
+            samples[kind] += got
+            cpu[kind] = None if used is None or cpu[kind] is None else cpu[kind] + used
+    return {k: RttResult(Stats.of(samples[k]), rss[k],
+                         None if cpu[k] is None else cpu[k] / len(samples[k]) / 1000.0) for k in kinds}
+
+
+@measurement("rtt", "CSMS->station GetVariables CALL answered (loopback, station process)",
+             in_process=False, order=10)
+def measure_rtt(counts: Counts) -> list[Row]:
+    r = run_rtt(("evse", "ocpp"), counts)
+    ours, theirs = r["evse"], r["ocpp"]
+    return [
+        Row("CSMS->station GetVariables round trip (station process)", ours.stats, theirs.stats),
+        Row("  station process CPU per round trip (schedstat)", ours.cpu_us_per_call, theirs.cpu_us_per_call,
+            unit="µs"),
+        Row("  station process RSS after the round trips", ours.rss_mib, theirs.rss_mib, unit="MiB"),
+    ]
+
+
+@measurement("rtt-transport", "the same round trip against echo stations (transport only)",
+             in_process=False, order=50)
+def measure_rtt_transport(counts: Counts) -> list[Row]:
+    """Where the round trip goes: stations that only echo a canned CALLRESULT (no OCPP
+    work). ours = trio-websocket (the station's transport), ocpp = websockets asyncio (the
+    ocpp package's transport); floor = websockets sans-I/O on a blocking socket."""
+    r = run_rtt(("echo-trio", "echo-asyncio", "echo-blocking"), counts)
+    trio_ws, asyncio_ws, floor = r["echo-trio"], r["echo-asyncio"], r["echo-blocking"]
+    return [
+        Row("echo station (transport only): trio-websocket | websockets asyncio", trio_ws.stats, asyncio_ws.stats),
+        Row("  echo station CPU per round trip (schedstat)", trio_ws.cpu_us_per_call, asyncio_ws.cpu_us_per_call,
+            unit="µs"),
+        Row("echo station: blocking websockets sans-I/O (harness+loopback floor)", floor.stats, None),
+        Row("  echo station CPU per round trip (schedstat)", floor.cpu_us_per_call, None, unit="µs"),
+    ]
+
+
+# --------------------------------------------------------------------------- echo stations
+
+ECHO_STATIONS = ("echo-trio", "echo-asyncio", "echo-blocking")
+CANNED_RESULT = ('{"getVariableResult":[{"attributeStatus":"Accepted","attributeValue":"3600",'
+                 '"component":{"name":"OCPPCommCtrlr"},"variable":{"name":"HeartbeatInterval"}}]}')
+BOOT_FRAME = ('[2,"boot-1","BootNotification",{"chargingStation":{"model":"Bench-1","vendorName":"ACME"},'
+              '"reason":"PowerUp"}]')
+
+
+def _auth_header() -> tuple[str, str]:
+    import base64
+
+    return "Authorization", "Basic " + base64.b64encode(f"{STATION_ID}:{PASSWORD}".encode()).decode()
+
+
+def _echo(frame: str) -> str:
+    """The canned CALLRESULT for a CALL '[2,"<id>",...' (no JSON parsing: transport cost only)."""
+    end = frame.index('"', 4)
+    return f'[3,"{frame[4:end]}",{CANNED_RESULT}]'
+
+
+def run_echo_station(kind: str, url: str) -> None:
+    if kind == "echo-trio":
+        import trio
+        import trio_websocket
+
+        async def main() -> None:
+            name, value = _auth_header()
+            async with trio_websocket.open_websocket_url(
+                    url, subprotocols=[SUBPROTOCOL], extra_headers=[(name.encode(), value.encode())]) as ws:
+                await ws.send_message(BOOT_FRAME)
+                await ws.get_message()
+                get, send = ws.get_message, ws.send_message
+                with contextlib.suppress(trio_websocket.ConnectionClosed):
+                    while True:
+                        await send(_echo(await get()))
+
+        trio.run(main)
+    elif kind == "echo-asyncio":
+        import asyncio
+
+        import websockets
+
+        async def amain() -> None:
+            async with websockets.connect(url, subprotocols=[SUBPROTOCOL], ping_interval=None,
+                                          additional_headers=[_auth_header()]) as ws:
+                await ws.send(BOOT_FRAME)
+                await ws.recv()
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    while True:
+                        await ws.send(_echo(await ws.recv()))
+
+        asyncio.run(amain())
+    elif kind == "echo-blocking":
+        from urllib.parse import urlsplit
+
+        from websockets.client import ClientProtocol
+        from websockets.frames import Opcode
+        from websockets.typing import Subprotocol
+        from websockets.uri import parse_uri
+
+        parts = urlsplit(url)
+        sock = socket.create_connection((parts.hostname, parts.port), timeout=IO_TIMEOUT)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        proto = ClientProtocol(parse_uri(url), subprotocols=[Subprotocol(SUBPROTOCOL)])
+        request = proto.connect()
+        request.headers[_auth_header()[0]] = _auth_header()[1]
+        proto.send_request(request)
+
+        def flush() -> None:
+            data = proto.data_to_send()
+            if data:
+                sock.sendall(b"".join(data))
+
+        flush()
+        from websockets.protocol import State
+
+        while proto.state is State.CONNECTING:     # the handshake response
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed during the WebSocket handshake")
+            proto.receive_data(data)
+        if proto.state is not State.OPEN or proto.handshake_exc is not None:
+            raise ConnectionError(f"WebSocket handshake failed: {proto.handshake_exc!r}")
+        pending: deque[str] = deque()
+        for ev in proto.events_received():    # the Response, and any frame right behind it
+            if getattr(ev, "opcode", None) is Opcode.TEXT:
+                pending.append(ev.data.decode())
+
+        def recv() -> str | None:
+            while not pending:
+                data = sock.recv(262144)
+                if not data:
+                    return None
+                proto.receive_data(data)
+                for ev in proto.events_received():
+                    op = getattr(ev, "opcode", None)
+                    if op is Opcode.TEXT:
+                        pending.append(ev.data.decode())
+                    elif op is Opcode.CLOSE:
+                        flush()
+                        return None
+                flush()
+            return pending.popleft()
+
+        def send(text: str) -> None:
+            proto.send_text(text.encode())
+            sock.sendall(b"".join(proto.data_to_send()))
+
+        send(BOOT_FRAME)
+        recv()
+        sock.settimeout(None)
+        while (msg := recv()) is not None:
+            send(_echo(msg))
+        sock.close()
+    else:
+        raise ValueError(kind)
+
+
+# --------------------------------------------------------------------------- the ocpp-package station
+
+
+def run_ocpp_station(url: str) -> None:
+    """A charge point on the `ocpp` package (package defaults, schema validation on)."""
+    import asyncio
+
+    import websockets
+    from ocpp.routing import on
+    from ocpp.v201 import ChargePoint, call, call_result
+    from ocpp.v201.enums import Action
+
+    class BenchChargePoint(ChargePoint):
+        @on(Action.get_variables)
+        def on_get_variables(self, get_variable_data, **kwargs):
+            d = get_variable_data[0]
+            return call_result.GetVariables(get_variable_result=[{
+                "attribute_status": "Accepted", "attribute_value": "3600",
+                "component": d["component"], "variable": d["variable"]}])
+
+    async def main() -> None:
+        async with websockets.connect(url, subprotocols=[SUBPROTOCOL], ping_interval=None,
+                                      additional_headers={"Authorization": "Basic " + __import__("base64")
+                                                          .b64encode(f"{STATION_ID}:{PASSWORD}".encode())
+                                                          .decode()}) as ws:
+            cp = BenchChargePoint(STATION_ID, ws)
+            serve = asyncio.ensure_future(cp.start())
+            await cp.call(call.BootNotification(
+                charging_station={"model": "Bench-1", "vendor_name": "ACME"}, reason="PowerUp"))
+            try:
+                await serve
+            except websockets.ConnectionClosed:
+                pass
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- main
+
+
+def run(keys: list[str] | None, counts: Counts, *, in_process_only: bool = False) -> list[Row]:
+    rows: list[Row] = []
+    for m in sorted(REGISTRY, key=lambda m: m.order):
+        if in_process_only and not m.in_process:
+            continue
+        if keys and not any(k in m.key for k in keys):
+            continue
+        rows += m.fn(counts)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke test)")
+    parser.add_argument("--only", action="append", metavar="KEY",
+                        help=f"only measurements whose key contains KEY ({', '.join(m.key for m in REGISTRY)})")
+    parser.add_argument("--ocpp-station", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--echo-station", nargs=2, metavar=("KIND", "URL"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.ocpp_station:
+        run_ocpp_station(args.ocpp_station)
+        return 0
+    if args.echo_station:
+        run_echo_station(*args.echo_station)
+        return 0
+    counts = QUICK if args.quick else FULL
+    t0 = time.monotonic()
+    rows = run(args.only, counts)
+    print(format_table(rows))
+    print(f"ratio = ocpp pkg p50 / evse-stack p50 (RSS: ocpp / ours). counts: round trips "
+          f"{counts.rtt_n} (+{counts.rtt_warmup} warm-up), in-process ops {counts.micro_n} "
+          f"(+{counts.micro_warmup}); bench took {time.monotonic() - t0:.1f} s")
+    print(machine_line())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
