@@ -9,13 +9,22 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-# Forward migrations: MIGRATIONS[n] brings a database at version n to n + 1.
+# Forward migrations: MIGRATIONS[n] brings a database at version n to n + 1. Never edit
+# a released step; add the next one.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     0: (
         "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "CREATE TABLE variables (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
+    # 2: device-model values per attribute (Actual, Target, MinSet, MaxSet).
+    1: (
+        "CREATE TABLE variables_v2 (key TEXT NOT NULL, attribute TEXT NOT NULL, value TEXT NOT NULL,"
+        " PRIMARY KEY (key, attribute)) WITHOUT ROWID",
+        "INSERT INTO variables_v2 (key, attribute, value) SELECT key, 'Actual', value FROM variables",
+        "DROP TABLE variables",
+        "ALTER TABLE variables_v2 RENAME TO variables",
     ),
 }
 
@@ -69,11 +78,12 @@ class SqliteStorage:
         else:
             self._db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
 
-    def load_variables(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT key, value FROM variables"))
+    def load_variables(self) -> dict[tuple[str, str], str]:
+        return {(k, a): v for k, a, v in self._db.execute("SELECT key, attribute, value FROM variables")}
 
-    def save_variable(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO variables (key, value) VALUES (?, ?)", (key, value))
+    def save_variable(self, key: str, value: str, attribute: str = "Actual") -> None:
+        self._db.execute("INSERT OR REPLACE INTO variables (key, attribute, value) VALUES (?, ?, ?)",
+                         (key, attribute, value))
 
     def close(self) -> None:
         try:

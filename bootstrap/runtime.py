@@ -199,7 +199,7 @@ class StationRuntime:
                     except LinkClosed:
                         pass    # LinkDown follows; the station re-sends what matters
                 elif t is Persist:
-                    storage.save_variable(effect.key, effect.value)
+                    storage.save_variable(effect.key, effect.value, effect.attribute)
                 elif t is Remember:
                     storage.put(effect.key, effect.value)
                 elif t is Reconfigure:

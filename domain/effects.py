@@ -17,6 +17,7 @@ class Persist:
 
     key: str
     value: str
+    attribute: str = "Actual"
 
 
 @dataclass(frozen=True, slots=True)

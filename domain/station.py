@@ -376,10 +376,10 @@ class Station:
         if self.dm.write(ref, value) is None:
             self._persist(ref, value)
 
-    def _persist(self, ref: VariableRef, value: str) -> None:
+    def _persist(self, ref: VariableRef, value: str, attribute: str = "Actual") -> None:
         d = self.dm.definition(ref)
         if d is not None and d.persistent:
-            self._effects.append(Persist(ref.key, value))
+            self._effects.append(Persist(ref.key, value, attribute))
 
     # --- connector status ---------------------------------------------------------------------
     def _connector(self, evse: int, connector: int):

@@ -11,10 +11,10 @@ class Storage(Protocol):
     def put(self, key: str, value: str | None) -> None:
         """Store (or, with None, delete) a value; durable when this returns."""
 
-    def load_variables(self) -> dict[str, str]:
-        """Device-model values the station has stored, keyed "Component[.instance][@evse[.connector]]/Variable[.instance]/Attribute"."""
+    def load_variables(self) -> dict[tuple[str, str], str]:
+        """Device-model values the station has stored, keyed (VariableRef.key, attribute type)."""
 
-    def save_variable(self, key: str, value: str) -> None:
+    def save_variable(self, key: str, value: str, attribute: str = "Actual") -> None:
         """Store one device-model value; durable when this returns."""
 
     def close(self) -> None:

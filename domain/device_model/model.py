@@ -60,9 +60,18 @@ def parse_ref(text: str) -> VariableRef:
     return VariableRef(m.group(1), m.group(3), m.group(2), m.group(4))
 
 
+ATTRIBUTE_TYPES = ("Actual", "Target", "MinSet", "MaxSet")
+
+
 @dataclass(frozen=True, slots=True)
 class VariableDef:
-    """A variable's definition: characteristics, mutability and default value."""
+    """A variable's definition: characteristics, attributes, mutability and defaults.
+
+    `mutability` is that of the Actual attribute; Target, MinSet and MaxSet, where a
+    variable has them (`attributes`), are ReadWrite. `default` is the Actual value when
+    nothing was stored; `attribute_defaults` gives the others (an attribute without a
+    value reads as "" (B06.FR.13)).
+    """
 
     ref: VariableRef
     data_type: str
@@ -70,19 +79,35 @@ class VariableDef:
     mutability: str = "ReadWrite"
     unit: str | None = None
     min_limit: float | None = None
-    max_limit: float | None = None        # for strings: the maximum length
+    max_limit: float | None = None        # for strings and lists: the maximum length
     values_list: tuple[str, ...] = ()
+    supports_monitoring: bool = False
+    attributes: tuple[str, ...] = ("Actual",)
+    attribute_defaults: tuple[tuple[str, str], ...] = ()
     persistent: bool = True
     constant: bool = False
     reboot_required: bool = False         # an accepted write takes effect after a reboot
+    description: str = ""
 
     def __post_init__(self) -> None:
         if self.data_type not in DATA_TYPES:
             raise ValueError(f"{self.ref}: unknown dataType {self.data_type!r}")
         if self.mutability not in MUTABILITIES:
             raise ValueError(f"{self.ref}: unknown mutability {self.mutability!r}")
+        if self.data_type in ("OptionList", "MemberList", "SequenceList") and not self.values_list:
+            raise ValueError(f"{self.ref}: a {self.data_type} needs a valuesList")
+        if "Actual" not in self.attributes or any(a not in ATTRIBUTE_TYPES for a in self.attributes):
+            raise ValueError(f"{self.ref}: attributes must include Actual and be among {ATTRIBUTE_TYPES}")
         if self.default is not None and (err := self.check(self.default)):
             raise ValueError(f"{self.ref}: default {self.default!r}: {err}")
+        for attr, value in self.attribute_defaults:
+            if attr not in self.attributes or attr == "Actual":
+                raise ValueError(f"{self.ref}: default for unsupported attribute {attr}")
+            if err := self.check(value):
+                raise ValueError(f"{self.ref}: {attr} default {value!r}: {err}")
+
+    def mutability_of(self, attribute: str) -> str:
+        return self.mutability if attribute == "Actual" else "ReadWrite"
 
     def check(self, value: str) -> str | None:
         """Why `value` is not valid for this variable, or None when it is."""
@@ -110,6 +135,8 @@ class VariableDef:
         if t == "OptionList":
             return None if value in self.values_list else f"not one of {','.join(self.values_list)}"
         if t in ("MemberList", "SequenceList"):
+            if self.max_limit is not None and len(value) > self.max_limit:
+                return f"longer than {int(self.max_limit)} characters"
             items = value.split(",") if value else []
             bad = [i for i in items if i not in self.values_list]
             if bad:
@@ -137,51 +164,60 @@ class VariableDef:
 
 
 Listener = Callable[[VariableRef, str], None]
-
-
-@dataclass(slots=True)
-class _Entry:
-    definition: VariableDef
-    value: str | None
-    dynamic: Callable[[float], str] | None = None
+Dynamic = Callable[[float], str]
 
 
 class DeviceModel:
-    """All variables of one station with their Actual values.
+    """All variables of one station with the values of their attributes.
 
-    `stored` holds the values read back from storage (by key); definition defaults
-    fill the rest. Values the CSMS or the installer set are never replaced by a
-    default. Parts of the station subscribe to changes instead of polling.
+    `stored` holds the values read back from storage, keyed (VariableRef.key, attribute);
+    definition defaults fill the rest. A stored value is never replaced by a default, so
+    what the CSMS or the installer set survives an upgrade of the definitions; a stored
+    value its (new) definition refuses, or one of a constant variable, is ignored.
+    Parts of the station subscribe to changes instead of polling.
     """
 
-    def __init__(self, definitions: Iterable[VariableDef], stored: Mapping[str, str] = ()) -> None:
-        self._entries: dict[VariableRef, _Entry] = {}
-        self._components: set[tuple[str, str | None, int | None, int | None]] = set()
+    def __init__(self, definitions: Iterable[VariableDef],
+                 stored: Mapping[tuple[str, str], str] = ()) -> None:
+        self._defs: dict[VariableRef, VariableDef] = {}
+        self._values: dict[tuple[VariableRef, str], str | None] = {}
+        self._dynamic: dict[VariableRef, Dynamic] = {}
+        self._components: dict[tuple[str, str | None, int | None, int | None], list[VariableDef]] = {}
         self._listeners: dict[VariableRef, list[Listener]] = {}
         stored = dict(stored)
         for d in definitions:
-            if d.ref in self._entries:
-                raise ValueError(f"{d.ref}: defined twice")
-            value = d.default
-            kept = stored.get(d.ref.key)
-            if kept is not None and not d.constant and d.check(kept) is None:
-                value = kept
-            self._entries[d.ref] = _Entry(d, value)
             r = d.ref
-            self._components.add((r.component, r.component_instance, r.evse, r.connector))
+            if r in self._defs:
+                raise ValueError(f"{r}: defined twice")
+            self._defs[r] = d
+            self._components.setdefault((r.component, r.component_instance, r.evse, r.connector), []).append(d)
+            defaults = {"Actual": d.default, **dict(d.attribute_defaults)}
+            for attr in d.attributes:
+                value = defaults.get(attr)
+                kept = stored.get((r.key, attr))
+                if kept is not None and not d.constant and d.check(kept) is None:
+                    value = kept
+                self._values[(r, attr)] = value
 
     # --- reading -----------------------------------------------------------------------
     def definition(self, ref: VariableRef) -> VariableDef | None:
-        e = self._entries.get(ref)
-        return e.definition if e else None
+        return self._defs.get(ref)
 
     def has_component(self, name: str, instance: str | None, evse: int | None, connector: int | None) -> bool:
         return (name, instance, evse, connector) in self._components
 
-    def value(self, ref: VariableRef, now: float = 0.0) -> str | None:
-        """The Actual value; computed variables are read at monotonic instant `now`."""
-        e = self._entries[ref]
-        return e.dynamic(now) if e.dynamic is not None else e.value
+    def components(self) -> Iterable[tuple[tuple[str, str | None, int | None, int | None], list[VariableDef]]]:
+        """(component key, its variables) in definition order."""
+        return self._components.items()
+
+    def definitions(self) -> Iterable[VariableDef]:
+        return self._defs.values()
+
+    def value(self, ref: VariableRef, now: float = 0.0, attribute: str = "Actual") -> str | None:
+        """The attribute's value; computed variables are read at monotonic instant `now`."""
+        if attribute == "Actual" and (fn := self._dynamic.get(ref)) is not None:
+            return fn(now)
+        return self._values[(ref, attribute)]
 
     def get(self, component: str, variable: str, instance: str | None = None) -> str | None:
         return self.value(VariableRef(component, variable, variable_instance=instance))
@@ -193,27 +229,30 @@ class DeviceModel:
     def get_bool(self, component: str, variable: str, instance: str | None = None) -> bool:
         return self.get(component, variable, instance) == "true"
 
-    def definitions(self) -> Iterable[VariableDef]:
-        return (e.definition for e in self._entries.values())
-
     # --- writing -----------------------------------------------------------------------
-    def provide(self, ref: VariableRef, fn: Callable[[float], str]) -> None:
-        """Make a ReadOnly variable computed on read (e.g. ClockCtrlr.DateTime)."""
-        self._entries[ref].dynamic = fn
+    def provide(self, ref: VariableRef, fn: Dynamic) -> None:
+        """Make a variable's Actual value computed on read (e.g. ClockCtrlr.DateTime)."""
+        if ref not in self._defs:
+            raise KeyError(f"{ref}: not defined")
+        self._dynamic[ref] = fn
 
     def subscribe(self, ref: VariableRef, listener: Listener) -> None:
+        """`listener(ref, value)` after every change of the variable's Actual value."""
         self._listeners.setdefault(ref, []).append(listener)
 
-    def write(self, ref: VariableRef, value: str) -> str | None:
-        """Set an Actual value without the CSMS's mutability rules (the station's own
-        writes, installer config). Returns an error or None; listeners are told."""
-        e = self._entries.get(ref)
-        if e is None:
+    def write(self, ref: VariableRef, value: str, attribute: str = "Actual") -> str | None:
+        """Set a value without the CSMS's mutability rules (the station's own writes,
+        installer config). Returns why it was refused, or None; listeners are told."""
+        d = self._defs.get(ref)
+        if d is None:
             return "unknown variable"
-        if err := e.definition.check(value):
+        if attribute not in d.attributes:
+            return f"no {attribute} attribute"
+        if err := d.check(value):
             return err
-        if e.value != value:
-            e.value = value
-            for fn in self._listeners.get(ref, ()):
-                fn(ref, value)
+        if self._values[(ref, attribute)] != value:
+            self._values[(ref, attribute)] = value
+            if attribute == "Actual":
+                for fn in self._listeners.get(ref, ()):
+                    fn(ref, value)
         return None

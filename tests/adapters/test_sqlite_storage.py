@@ -17,7 +17,9 @@ def test_values_survive_reopen(tmp_path):
     s.close()
     s = SqliteStorage(path)
     assert s.get("next_boot_reason") == "RemoteReset"
-    assert s.load_variables() == {"OCPPCommCtrlr/HeartbeatInterval": "43"}
+    s.save_variable("EVSE@1/Power", "11000", "MaxSet")
+    assert s.load_variables() == {("OCPPCommCtrlr/HeartbeatInterval", "Actual"): "43",
+                                  ("EVSE@1/Power", "MaxSet"): "11000"}
     s.put("next_boot_reason", None)
     assert s.get("next_boot_reason") is None
     s.close()
@@ -29,7 +31,7 @@ def test_durable_without_close(tmp_path):
     s = SqliteStorage(path)
     s.save_variable("A/B", "1")
     other = sqlite3.connect(path)
-    assert other.execute("SELECT value FROM variables WHERE key='A/B'").fetchone() == ("1",)
+    assert other.execute("SELECT value FROM variables WHERE key='A/B' AND attribute='Actual'").fetchone() == ("1",)
     assert other.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     other.close()
     s.close()
@@ -75,3 +77,27 @@ def test_truncated_database_is_refused(tmp_path):
     path.write_bytes(data[: len(data) // 3])
     with pytest.raises(StorageError, match=str(path.name)):
         SqliteStorage(path)
+
+
+def test_version_1_database_migrates_keeping_values(tmp_path):
+    """A database written by the first release (schema 1: one value per variable)."""
+    path = tmp_path / "station.db"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE variables (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO kv VALUES ('next_boot_reason', 'RemoteReset');
+        INSERT INTO variables VALUES ('OCPPCommCtrlr/HeartbeatInterval', '42');
+        INSERT INTO variables VALUES ('TxCtrlr/TxStartPoint', 'EVConnected');
+        PRAGMA user_version = 1;
+    """)
+    db.close()
+    s = SqliteStorage(path)
+    assert s.load_variables() == {("OCPPCommCtrlr/HeartbeatInterval", "Actual"): "42",
+                                  ("TxCtrlr/TxStartPoint", "Actual"): "EVConnected"}
+    assert s.get("next_boot_reason") == "RemoteReset"
+    s.save_variable("OCPPCommCtrlr/HeartbeatInterval", "30", "MaxSet")
+    s.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    db.close()

@@ -48,7 +48,8 @@ def test_stored_values_win_over_defaults_unless_invalid_or_constant():
     defs = [VariableDef(VariableRef("C", "A"), "integer", "1"),
             VariableDef(VariableRef("C", "B"), "integer", "1"),
             VariableDef(VariableRef("C", "K"), "integer", "1", constant=True)]
-    dm = DeviceModel(defs, {"C/A": "7", "C/B": "seven", "C/K": "9", "C/Gone": "3"})
+    dm = DeviceModel(defs, {("C/A", "Actual"): "7", ("C/B", "Actual"): "seven", ("C/K", "Actual"): "9",
+                            ("C/Gone", "Actual"): "3"})
     assert (dm.get("C", "A"), dm.get("C", "B"), dm.get("C", "K")) == ("7", "1", "1")
 
 

@@ -277,7 +277,7 @@ def test_reset_reboots_after_answering_with_remote_reset_reason():
 
 
 def test_stored_values_survive_and_unsupported_action_is_not_supported():
-    h = Harness(stored={"OCPPCommCtrlr/HeartbeatInterval": "77"})
+    h = Harness(stored={("OCPPCommCtrlr/HeartbeatInterval", "Actual"): "77"})
     assert h.station.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval") == 77
     h.boot_accepted(interval=0, now=0.0)     # interval 0: keep ours
     assert h.station.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval") == 77
