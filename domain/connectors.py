@@ -29,6 +29,7 @@ class Evse:
     fault: str | None = None
     occupied: bool = False           # parking bay
     energy_requested: bool = False
+    reported: str | None = None      # last EVSE AvailabilityState sent to the CSMS
 
     @classmethod
     def with_connectors(cls, evse_id: int, count: int) -> "Evse":

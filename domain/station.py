@@ -82,7 +82,9 @@ class StationInfo:
     firmware_version: str | None = None
 
 
-Handler = Callable[[msgspec.Struct, float], "msgspec.Struct | tuple[str, str]"]
+# A handler gets the request, `now` and the inbound frame's size in bytes (for the
+# BytesPerMessage limits); it returns the response, or (RPC error code, description).
+Handler = Callable[[msgspec.Struct, float, int], "msgspec.Struct | tuple[str, str]"]
 
 
 class Station:
@@ -106,6 +108,8 @@ class Station:
         self.link_is_up = False
         self._effects: list[Effect] = []
         self._outbox: deque[msgspec.Struct] = deque()
+        # What the CSMS asked for (NotifyReport after GetReport, ...): also sent while Pending (B02).
+        self._replies: deque[msgspec.Struct] = deque()
         self._boot_due: float | None = None          # when to (re)send BootNotification once the link is up
         self._heartbeat_due: float | None = None
         self._call_sent_at = 0.0
@@ -141,6 +145,8 @@ class Station:
             _, request = lost
             if isinstance(request, m.BootNotificationRequest):
                 self._boot_due = now
+            elif isinstance(request, m.NotifyReportRequest):
+                self._replies.appendleft(request)
             elif not isinstance(request, m.HeartbeatRequest):
                 self._outbox.appendleft(request)    # delivered again after reconnect
         return self._take()
@@ -148,7 +154,8 @@ class Station:
     def frame_received(self, frame: str | bytes, now: float) -> list[Effect]:
         ev = self.rpc.receive(frame, now)
         if isinstance(ev, IncomingCall):
-            self._on_call(ev, now)
+            size = len(frame) if isinstance(frame, bytes) or frame.isascii() else len(frame.encode())
+            self._on_call(ev, now, size)
         elif isinstance(ev, CallResultReceived):
             self._on_result(ev.request, ev.response, now)
         elif isinstance(ev, (CallErrorReceived, CallTimedOut)):
@@ -195,7 +202,7 @@ class Station:
         if self.link_is_up:
             if self.registration is not Registration.Accepted:
                 deadlines.append(self._boot_due)
-            elif not self._outbox:
+            elif not self._outbox and not self._replies:
                 deadlines.append(self._heartbeat_due)
         ds = [d for d in deadlines if d is not None]
         return min(ds) if ds else None
@@ -231,6 +238,10 @@ class Station:
                 if self._boot_due is not None and now >= self._boot_due:
                     self._boot_due = None
                     self._send_call(self._boot_request(), now)
+                elif self._replies and self.registration is Registration.Pending:
+                    self._send_call(self._replies.popleft(), now)
+            elif self._replies:
+                self._send_call(self._replies.popleft(), now)
             elif self._outbox:
                 self._send_call(self._outbox.popleft(), now)
             elif self._heartbeat_due is not None and now >= self._heartbeat_due:
@@ -313,24 +324,24 @@ class Station:
             self._effects.append(Log("info", f"clock set from CSMS ({jump:+.3f} s)"))
 
     # --- calls from the CSMS ----------------------------------------------------------------
-    def _on_call(self, call: IncomingCall, now: float) -> None:
-        result = self._handlers[call.action](call.request, now)
+    def _on_call(self, call: IncomingCall, now: float, size: int) -> None:
+        result = self._handlers[call.action](call.request, now, size)
         if isinstance(result, tuple):
             code, description = result
             self._effects.append(Send(self.rpc.error_frame(call.message_id, code, description)))
         else:
             self._effects.append(Send(self.rpc.result_frame(call.message_id, result)))
 
-    def _on_get_variables(self, req: m.GetVariablesRequest, now: float):
-        return self._dm_service.get_variables(req, now)
+    def _on_get_variables(self, req: m.GetVariablesRequest, now: float, size: int):
+        return self._dm_service.get_variables(req, now, size)
 
-    def _on_set_variables(self, req: m.SetVariablesRequest, now: float):
-        result = self._dm_service.set_variables(req)
-        for ref, value in self._dm_service.take_changes():
-            self._persist(ref, value)
+    def _on_set_variables(self, req: m.SetVariablesRequest, now: float, size: int):
+        result = self._dm_service.set_variables(req, size)
+        for ref, value, attribute in self._dm_service.take_changes():
+            self._persist(ref, value, attribute)
         return result
 
-    def _on_reset(self, req: m.ResetRequest, now: float):
+    def _on_reset(self, req: m.ResetRequest, now: float, size: int):
         if req.evse_id is not None:
             if req.evse_id not in self.evses:
                 return m.ResetResponse(status=m.ResetStatus.Rejected,
@@ -388,14 +399,17 @@ class Station:
 
     def _report_all_statuses(self, now: float) -> None:
         for e in self.evses.values():
+            e.reported = None
             for c in e.connectors.values():
                 c.reported = None
         self._report_changed_statuses(now)
 
     def _report_changed_statuses(self, now: float) -> None:
-        """Queue StatusNotification + NotifyEvent(AvailabilityState) for every connector whose
-        status differs from the last one reported; only once accepted (B02/B03: nothing
-        else is sent before). Changes while offline are reported after reconnecting."""
+        """Queue StatusNotification + NotifyEvent(Connector.AvailabilityState) for every
+        connector whose status differs from the last one reported, and NotifyEvent
+        (EVSE.AvailabilityState) for every EVSE whose state changed; only once accepted
+        (B02/B03: nothing else is sent before). Changes while offline are reported after
+        reconnecting."""
         if self.registration is not Registration.Accepted or not self.link_is_up:
             return
         ts = self.clock.utc(now)
@@ -408,16 +422,23 @@ class Station:
                 self._enqueue(m.StatusNotificationRequest(
                     timestamp=ts, connector_status=m.ConnectorStatus(status),
                     evse_id=e.id, connector_id=c.connector))
-                self._enqueue(m.NotifyEventRequest(
-                    generated_at=ts, seq_no=0,
-                    event_data=[m.EventData(
-                        event_id=self._event_id(), timestamp=ts, trigger=m.EventTrigger.Delta,
-                        actual_value=status,
-                        component=m.Component(name="Connector", evse=m.EVSE(id=e.id, connector_id=c.connector)),
-                        variable=m.Variable(name="AvailabilityState"),
-                        event_notification_type=m.EventNotification.HardWiredNotification,
-                    )],
-                ))
+                self._enqueue(self._availability_event(
+                    ts, status, m.Component(name="Connector", evse=m.EVSE(id=e.id, connector_id=c.connector))))
+            status = e.status()
+            if status != e.reported:
+                e.reported = status
+                self._enqueue(self._availability_event(ts, status, m.Component(name="EVSE", evse=m.EVSE(id=e.id))))
+
+    def _availability_event(self, ts: datetime, status: str, component: m.Component) -> m.NotifyEventRequest:
+        return m.NotifyEventRequest(
+            generated_at=ts, seq_no=0,
+            event_data=[m.EventData(
+                event_id=self._event_id(), timestamp=ts, trigger=m.EventTrigger.Delta,
+                actual_value=status, component=component,
+                variable=m.Variable(name="AvailabilityState"),
+                event_notification_type=m.EventNotification.HardWiredNotification,
+            )],
+        )
 
     def _event_id(self) -> int:
         self._next_event_id += 1

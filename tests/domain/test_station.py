@@ -96,10 +96,12 @@ def test_accepted_adopts_interval_and_clock_then_reports_every_connector():
     assert [(e["component"]["name"], e["component"]["evse"], e["variable"]["name"], e["actualValue"], e["trigger"])
             for e in events] == [
         ("Connector", {"id": 1, "connectorId": 1}, "AvailabilityState", "Available", "Delta"),
+        ("EVSE", {"id": 1}, "AvailabilityState", "Available", "Delta"),
         ("Connector", {"id": 2, "connectorId": 1}, "AvailabilityState", "Available", "Delta"),
         ("Connector", {"id": 2, "connectorId": 2}, "AvailabilityState", "Available", "Delta"),
+        ("EVSE", {"id": 2}, "AvailabilityState", "Available", "Delta"),
     ]
-    assert len({e["eventId"] for e in events}) == 3
+    assert len({e["eventId"] for e in events}) == 5
 
 
 def test_heartbeat_after_interval_of_inactivity_sets_clock():
@@ -284,3 +286,36 @@ def test_stored_values_survive_and_unsupported_action_is_not_supported():
     [err] = h.call("ReserveNow", {"id": 1, "expiryDateTime": "2026-01-01T13:00:00Z",
                                   "idToken": {"idToken": "A", "type": "ISO14443"}}, 1.0, msg_id="rn")
     assert err[:3] == [4, "rn", "NotSupported"]
+
+
+def test_get_and_set_variables_request_limits_give_the_prescribed_callerror():
+    h = Harness()
+    h.boot_accepted(now=0.0)
+    items = h.station.dm.get_int("DeviceDataCtrlr", "ItemsPerMessage", "GetVariables")
+    one = {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}}
+    [ok] = h.call("GetVariables", {"getVariableData": [one] * items}, 1.0, msg_id="at-limit")
+    assert ok[0] == 3 and len(ok[2]["getVariableResult"]) == items
+    [err] = h.call("GetVariables", {"getVariableData": [one] * (items + 1)}, 1.0, msg_id="over")
+    assert err[:3] == [4, "over", "OccurrenceConstraintViolation"]          # B06.FR.16
+    size = h.station.dm.get_int("DeviceDataCtrlr", "BytesPerMessage", "SetVariables")
+    big = {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "OrganizationName"},
+           "attributeValue": "x" * 1000}
+    n = size // 1000 + 1
+    assert n <= h.station.dm.get_int("DeviceDataCtrlr", "ItemsPerMessage", "SetVariables")
+    [err] = h.call("SetVariables", {"setVariableData": [big] * n}, 1.0, msg_id="bytes")
+    assert err[:3] == [4, "bytes", "FormatViolation"]                          # B05 / B06.FR.17
+    assert h.station.dm.get("SecurityCtrlr", "OrganizationName") != "x" * 1000  # nothing applied
+
+
+def test_set_variables_reason_codes_and_other_attributes():
+    h = Harness()
+    h.boot_accepted(now=0.0)
+    [reply] = h.call("SetVariables", {"setVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}, "attributeValue": "0"},
+        {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "Identity"}, "attributeValue": "X"},
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"},
+         "attributeType": "Target", "attributeValue": "5"},
+    ]}, 1.0)
+    got = [(r["attributeStatus"], r.get("attributeStatusInfo", {}).get("reasonCode"))
+           for r in reply[2]["setVariableResult"]]
+    assert got == [("Rejected", "ValueTooLow"), ("Rejected", "ReadOnly"), ("NotSupportedAttributeType", None)]
