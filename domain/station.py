@@ -25,6 +25,7 @@ from domain import messages as m
 from domain.clock import StationClock
 from domain.connectors import Evse
 from domain.device_model import DeviceModel, VariableRef
+from domain.device_model import reports
 from domain.device_model.service import DeviceModelService
 from domain.effects import Effect, Log, Persist, Reboot, Reconfigure, Remember, Send
 from domain.hardware_events import (
@@ -120,6 +121,8 @@ class Station:
             "GetVariables": self._on_get_variables,
             "SetVariables": self._on_set_variables,
             "Reset": self._on_reset,
+            "GetBaseReport": self._on_get_base_report,
+            "GetReport": self._on_get_report,
         }
         self.rpc = OcppJEndpoint(
             supported_actions=self._handlers.keys(),
@@ -340,6 +343,31 @@ class Station:
         for ref, value, attribute in self._dm_service.take_changes():
             self._persist(ref, value, attribute)
         return result
+
+    def _on_get_base_report(self, req: m.GetBaseReportRequest, now: float, size: int):
+        selected = reports.select_base(self.dm, req.report_base, now)
+        if selected is None:
+            return m.GetBaseReportResponse(status=m.GenericDeviceModelStatus.NotSupported)
+        return m.GetBaseReportResponse(status=self._queue_report(req.request_id, selected, now))
+
+    def _on_get_report(self, req: m.GetReportRequest, now: float, size: int):
+        if err := self._dm_service.request_limits("GetReport", len(req.component_variable or ()), size):
+            return err
+        selected = reports.select_custom(
+            self.dm, req.component_variable, [str(c) for c in req.component_criteria or ()], now)
+        return m.GetReportResponse(status=self._queue_report(req.request_id, selected, now))
+
+    def _queue_report(self, request_id: int, selected, now: float) -> m.GenericDeviceModelStatus:
+        """NotifyReport messages follow the response (B07/B08), paged within
+        ItemsPerMessage[GetReport] and BytesPerMessage[GetReport]."""
+        if not selected:
+            return m.GenericDeviceModelStatus.EmptyResultSet
+        limits = self.dm.get_int("DeviceDataCtrlr", "ItemsPerMessage", "GetReport"), \
+            self.dm.get_int("DeviceDataCtrlr", "BytesPerMessage", "GetReport")
+        self._replies.extend(reports.paginate(
+            request_id, reports.report_entries(self.dm, selected, now), self.clock.utc(now),
+            items_per_message=limits[0], bytes_per_message=limits[1]))
+        return m.GenericDeviceModelStatus.Accepted
 
     def _on_reset(self, req: m.ResetRequest, now: float, size: int):
         if req.evse_id is not None:

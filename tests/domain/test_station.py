@@ -319,3 +319,33 @@ def test_set_variables_reason_codes_and_other_attributes():
     got = [(r["attributeStatus"], r.get("attributeStatusInfo", {}).get("reasonCode"))
            for r in reply[2]["setVariableResult"]]
     assert got == [("Rejected", "ValueTooLow"), ("Rejected", "ReadOnly"), ("NotSupportedAttributeType", None)]
+
+
+def test_base_report_follows_the_response_paged_and_is_sent_while_pending():
+    h = Harness(evse_connectors=(1, 2))
+    [boot] = h.up(0.0)
+    h.answer(boot, boot_response("Pending", interval=300), 0.0)
+    frames = h.call("GetBaseReport", {"requestId": 7, "reportBase": "FullInventory"}, 1.0, msg_id="gbr")
+    assert frames[0] == [3, "gbr", {"status": "Accepted"}]
+    reports, seen = [], set()
+    nxt = frames[1:]
+    while nxt:
+        f = nxt[-1]
+        assert f[2] == "NotifyReport"
+        reports.append(f[3])
+        nxt = h.answer(f, {}, 1.0)
+    assert [r["seqNo"] for r in reports] == list(range(len(reports)))
+    assert all(r["tbc"] for r in reports[:-1]) and not reports[-1].get("tbc")
+    assert {r["requestId"] for r in reports} == {7}
+    items = h.station.dm.get_int("DeviceDataCtrlr", "ItemsPerMessage", "GetReport")
+    assert all(len(r["reportData"]) <= items for r in reports)
+    for r in reports:
+        for d in r["reportData"]:
+            c = d["component"]
+            seen.add((c["name"], json.dumps(c.get("evse")), d["variable"]["name"], d["variable"].get("instance")))
+    assert len(seen) == len(list(h.station.dm.definitions()))
+    [err] = h.call("GetBaseReport", {"requestId": 8, "reportBase": "NoSuchReport"}, 2.0, msg_id="x")
+    assert err[:3] == [4, "x", "PropertyConstraintViolation"]
+    [resp] = h.call("GetReport", {"requestId": 9, "componentVariable": [
+        {"component": {"name": "NoSuchCtrlr"}}]}, 2.0, msg_id="gr")
+    assert resp == [3, "gr", {"status": "EmptyResultSet"}]
