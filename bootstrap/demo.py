@@ -15,7 +15,7 @@ from pathlib import Path
 import trio
 
 from bootstrap.config import parse_config
-from bootstrap.dev_csms import DevCsms
+from bootstrap.dev_csms import DevCsms, format_report_table
 from bootstrap.sim_cli import send_control_command
 
 STATION_ID = "CS-DEMO-01"
@@ -75,6 +75,7 @@ async def _script(csms: DevCsms, sock: str) -> None:
     ]})
     for r in result.get("getVariableResult", []):
         _say(f"  {r['component']['name']}.{r['variable']['name']} = {r.get('attributeValue')!r} ({r['attributeStatus']})")
+    await _full_inventory(csms)
     await trio.sleep(2)
     for cmd in ({"cmd": "plug", "evse": 1, "connector": 1},
                 {"cmd": "unplug", "evse": 1, "connector": 1}):
@@ -83,3 +84,21 @@ async def _script(csms: DevCsms, sock: str) -> None:
         if not reply.get("ok"):
             print(f"demo: control socket said {reply}", file=sys.stderr)
         await trio.sleep(3)
+
+
+async def _full_inventory(csms: DevCsms) -> None:
+    """GetBaseReport(FullInventory), then the NotifyReport pages printed as one table."""
+    start = len(csms.received)
+    reply = await csms.call(STATION_ID, "GetBaseReport", {"requestId": 1, "reportBase": "FullInventory"})
+    _say(f"GetBaseReport FullInventory: {reply['status']}")
+    rows: list[dict] = []
+    seq = 0
+    while True:
+        page = await csms.wait_for("NotifyReport", station_id=STATION_ID, after=start,
+                                   where=lambda p, s=seq: p["requestId"] == 1 and p["seqNo"] == s)
+        rows += page.get("reportData", [])
+        if not page.get("tbc"):
+            break
+        seq += 1
+    _say(f"FullInventory: {len(rows)} variables in {seq + 1} NotifyReport messages")
+    print(format_report_table(rows), flush=True)

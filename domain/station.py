@@ -387,7 +387,7 @@ class Station:
     def _wire_device_model(self) -> None:
         dm = self.dm
         dm.provide(VariableRef("ClockCtrlr", "DateTime"),
-                   lambda now: self.clock.utc(now).isoformat().replace("+00:00", "Z"))
+                   lambda now: self.clock.utc(now).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
         for ref in _LINK_VARIABLES:
             dm.subscribe(ref, lambda _r, _v: self._effects.append(Reconfigure()))
         dm.subscribe(VariableRef("OCPPCommCtrlr", "HeartbeatInterval"), self._on_heartbeat_interval)

@@ -265,7 +265,7 @@ def test_get_variables_statuses():
     got = [(r["attributeStatus"], r.get("attributeValue")) for r in reply[2]["getVariableResult"]]
     assert got == [("Accepted", "60"), ("UnknownComponent", None), ("UnknownVariable", None),
                    ("NotSupportedAttributeType", None), ("Rejected", None), ("Accepted", "Available"),
-                   ("UnknownComponent", None), ("Accepted", "2026-01-01T12:00:02Z")]
+                   ("UnknownComponent", None), ("Accepted", "2026-01-01T12:00:02.000Z")]
 
 
 def test_reset_reboots_after_answering_with_remote_reset_reason():
