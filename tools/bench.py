@@ -826,6 +826,71 @@ def measure_rtt_transport(counts: Counts) -> list[Row]:
     ]
 
 
+# --------------------------------------------------------------------------- device model (issue 3)
+
+
+def _timed_exchange(csms: BenchCsms, frame: str, mid: str, until: Callable[[list], bool]) -> int:
+    """Send `frame`; answer the station's CALLs; return ns until `until(frame)` is true for a
+    frame received (the CALLRESULT for `mid`, or the last NotifyReport)."""
+    t0 = now_ns()
+    csms.send(frame)
+    while True:
+        got = json.loads(csms.recv())
+        if got[0] == 2:
+            csms.answer_station_call(got)
+        elif got[0] == 4:
+            raise AssertionError(f"CALLERROR: {got}")
+        if until(got):
+            return now_ns() - t0
+
+
+def run_device_model_once(n_set: int, n_report: int) -> tuple[list[int], list[int], int]:
+    """One station process: SetVariables round trips and FullInventory reports (request to
+    the last NotifyReport answered); returns both sample lists and the report's page count."""
+    set_samples: list[int] = []
+    report_samples: list[int] = []
+    pages = 0
+    with tempfile.TemporaryDirectory(prefix="bench-dm-") as tmp:
+        csms = BenchCsms()
+        with station_process("evse", Path(tmp), csms) as proc:
+            csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+            csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)
+            for i in range(n_set):
+                mid = f"s{i}"
+                frame = json.dumps([2, mid, "SetVariables", {"setVariableData": [{
+                    "component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "OfflineThreshold"},
+                    "attributeValue": str(60 + i % 100)}]}], separators=(",", ":"))
+                set_samples.append(_timed_exchange(csms, frame, mid, lambda f, mid=mid: f[0] == 3 and f[1] == mid))
+            for i in range(n_report):
+                mid = f"r{i}"
+                seen = {"pages": 0, "result": False}
+
+                def done(f: list, mid: str = mid, seen: dict = seen) -> bool:
+                    if f[0] == 3 and f[1] == mid:
+                        seen["result"] = f[2].get("status") == "Accepted"
+                    elif f[0] == 2 and f[2] == "NotifyReport" and f[3]["requestId"] == i:
+                        seen["pages"] += 1
+                        return seen["result"] and not f[3].get("tbc")
+                    return False
+
+                frame = json.dumps([2, mid, "GetBaseReport", {"requestId": i, "reportBase": "FullInventory"}])
+                report_samples.append(_timed_exchange(csms, frame, mid, done))
+                pages = seen["pages"]
+    return set_samples, report_samples, pages
+
+
+@measurement("devmodel", "SetVariables round trips; GetBaseReport FullInventory end to end",
+             in_process=False, order=15)
+def measure_device_model(counts: Counts) -> list[Row]:
+    n_set = 1000 if counts.rtt_n >= 1000 else 100
+    n_report = 50 if counts.rtt_n >= 1000 else 5
+    set_samples, report_samples, pages = run_device_model_once(n_set, n_report)
+    return [
+        Row(f"SetVariables (1 variable) round trip, {n_set} in a row", Stats.of(set_samples), None),
+        Row(f"GetBaseReport FullInventory -> last NotifyReport ({pages} pages)", Stats.of(report_samples), None),
+    ]
+
+
 # --------------------------------------------------------------------------- echo stations
 
 ECHO_STATIONS = ("echo-trio", "echo-asyncio", "echo-blocking")
