@@ -8,6 +8,7 @@ import json
 import re
 import ssl
 from contextlib import asynccontextmanager
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,8 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError,
 import bootstrap.dev_csms as dev_csms_module
 from bootstrap.dev_csms import CallError, DevCsms, StationDisconnected, format_report_table, main, print_log
 
-SCHEMAS = Path("/work/shared/reference/ocpp-2.0.1/json-schemas")
+# The official schemas, as shipped by the PyPI `ocpp` package (a test dependency).
+SCHEMAS = Path(importlib.util.find_spec("ocpp").submodule_search_locations[0]) / "v201" / "schemas"
 RFC3339_MS_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TIMEOUT = 5
 

@@ -1,0 +1,373 @@
+"""The rig of the OCA certification test cases (Part 6, "System under test: Charging Station").
+
+The REAL station (bootstrap.config.parse_config + bootstrap.compose.compose +
+bootstrap.runtime.StationRuntime: websocket link, SQLite file, simulated hardware with
+its control socket) runs against bootstrap.dev_csms.DevCsms, which plays the OCTT, over
+loopback websockets -- as in tests/integration/test_station_e2e.py.
+
+Use the ``boot_station`` fixture inside the test's own ``trio.fail_after``::
+
+    async def test_TC_X_nn_CS_something(boot_station):
+        with trio.fail_after(10):
+            async with boot_station(device_model={"OCPPCommCtrlr.OfflineThreshold": 300}) as cs:
+                res = await cs.call("GetVariables", {...})
+
+``device_model`` is the "Before (Preparations) / Configuration State" of a test case: it is
+written into the station's configuration file ([device_model] table), so the value is in
+place before the station boots and does not depend on the SetVariables under test. A value
+the station's device model refuses (e.g. an unknown variable) fails the test with the
+station's reason.
+
+The context manager waits until the station is registered (BootNotification Accepted) and
+has reported every connector (StatusNotification + NotifyEvent), so a test starts from an
+idle station. When the block ends, the station is stopped and EVERY frame the station sent
+during the test is validated against the official OCPP 2.0.1 JSON schemas with the PyPI
+``ocpp`` package (``ocpp.messages.Call`` / ``CallResult`` + ``validate_payload(msg,
+"2.0.1")``; CALLRESULTs against the response schema of the action the CSMS called), plus
+the date-time format the package does not check, the OCPP-J framing of CALLERRORs and
+the DevCsms's own complaints about malformed frames. A problem fails the test (or is
+attached as a note when the test already failed).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import trio
+from ocpp.messages import Call, CallResult, get_validator, validate_payload
+
+from bootstrap.compose import compose
+from bootstrap.config import Config, ConfigError, parse_config
+from bootstrap.dev_csms import DevCsms
+from bootstrap.runtime import StationRuntime
+from bootstrap.sim_cli import send_control_command
+
+STATION_ID = "CS-OCTT-1"
+PASSWORD = "0123456789abcdef"
+OCPP_VERSION = "2.0.1"
+STOP_TIMEOUT = 5.0
+
+CALL, CALLRESULT, CALLERROR = 2, 3, 4
+RPC_ERROR_CODES = frozenset({
+    "FormatViolation", "GenericError", "InternalError", "MessageTypeNotSupported", "NotImplemented",
+    "NotSupported", "OccurrenceConstraintViolation", "PropertyConstraintViolation", "ProtocolError",
+    "RpcFrameworkError", "SecurityError", "TypeConstraintViolation",
+})
+# What the DevCsms logs about a station frame it could not take as OCPP-J.
+_CSMS_COMPLAINTS = (
+    "binary frame", "frame is not JSON", "is not an OCPP-J array", "malformed CALL", "CALL payload is not",
+    "malformed CALLRESULT", "malformed CALLERROR", "unknown messageTypeId", "for unknown message id",
+    "is not an object",
+)
+
+
+# --------------------------------------------------------------------------- configuration
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))      # a TOML basic string
+
+
+def make_config(tmp_path: Path, url: str, *, evse_connectors: Iterable[int] = (1,),
+                device_model: dict[str, Any] | None = None) -> Config:
+    values = {
+        # reconnect at once after a restart
+        "OCPPCommCtrlr.RetryBackOffWaitMinimum": 0,
+        "OCPPCommCtrlr.RetryBackOffRandomRange": 1,
+        **(device_model or {}),
+    }
+    lines = "\n".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in values.items())
+    return parse_config(
+        f"""
+        [station]
+        id = "{STATION_ID}"
+        vendor_name = "ACME"
+        model = "OCTT-1"
+        evse_connectors = [{", ".join(str(n) for n in evse_connectors)}]
+        [csms]
+        url = "{url}"
+        basic_auth_password = "{PASSWORD}"
+        [storage]
+        path = "station.db"
+        [hardware]
+        control_socket = "sim.sock"
+        [device_model]
+{lines}
+        """,
+        base_dir=tmp_path,
+    )
+
+
+# --------------------------------------------------------------------------- the handle
+
+class ConformanceStation:
+    """The station under test and the CSMS double it is connected to."""
+
+    def __init__(self, nursery: trio.Nursery, tmp_path: Path, csms: DevCsms, config: Config) -> None:
+        self.nursery = nursery
+        self.tmp_path = tmp_path
+        self.csms = csms
+        self.config = config
+        self.station_id = config.station.id
+        self.connectors = [(e, c) for e, n in enumerate(config.station.evse_connectors, start=1)
+                           for c in range(1, n + 1)]
+        self.control_socket = str(tmp_path / "sim.sock")
+        self.db_path = config.storage.path
+        self.runtime: StationRuntime | None = None
+        self.starts = 0
+        self._scope: trio.CancelScope | None = None
+        self._stopped: trio.Event | None = None
+
+    # -- talking to the station ----------------------------------------------------------
+    async def call(self, action: str, payload: dict, timeout: float = 5) -> dict:
+        """Send a CALL as the OCTT; the CALLRESULT payload (CallError on a CALLERROR)."""
+        return await self.csms.call(self.station_id, action, payload, timeout=timeout)
+
+    async def control(self, **command: Any) -> dict:
+        """One command on the simulated hardware's control socket (`plug`, `fault`, `state`...)."""
+        reply = await send_control_command(self.control_socket, command)
+        assert reply.get("ok"), f"control socket refused {command}: {reply}"
+        return reply
+
+    def mark(self) -> int:
+        """Index into csms.received: pass it as `after` to look only at what follows."""
+        return len(self.csms.received)
+
+    def calls(self, action: str | None = None, after: int = 0) -> list[tuple[int, dict]]:
+        """(index in csms.received, payload) of the station's CALLs (of `action`) from `after` on."""
+        return [(i, f[3]) for i, (sid, f) in enumerate(self.csms.received[after:], start=after)
+                if sid == self.station_id and len(f) == 4 and f[0] == CALL
+                and (action is None or f[2] == action) and isinstance(f[3], dict)]
+
+    async def next_call(self, action: str, *, after: int, where: Callable[[dict], bool] | None = None,
+                        timeout: float = 5) -> tuple[int, dict]:
+        """Wait for the station's next CALL `action` (matching `where`) at index >= after."""
+        await self.csms.wait_for(action, station_id=self.station_id, where=where, after=after, timeout=timeout)
+        for i, payload in self.calls(action, after):
+            if where is None or where(payload):
+                return i, payload
+        raise AssertionError("unreachable: wait_for found a frame that calls() does not")
+
+    # -- life cycle ----------------------------------------------------------------------
+    async def start(self, timeout: float = 10) -> None:
+        """Start the station (on the existing SQLite file, if any) and wait until it is
+        registered and has reported every connector."""
+        assert self._scope is None, "the station is running"
+        after = self.mark()
+        runtime: StationRuntime | None = None
+
+        def view() -> dict:
+            return runtime.snapshot() if runtime is not None else {"csms_connected": False, "evses": {}}
+
+        runtime = StationRuntime(self.config, compose(self.config, view))
+        try:
+            await self.nursery.start(self._run, runtime)
+        except ConfigError as exc:
+            pytest.fail(f"Before (preparations): the station refused its configuration: {exc}", pytrace=False)
+        self.runtime = runtime
+        self.starts += 1
+        await self.wait_booted(after, timeout)
+
+    async def _run(self, runtime: StationRuntime, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        stopped = trio.Event()
+        with trio.CancelScope() as scope:
+            self._scope, self._stopped = scope, stopped
+            try:
+                await runtime.run(task_status=task_status)
+            finally:
+                stopped.set()
+                if self._scope is scope:
+                    self._scope = None
+
+    async def wait_booted(self, after: int, timeout: float = 10) -> None:
+        with trio.fail_after(timeout):
+            await self.next_call("BootNotification", after=after, timeout=timeout)
+            for evse, conn in self.connectors:
+                await self.next_call("StatusNotification", after=after, timeout=timeout,
+                                     where=lambda p, e=evse, c=conn: (p.get("evseId"), p.get("connectorId")) == (e, c))
+                await self.next_call("NotifyEvent", after=after, timeout=timeout, where=lambda p, e=evse, c=conn: any(
+                    (d.get("component") or {}).get("evse") == {"id": e, "connectorId": c}
+                    for d in p.get("eventData", ())))
+
+    async def stop(self) -> None:
+        """Stop the station (as on power-off: the runtime closes its link and its storage)."""
+        scope, stopped = self._scope, self._stopped
+        if scope is None or stopped is None:
+            return
+        scope.cancel()
+        with trio.fail_after(STOP_TIMEOUT):
+            await stopped.wait()
+            while self.station_id in self.csms.connected:
+                await trio.sleep(0.005)
+        self._scope = None
+        self.runtime = None
+
+    async def restart(self, timeout: float = 10) -> None:
+        """Stop, then start again on the same SQLite file (persistence checks)."""
+        await self.stop()
+        await self.start(timeout)
+
+
+# --------------------------------------------------------------------------- schema checks
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
+_formats = jsonschema.FormatChecker(formats=())
+
+
+@_formats.checks("date-time")
+def _is_rfc3339(value: object) -> bool:
+    if not isinstance(value, str) or _RFC3339.match(value) is None:
+        return False
+    try:
+        datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _format_problem(message: Call | CallResult) -> str | None:
+    schema = get_validator(message.message_type_id, message.action, OCPP_VERSION).schema
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft4Validator(schema, format_checker=_formats).iter_errors(message.payload))
+    return None if error is None else f"{error.message} at {list(error.absolute_path)}"
+
+
+def _describe(exc: BaseException) -> str:
+    details = getattr(exc, "details", None)
+    cause = details.get("cause") if isinstance(details, dict) else None
+    return f"{type(exc).__name__}: {cause or exc}"
+
+
+def _short(frame: Any) -> str:
+    text = json.dumps(frame, separators=(",", ":"))
+    return text if len(text) <= 400 else text[:380] + f"… (+{len(text) - 380} chars)"
+
+
+def schema_problems(station_id: str, received: list[tuple[str, list]], sent: list[tuple[str, list]],
+                    log_lines: Iterable[str] = ()) -> tuple[int, list[str]]:
+    """(number of frames checked, problems) for the frames `station_id` sent.
+
+    CALLs are validated against the request schema of their action, CALLRESULTs against
+    the response schema of the action the CSMS called with that message id (from `sent`),
+    CALLERRORs for their OCPP-J shape. Runs the ocpp package's async validate_payload in
+    an asyncio loop of its own (call it from a worker thread when inside trio)."""
+    our_calls = {f[1]: f[2] for sid, f in sent
+                 if sid == station_id and len(f) == 4 and f[0] == CALL and isinstance(f[1], str)}
+    problems: list[str] = [f"the CSMS could not take a station frame: {line}" for line in log_lines
+                           if line.startswith(f"{station_id}: ") and any(c in line for c in _CSMS_COMPLAINTS)]
+    messages: list[tuple[list, Call | CallResult]] = []
+    checked = 0
+    for sid, f in received:
+        if sid != station_id:
+            continue
+        checked += 1
+        kind = f[0] if f else None
+        uid = f[1] if len(f) > 1 else None
+        if not isinstance(uid, str) or not 0 < len(uid) <= 36:
+            problems.append(f"message id {uid!r} is not a string of 1..36 characters: {_short(f)}")
+            continue
+        if kind == CALL:
+            if len(f) != 4 or not isinstance(f[2], str) or not isinstance(f[3], dict):
+                problems.append(f"malformed CALL: {_short(f)}")
+                continue
+            messages.append((f, Call(uid, f[2], f[3])))
+        elif kind == CALLRESULT:
+            if len(f) != 3 or not isinstance(f[2], dict):
+                problems.append(f"malformed CALLRESULT: {_short(f)}")
+                continue
+            action = our_calls.get(uid)
+            if action is None:
+                problems.append(f"CALLRESULT to no CALL of the CSMS: {_short(f)}")
+                continue
+            messages.append((f, CallResult(uid, f[2], action)))
+        elif kind == CALLERROR:
+            if (len(f) != 5 or f[2] not in RPC_ERROR_CODES or not isinstance(f[3], str) or len(f[3]) > 255
+                    or not isinstance(f[4], dict)):
+                problems.append(f"malformed CALLERROR: {_short(f)}")
+        else:
+            problems.append(f"unknown messageTypeId: {_short(f)}")
+
+    async def validate_all() -> None:
+        for frame, message in messages:
+            what = "request" if isinstance(message, Call) else "response"
+            try:
+                await validate_payload(message, OCPP_VERSION)
+            except Exception as exc:   # noqa: BLE001 - every failure is a finding
+                problems.append(f"{message.action} {what} fails the schema: {_describe(exc)} -- {_short(frame)}")
+                continue
+            if (why := _format_problem(message)) is not None:
+                problems.append(f"{message.action} {what} fails the schema: {why} -- {_short(frame)}")
+
+    asyncio.run(validate_all())
+    return checked, problems
+
+
+# --------------------------------------------------------------------------- the fixture
+
+_PASS_THROUGH = (trio.Cancelled, KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+@asynccontextmanager
+async def open_conformance_station(
+    tmp_path: Path, *, device_model: dict[str, Any] | None = None, evse_connectors: Iterable[int] = (1,),
+    heartbeat_interval: int = 3600, boot_timeout: float = 10,
+) -> AsyncIterator[ConformanceStation]:
+    """Boot the real station against a DevCsms on loopback; see the module docstring."""
+    log_lines: list[str] = []
+    csms = DevCsms(heartbeat_interval=heartbeat_interval, log=log_lines.append)
+    failure: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        await nursery.start(csms.serve)
+        station = ConformanceStation(
+            nursery, tmp_path, csms,
+            make_config(tmp_path, csms.url, evse_connectors=evse_connectors, device_model=device_model))
+        try:
+            await station.start(boot_timeout)
+        except _PASS_THROUGH:
+            raise
+        except BaseException as exc:   # noqa: BLE001 - re-raised below, outside the nursery
+            failure = exc
+        if failure is None:
+            try:
+                yield station
+            except _PASS_THROUGH:
+                raise
+            except BaseException as exc:   # noqa: BLE001 - re-raised below, outside the nursery
+                failure = exc
+            await station.stop()
+        nursery.cancel_scope.cancel()
+
+    checked, problems = await trio.to_thread.run_sync(
+        schema_problems, station.station_id, list(csms.received), list(csms.sent), list(log_lines))
+    if checked == 0 and failure is None:
+        problems.append("no station frame was checked (not even its BootNotification)")
+    report = f"{len(problems)} schema problem(s) in the {checked} frame(s) the station sent:\n" + "\n".join(
+        f"  - {p}" for p in problems)
+    if failure is not None:
+        if problems:
+            failure.add_note(report)
+        raise failure
+    if problems:
+        pytest.fail(report, pytrace=False)
+
+
+@pytest.fixture
+def boot_station(tmp_path: Path):
+    """Factory of the conformance rig: ``async with boot_station(device_model=..., evse_connectors=[1, 2])``."""
+
+    def factory(**kwargs: Any):
+        return open_conformance_station(tmp_path, **kwargs)
+
+    return factory
+
