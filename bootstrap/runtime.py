@@ -16,9 +16,9 @@ from typing import Callable
 import trio
 
 from bootstrap.config import Config, ConfigError
+from bootstrap.definitions import load_definitions
 from domain.clock import StationClock
 from domain.device_model import DeviceModel, parse_ref
-from domain.device_model.standard import standard_definitions
 from domain.effects import Log, Persist, Reboot, Reconfigure, Remember, Send
 from domain.hardware_events import HardwareEvent
 from domain.station import NEXT_BOOT_REASON, Station, StationInfo
@@ -65,7 +65,7 @@ def build_device_model(config: Config, storage: Storage) -> DeviceModel:
     otherwise a value the CSMS set since then is kept.
     """
     s, c = config.station, config.csms
-    defs = standard_definitions(
+    defs = load_definitions(
         list(s.evse_connectors), station_id=s.id, security_profile=c.security_profile,
         basic_auth_password=c.basic_auth_password, message_timeout=int(c.message_timeout),
     )

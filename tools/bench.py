@@ -393,11 +393,11 @@ def booted_station():
     """A domain Station (no I/O) that is linked up, Accepted and has nothing left to send."""
     from domain.clock import StationClock
     from domain.device_model import DeviceModel
-    from domain.device_model.standard import standard_definitions
+    from bootstrap.definitions import load_definitions
     from domain.effects import Send
     from domain.station import Station, StationInfo
 
-    dm = DeviceModel(standard_definitions([1], station_id=STATION_ID, security_profile=1), {})
+    dm = DeviceModel(load_definitions([1], station_id=STATION_ID, security_profile=1), {})
     station = Station(info=StationInfo("ACME", "Bench"), evse_connectors=[1], device_model=dm,
                       clock=StationClock(0.0, TS))
     effects = station.link_up(0.0)

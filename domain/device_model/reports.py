@@ -14,7 +14,7 @@ Decisions (where the specification leaves room; see also each function):
 - `value` is cut to 2500 characters (VariableAttribute.value is string[2500]) and to
   DeviceDataCtrlr.ReportingValueSize and DeviceDataCtrlr.ValueSize where those exist
   and are > 0.
-- `valuesList` (string[1000], also limited by DeviceDataCtrlr.ConfiguringValueSize and
+- `valuesList` (string[1000], also limited by DeviceDataCtrlr.ConfigurationValueSize and
   ValueSize): when the comma-separated list is longer, whole items are dropped from
   the end until it fits, never an item cut in half (a half item would be a value the
   station does not accept). It is never left out: TC_B_12..14/53 require a valuesList
@@ -96,7 +96,7 @@ def value_limit(dm: DeviceModel, now: float) -> int:
 
 def values_list_limit(dm: DeviceModel, now: float) -> int:
     """Longest VariableCharacteristics.valuesList reported (characters)."""
-    return _limit(MAX_VALUES_LIST, _size_variable(dm, "ConfiguringValueSize", now),
+    return _limit(MAX_VALUES_LIST, _size_variable(dm, "ConfigurationValueSize", now),
                   _size_variable(dm, "ValueSize", now))
 
 

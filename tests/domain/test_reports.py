@@ -183,7 +183,7 @@ def test_long_values_list_drops_whole_items():
     assert join_values_list(("ab", "cd"), 5) == "ab,cd"
     assert join_values_list(("ab", "cd"), 4) == "ab"
     assert join_values_list(("abcdef",), 4) == "abcd"
-    limit = v("DeviceDataCtrlr", "ConfiguringValueSize", "integer", "20", **RO)
+    limit = v("DeviceDataCtrlr", "ConfigurationValueSize", "integer", "20", **RO)
     dm = model([d, limit])
     assert report_data(dm, d, 0.0).variable_characteristics.values_list == "Item000,Item001"
 

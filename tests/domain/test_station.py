@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from bootstrap.definitions import load_definitions
 from domain.clock import StationClock
 from domain.device_model import DeviceModel
-from domain.device_model.standard import standard_definitions
 from domain.effects import Log, Persist, Reboot, Reconfigure, Remember, Send
 from domain.hardware_events import CablePlugged, CableUnplugged, FaultCleared, FaultRaised
 from domain.station import NEXT_BOOT_REASON, Registration, Station, StationInfo
@@ -22,7 +22,7 @@ class Harness:
 
     def __init__(self, evse_connectors=(1,), boot_reason="PowerUp", stored=None):
         self.ids = 0
-        dm = DeviceModel(standard_definitions(list(evse_connectors), station_id="CS-1", security_profile=1),
+        dm = DeviceModel(load_definitions(list(evse_connectors), station_id="CS-1", security_profile=1),
                          stored or {})
         self.station = Station(
             info=StationInfo("ACME", "Model-X", "SN-1", "1.0"),
