@@ -7,9 +7,10 @@ StorageError naming the file: the station does not run on defaults silently.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Forward migrations: MIGRATIONS[n] brings a database at version n to n + 1. Never edit
 # a released step; add the next one.
@@ -25,6 +26,11 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "INSERT INTO variables_v2 (key, attribute, value) SELECT key, 'Actual', value FROM variables",
         "DROP TABLE variables",
         "ALTER TABLE variables_v2 RENAME TO variables",
+    ),
+    # 3: keyed records of the domain's collections (authorization cache, local list, ...).
+    2: (
+        "CREATE TABLE records (tbl TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,"
+        " PRIMARY KEY (tbl, key)) WITHOUT ROWID",
     ),
 }
 
@@ -84,6 +90,24 @@ class SqliteStorage:
     def save_variable(self, key: str, value: str, attribute: str = "Actual") -> None:
         self._db.execute("INSERT OR REPLACE INTO variables (key, attribute, value) VALUES (?, ?, ?)",
                          (key, attribute, value))
+
+    def load_records(self, table: str) -> dict[str, str]:
+        return dict(self._db.execute("SELECT key, value FROM records WHERE tbl = ?", (table,)))
+
+    def write_records(self, table: str, upserts: Mapping[str, str] = {}, deletes: Iterable[str] = (),
+                      *, clear: bool = False, kv: Mapping[str, str | None] = {}) -> None:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            if clear:
+                self._db.execute("DELETE FROM records WHERE tbl = ?", (table,))
+            self._db.executemany("DELETE FROM records WHERE tbl = ? AND key = ?", ((table, k) for k in deletes))
+            self._db.executemany("INSERT OR REPLACE INTO records (tbl, key, value) VALUES (?, ?, ?)",
+                                 ((table, k, v) for k, v in upserts.items()))
+            for k, v in kv.items():
+                if v is None:
+                    self._db.execute("DELETE FROM kv WHERE key = ?", (k,))
+                else:
+                    self._db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (k, v))
 
     def close(self) -> None:
         try:

@@ -19,7 +19,7 @@ from bootstrap.config import Config, ConfigError
 from bootstrap.definitions import load_definitions
 from domain.clock import StationClock
 from domain.device_model import DeviceModel, parse_ref
-from domain.effects import Log, Persist, Reboot, Reconfigure, Remember, Send
+from domain.effects import Log, Persist, Reboot, Reconfigure, Remember, Send, StoreRecords
 from domain.hardware_events import HardwareEvent
 from domain.station import NEXT_BOOT_REASON, Station, StationInfo
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
@@ -202,6 +202,9 @@ class StationRuntime:
                     storage.save_variable(effect.key, effect.value, effect.attribute)
                 elif t is Remember:
                     storage.put(effect.key, effect.value)
+                elif t is StoreRecords:
+                    storage.write_records(effect.table, effect.upserts, effect.deletes,
+                                          clear=effect.clear, kv=effect.kv)
                 elif t is Reconfigure:
                     link.update(link_settings(self.config, dm))
                 elif t is Log:

@@ -1,7 +1,7 @@
 """What the domain asks the outside world to do; the runtime carries these out."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,17 @@ class Remember:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreRecords:
+    """One atomic change of a keyed collection (see Storage.write_records)."""
+
+    table: str
+    upserts: dict[str, str] = field(default_factory=dict)
+    deletes: tuple[str, ...] = ()
+    clear: bool = False
+    kv: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Reconfigure:
     """Settings the transport uses (ping interval, back-off, password, ...) changed."""
 
@@ -48,4 +59,4 @@ class Log:
     text: str
 
 
-Effect = Send | Persist | Remember | Reconfigure | Reboot | Log
+Effect = Send | Persist | Remember | StoreRecords | Reconfigure | Reboot | Log

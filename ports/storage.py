@@ -1,6 +1,7 @@
 """Port: durable storage (one SQLite file per station in production)."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 
@@ -16,6 +17,14 @@ class Storage(Protocol):
 
     def save_variable(self, key: str, value: str, attribute: str = "Actual") -> None:
         """Store one device-model value; durable when this returns."""
+
+    def load_records(self, table: str) -> dict[str, str]:
+        """All records of one of the domain's keyed collections ("auth_cache", "local_list", ...)."""
+
+    def write_records(self, table: str, upserts: Mapping[str, str] = {}, deletes: Iterable[str] = (),
+                      *, clear: bool = False, kv: Mapping[str, str | None] = {}) -> None:
+        """One atomic change: optionally clear the table, delete and upsert records, and set
+        (None: delete) station-state values; durable when this returns."""
 
     def close(self) -> None:
         """Flush and close."""

@@ -101,3 +101,22 @@ def test_version_1_database_migrates_keeping_values(tmp_path):
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     db.close()
+
+
+def test_records_change_atomically_and_survive_reopen(tmp_path):
+    path = tmp_path / "station.db"
+    s = SqliteStorage(path)
+    s.write_records("local_list", {"ISO14443:aa": "{}", "ISO14443:bb": "{}"}, kv={"local_list_version": "3"})
+    s.write_records("local_list", {"ISO14443:cc": "{}"}, deletes=["ISO14443:aa"])
+    s.write_records("auth_cache", {"ISO14443:aa": "{}"})
+    s.close()
+    s = SqliteStorage(path)
+    assert set(s.load_records("local_list")) == {"ISO14443:bb", "ISO14443:cc"}
+    assert s.get("local_list_version") == "3"
+    s.write_records("local_list", {"x": "1"}, clear=True, kv={"local_list_version": "4"})
+    assert s.load_records("local_list") == {"x": "1"} and s.get("local_list_version") == "4"
+    assert set(s.load_records("auth_cache")) == {"ISO14443:aa"}
+    with pytest.raises(sqlite3.Error):       # a failing change leaves nothing half done
+        s.write_records("local_list", {"y": None}, clear=True, kv={"local_list_version": "5"})
+    assert s.load_records("local_list") == {"x": "1"} and s.get("local_list_version") == "4"
+    s.close()
