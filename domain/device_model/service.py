@@ -39,10 +39,22 @@ def _limit(dm: DeviceModel, variable: str, instance: str | None = None) -> int:
     return int(v) if v else 0
 
 
+_LIMITS = (("ItemsPerMessage", "GetVariables"), ("BytesPerMessage", "GetVariables"),
+           ("ItemsPerMessage", "SetVariables"), ("BytesPerMessage", "SetVariables"),
+           ("ItemsPerMessage", "GetReport"), ("BytesPerMessage", "GetReport"),
+           ("ReportingValueSize", None), ("ValueSize", None), ("ConfigurationValueSize", None))
+
+
 class DeviceModelService:
     def __init__(self, dm: DeviceModel) -> None:
         self.dm = dm
         self._changes: list[tuple[VariableRef, str, str]] = []
+        # DeviceDataCtrlr limits, read on every request: kept here, refreshed on change.
+        self._limits: dict[tuple[str, str | None], int] = {}
+        for name, instance in _LIMITS:
+            self._limits[(name, instance)] = _limit(dm, name, instance)
+            dm.subscribe(VariableRef("DeviceDataCtrlr", name, variable_instance=instance),
+                         lambda _r, v, k=(name, instance): self._limits.__setitem__(k, int(v) if v else 0))
 
     def take_changes(self) -> list[tuple[VariableRef, str, str]]:
         """(ref, value, attribute) of every accepted write since the last call."""
@@ -52,11 +64,11 @@ class DeviceModelService:
     def request_limits(self, instance: str, n_items: int, frame_bytes: int) -> tuple[str, str] | None:
         """B06.FR.16/17, B05 likewise: too many items -> OccurrenceConstraintViolation,
         too many bytes -> FormatViolation (checked before anything is looked at)."""
-        items = _limit(self.dm, "ItemsPerMessage", instance)
+        items = self._limits[("ItemsPerMessage", instance)]
         if items and n_items > items:
             return ("OccurrenceConstraintViolation",
                     f"{n_items} items exceed DeviceDataCtrlr.ItemsPerMessage[{instance}] = {items}")
-        size = _limit(self.dm, "BytesPerMessage", instance)
+        size = self._limits[("BytesPerMessage", instance)]
         if size and frame_bytes > size:
             return ("FormatViolation",
                     f"{frame_bytes} bytes exceed DeviceDataCtrlr.BytesPerMessage[{instance}] = {size}")
@@ -73,8 +85,8 @@ class DeviceModelService:
     def get_variables(self, req: m.GetVariablesRequest, now: float, frame_bytes: int = 0):
         if err := self.request_limits("GetVariables", len(req.get_variable_data), frame_bytes):
             return err
-        reporting_size = _limit(self.dm, "ReportingValueSize") or MAX_ATTRIBUTE_VALUE
-        value_size = _limit(self.dm, "ValueSize")
+        reporting_size = self._limits[("ReportingValueSize", None)] or MAX_ATTRIBUTE_VALUE
+        value_size = self._limits[("ValueSize", None)]
         cut = min(reporting_size, value_size) if value_size else reporting_size
         cut = min(cut, MAX_ATTRIBUTE_VALUE)
         results = []
@@ -104,7 +116,7 @@ class DeviceModelService:
     def set_variables(self, req: m.SetVariablesRequest, frame_bytes: int = 0):
         if err := self.request_limits("SetVariables", len(req.set_variable_data), frame_bytes):
             return err
-        value_size = _limit(self.dm, "ConfigurationValueSize") or _limit(self.dm, "ValueSize")
+        value_size = self._limits[("ConfigurationValueSize", None)] or self._limits[("ValueSize", None)]
         results = []
         for item in req.set_variable_data:
             ref = ref_of(item.component, item.variable)
