@@ -21,7 +21,9 @@ from domain.clock import StationClock
 from domain.device_model import DeviceModel, parse_ref
 from domain.effects import Log, Persist, Reboot, Reconfigure, Remember, Send, StoreRecords
 from domain.hardware_events import HardwareEvent
-from domain.station import NEXT_BOOT_REASON, Station, StationInfo
+from domain.authorization.local_list import VERSION_KEY
+from domain.authorization.service import CACHE_TABLE, LIST_TABLE
+from domain.station import NEXT_BOOT_REASON, AuthRecords, Station, StationInfo
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
 from ports.hardware import EvseController
 from ports.storage import Storage
@@ -137,6 +139,9 @@ class StationRuntime:
             clock=StationClock(now, self._wall_clock()),
             boot_reason=boot_reason,
             event_id_seed=int(self._wall_clock().timestamp() * 1000) % 2**31,
+            auth_records=AuthRecords(
+                cache=storage.load_records(CACHE_TABLE), local_list=storage.load_records(LIST_TABLE),
+                list_version=int(storage.get(VERSION_KEY) or 0)),
         )
         link = self.deployment.make_link(link_settings(config, dm))
         self.station, self.link = station, link

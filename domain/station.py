@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Callable
 
@@ -25,6 +25,14 @@ from domain import messages as m
 from domain.clock import StationClock
 from domain.connectors import Evse
 from domain.device_model import DeviceModel, VariableRef
+from domain.authorization.service import (
+    AuthorizationService,
+    AuthorizeCall,
+    Outcome as AuthOutcome,
+    TokenAccepted,
+    TokenRejected,
+)
+from domain.authorization.tokens import same_token
 from domain.device_model import reports
 from domain.device_model.service import DeviceModelService
 from domain.effects import Effect, Log, Persist, Reboot, Reconfigure, Remember, Send
@@ -85,6 +93,15 @@ class StationInfo:
 
 # A handler gets the request, `now` and the inbound frame's size in bytes (for the
 # BytesPerMessage limits); it returns the response, or (RPC error code, description).
+@dataclass(frozen=True, slots=True)
+class AuthRecords:
+    """What storage holds of the authorization cache and the local list."""
+
+    cache: dict[str, str] = field(default_factory=dict)
+    local_list: dict[str, str] = field(default_factory=dict)
+    list_version: int = 0
+
+
 Handler = Callable[[msgspec.Struct, float, int], "msgspec.Struct | tuple[str, str]"]
 
 
@@ -99,6 +116,7 @@ class Station:
         boot_reason: str = "PowerUp",
         new_message_id: Callable[[], str] | None = None,
         event_id_seed: int = 1,
+        auth_records: AuthRecords | None = None,
     ) -> None:
         self.info = info
         self.dm = device_model
@@ -117,7 +135,13 @@ class Station:
         self._next_event_id = event_id_seed
         self._reboot_after_reply: str | None = None
         self._dm_service = DeviceModelService(device_model)
+        records = auth_records or AuthRecords()
+        self.auth = AuthorizationService(device_model, cache_records=records.cache,
+                                         list_records=records.local_list, list_version=records.list_version)
         self._handlers: dict[str, Handler] = {
+            "ClearCache": lambda req, now, size: self.auth.clear_cache(),
+            "SendLocalList": lambda req, now, size: self.auth.send_local_list(req, size),
+            "GetLocalListVersion": lambda req, now, size: self.auth.local_list_version(),
             "GetVariables": self._on_get_variables,
             "SetVariables": self._on_set_variables,
             "Reset": self._on_reset,
@@ -150,6 +174,8 @@ class Station:
                 self._boot_due = now
             elif isinstance(request, m.NotifyReportRequest):
                 self._replies.appendleft(request)
+            elif isinstance(request, m.AuthorizeRequest):
+                self._auth_outcome(self.auth.csms_failed(request, self.clock.utc(now)), now)
             elif not isinstance(request, m.HeartbeatRequest):
                 self._outbox.appendleft(request)    # delivered again after reconnect
         return self._take()
@@ -190,7 +216,7 @@ class Station:
                 if (evse := self.evses.get(e)) is not None:
                     evse.energy_requested = isinstance(event, EnergyRequested)
             case TokenPresented():
-                self._effects.append(Log("info", f"token {event.id_token} ({event.type}) presented"))
+                self._token_presented(event, now)
         self._report_changed_statuses(now)
         return self._pump(now)
 
@@ -223,6 +249,7 @@ class Station:
             "evses": {
                 e.id: {
                     "transaction_id": None,
+                    "authorized": e.authorized[0].id_token if e.authorized else None,
                     "connectors": {c.connector: c.status(e.fault) for c in e.connectors.values()},
                 }
                 for e in self.evses.values()
@@ -231,6 +258,7 @@ class Station:
 
     # --- sending -------------------------------------------------------------------------------
     def _take(self) -> list[Effect]:
+        self._effects.extend(self.auth.take_changes())
         out, self._effects = self._effects, []
         return out
 
@@ -286,6 +314,8 @@ class Station:
     def _on_result(self, request: msgspec.Struct, response: msgspec.Struct, now: float) -> None:
         if isinstance(response, m.BootNotificationResponse):
             self._on_boot_response(response, now)
+        elif isinstance(response, m.AuthorizeResponse):
+            self._auth_outcome(self.auth.csms_answer(request, response, self.clock.utc(now)), now)
         elif isinstance(response, m.HeartbeatResponse):
             # Half the round trip is the best guess of the time the CSMS's reading is old.
             self._set_clock(response.current_time, now, (now - self._call_sent_at) / 2)
@@ -320,6 +350,8 @@ class Station:
         self._effects.append(Log("warning", f"{ev.action} failed: {what}"))
         if isinstance(ev.request, m.BootNotificationRequest):
             self._boot_due = now + BOOT_RETRY_AFTER_ERROR
+        elif isinstance(ev.request, m.AuthorizeRequest):
+            self._auth_outcome(self.auth.csms_failed(ev.request, self.clock.utc(now)), now)
 
     def _set_clock(self, utc: datetime, now: float, age: float) -> None:
         jump = self.clock.set(now, utc + timedelta(seconds=age))
@@ -329,6 +361,7 @@ class Station:
     # --- calls from the CSMS ----------------------------------------------------------------
     def _on_call(self, call: IncomingCall, now: float, size: int) -> None:
         result = self._handlers[call.action](call.request, now, size)
+        self._effects.extend(self.auth.take_changes())      # stored before the answer goes out
         if isinstance(result, tuple):
             code, description = result
             self._effects.append(Send(self.rpc.error_frame(call.message_id, code, description)))
@@ -419,6 +452,54 @@ class Station:
         d = self.dm.definition(ref)
         if d is not None and d.persistent:
             self._effects.append(Persist(ref.key, value, attribute))
+
+    # --- authorization (C01-C16) ----------------------------------------------------------------
+    def _online(self) -> bool:
+        return self.link_is_up and self.registration is Registration.Accepted
+
+    def _evse_for_token(self, event: TokenPresented) -> int | None:
+        """AQ-8: the EVSE is chosen before authorization: the reader's own EVSE, the only
+        EVSE, or the only EVSE with an EV plugged in and nobody authorized on it."""
+        if event.evse is not None:
+            return event.evse if event.evse in self.evses else None
+        if len(self.evses) == 1:
+            return next(iter(self.evses))
+        waiting = [e.id for e in self.evses.values()
+                   if e.authorized is None and any(c.plugged for c in e.connectors.values())]
+        return waiting[0] if len(waiting) == 1 else None
+
+    def _token_presented(self, event: TokenPresented, now: float) -> None:
+        token = m.IdToken(id_token=event.id_token, type=m.IdTokenEnum(event.type))
+        evse_id = self._evse_for_token(event)
+        if evse_id is None:
+            self._effects.append(Log("warning", f"token {event.id_token}: no EVSE selected (plug in first, or "
+                                                f"present it at an EVSE's reader)"))
+            return
+        evse = self.evses[evse_id]
+        if evse.authorized is not None and same_token(evse.authorized[0], token):
+            evse.authorized = None
+            self._effects.append(Log("info", f"EVSE {evse_id}: authorization of {event.id_token} ended by the same token"))
+            return
+        self._auth_outcome(self.auth.present(token, evse_id, online=self._online(), utc=self.clock.utc(now)), now)
+
+    def _auth_outcome(self, outcome: AuthOutcome | None, now: float) -> None:
+        if isinstance(outcome, AuthorizeCall):
+            self._enqueue(outcome.request)
+        elif isinstance(outcome, TokenAccepted):
+            evse = self.evses[outcome.evse_id]
+            evse.authorized = (outcome.token, outcome.decision)
+            self._effects.append(Log("info", f"EVSE {outcome.evse_id}: {outcome.token.id_token} authorized "
+                                             f"({outcome.decision.reason})"))
+            self._show_personal_message(outcome.decision)
+        elif isinstance(outcome, TokenRejected):
+            self._effects.append(Log("info", f"EVSE {outcome.evse_id}: {outcome.token.id_token} not authorized "
+                                             f"({outcome.decision.reason})"))
+            self._show_personal_message(outcome.decision)
+
+    def _show_personal_message(self, decision) -> None:
+        info = decision.info
+        if info is not None and info.personal_message is not None:
+            self._effects.append(Log("info", f"message for the driver: {info.personal_message.content}"))
 
     # --- connector status ---------------------------------------------------------------------
     def _connector(self, evse: int, connector: int):
