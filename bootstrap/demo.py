@@ -78,6 +78,7 @@ async def _script(csms: DevCsms, sock: str) -> None:
     await _full_inventory(csms)
     await trio.sleep(2)
     for cmd in ({"cmd": "plug", "evse": 1, "connector": 1},
+                {"cmd": "token", "id_token": "04A2B3C4D5E6F7", "type": "ISO14443"},
                 {"cmd": "unplug", "evse": 1, "connector": 1}):
         _say(f"sim: {cmd}")
         reply = await send_control_command(sock, cmd)

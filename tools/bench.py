@@ -891,6 +891,86 @@ def measure_device_model(counts: Counts) -> list[Row]:
     ]
 
 
+# --------------------------------------------------------------------------- authorization (issue 4)
+
+
+def _control(sock_path: Path, command: dict) -> dict:
+    import socket as socket_mod
+    with socket_mod.socket(socket_mod.AF_UNIX, socket_mod.SOCK_STREAM) as s:
+        s.settimeout(IO_TIMEOUT)
+        s.connect(str(sock_path))
+        s.sendall(json.dumps(command).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    return json.loads(data)
+
+
+def run_card_to_authorize(n: int) -> list[int]:
+    """A card at the sim reader (control socket) -> AuthorizeRequest received by the CSMS."""
+    samples: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="bench-auth-") as tmp:
+        csms = BenchCsms()
+        with station_process("evse", Path(tmp), csms) as proc:
+            csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+            csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)
+            sock = Path(tmp) / "sim.sock"
+            for i in range(n):
+                card = f"{i:08X}"
+                t0 = now_ns()
+                reply = _control(sock, {"cmd": "token", "id_token": card, "evse": 1})
+                if not reply.get("ok"):
+                    raise AssertionError(f"control socket: {reply}")
+                while True:
+                    frame = json.loads(csms.recv())
+                    if frame[0] == 2 and frame[2] == "Authorize":
+                        samples.append(now_ns() - t0)
+                        # answer Blocked: nothing is authorized, the next card starts from the same state
+                        csms.send(json.dumps([3, frame[1], {"idTokenInfo": {"status": "Blocked"}}]))
+                        break
+                    if frame[0] == 2:
+                        csms.answer_station_call(frame)
+    return samples
+
+
+def cache_lookup_op(n: int) -> Callable[[], object]:
+    """AuthCache.lookup in a cache of n entries (hits and misses)."""
+    from datetime import timedelta
+
+    from domain import messages as msg
+    from domain.authorization.cache import AuthCache
+
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    cache = AuthCache(lifetime_s=86400)
+    tokens = [msg.IdToken(id_token=f"{i:08X}", type=msg.IdTokenEnum.ISO14443) for i in range(n)]
+    info = msg.IdTokenInfo(status=msg.AuthorizationStatus.Accepted)
+    for i, t in enumerate(tokens):
+        cache.update(t, info, now + timedelta(seconds=i % 600), lifetime_s=86400, policy="LRU",
+                     max_bytes=1 << 30)
+    probes = tokens[::97] + [msg.IdToken(id_token=f"miss{i}", type=msg.IdTokenEnum.ISO14443) for i in range(50)]
+    state = {"i": 0}
+    later = now + timedelta(hours=1)
+
+    def op() -> object:
+        state["i"] = (state["i"] + 1) % len(probes)
+        return cache.lookup(probes[state["i"]], later)
+    return op
+
+
+@measurement("auth", "card -> AuthorizeRequest; cache lookup at 10,000 entries", in_process=False, order=17)
+def measure_authorization(counts: Counts) -> list[Row]:
+    n = 300 if counts.rtt_n >= 1000 else 30
+    return [
+        Row(f"card at the reader (sim socket) -> AuthorizeRequest on the wire ({n})",
+            Stats.of(run_card_to_authorize(n)), None),
+        Row("AuthCache.lookup, 10,000 entries (in-process)",
+            time_ops(cache_lookup_op(10_000), counts.micro_n, counts.micro_warmup), None),
+    ]
+
+
 # --------------------------------------------------------------------------- echo stations
 
 ECHO_STATIONS = ("echo-trio", "echo-asyncio", "echo-blocking")
