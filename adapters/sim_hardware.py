@@ -532,12 +532,13 @@ class SimHardware:
                 "ev_state": e.ev_state(),
                 "power_w": e.power_w(),
                 "energy_wh": e.energy_wh,
-                "transaction_id": ev_view.get("transaction_id")
-                if isinstance(ev_view, dict) else None,
+                "transaction_id": None,
                 "fault": e.fault,
                 "occupied": e.occupied,
                 "offered_current_a": e.offered_current_a,
                 "requested_power_w": e.requested_w,
+                # what the station says of this EVSE (transaction_id, authorized, ...)
+                **({k: v for k, v in ev_view.items() if k != "connectors"} if isinstance(ev_view, dict) else {}),
             })
         return {"ok": True, "csms_connected": bool(view.get("csms_connected", False)),
                 "evses": evses}

@@ -198,3 +198,34 @@ async def test_pending_then_accepted(tmp_path):
             await csms.wait_for("StatusNotification", timeout=5)
             assert rig.actions()[:2] == ["BootNotification", "BootNotification"]
             nursery.cancel_scope.cancel()
+
+
+async def test_card_at_the_reader_is_authorized_by_the_csms_and_cached(tmp_path):
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            rig = await open_rig(nursery, tmp_path)
+            await rig.csms.wait_for("StatusNotification")
+            n = len(rig.csms.received)
+            await rig.control(cmd="token", id_token="04A2B3C4", type="ISO14443")
+            auth = await rig.csms.wait_for("Authorize", after=n)
+            assert auth == {"idToken": {"idToken": "04A2B3C4", "type": "ISO14443"}}
+            with trio.fail_after(5):
+                while (await rig.control(cmd="state"))["evses"][0].get("authorized") != "04A2B3C4":
+                    await trio.sleep(0.02)
+            # the cache survives a reboot: offline, the card is accepted without the CSMS
+            await rig.control(cmd="token", id_token="04A2B3C4")          # same card: authorization ends
+            await rig.csms.call(SID, "Reset", {"type": "Immediate"})
+            await rig.csms.wait_for("BootNotification", after=n)
+            await rig.csms.wait_for("StatusNotification", after=n + 3)
+            rig.csms.basic_auth = {SID: "not-the-station-password"}     # it cannot come back
+            await rig.csms.disconnect(SID, abrupt=True)
+            with trio.fail_after(5):
+                while (await rig.control(cmd="state"))["csms_connected"]:
+                    await trio.sleep(0.02)
+            n = len(rig.csms.received)
+            await rig.control(cmd="token", id_token="04a2b3c4")
+            with trio.fail_after(5):
+                while (await rig.control(cmd="state"))["evses"][0].get("authorized") != "04a2b3c4":
+                    await trio.sleep(0.02)
+            assert "Authorize" not in rig.actions(n)
+            nursery.cancel_scope.cancel()
