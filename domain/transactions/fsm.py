@@ -120,7 +120,7 @@ TxOutput = m.TransactionEventRequest | PowerPath | UnlockConnector
 def fault_reason(fault: str) -> m.Reason:
     """stoppedReason for a fault the hardware reported (free text from the adapter)."""
     f = fault.lower().replace("_", "").replace(" ", "")
-    if "ground" in f or "gfi" in f or "residual" in f:
+    if "ground" in f or "gfi" in f or "gfci" in f or "residual" in f or "rcd" in f:
         return R.GroundFault
     if "overcurrent" in f:
         return R.OvercurrentFault
@@ -265,6 +265,7 @@ class EvseTransactions:
 
     def energy_transfer(self, started: bool, now: float, utc: datetime) -> list[TxOutput]:
         """The EV draws energy (True: IEC 61851 state C) or stops drawing / is not ready (False)."""
+        started = bool(started)
         if self._connector is None or self._demand is started:
             return []
         self._demand = started
@@ -273,7 +274,8 @@ class EvseTransactions:
     def power_path_closed(self, closed: bool, now: float, utc: datetime) -> list[TxOutput]:
         """What the hardware reports of the power path, when it differs from the command
         (a contactor that dropped out, or closed on its own)."""
-        if closed is self._path:
+        closed = bool(closed)
+        if closed == self._path:
             return []
         self._path = closed
         return self._physical(now, utc, TR.ChargingStateChanged, report=False, reason=R.Other)
@@ -681,7 +683,7 @@ class EvseTransactions:
         tx.begin_energy_wh = r.energy_wh if r is not None else None
         s = self.settings
         meter = None
-        if s.sampled_enabled:                   # J02.FR.?: TxStartedMeasurands, Transaction.Begin
+        if s.sampled_enabled:                   # J02 / TC_J_07: TxStartedMeasurands, Transaction.Begin
             mv = meter_value(r, s.tx_started_measurands, CTX.Transaction_Begin, utc)
             meter = [mv] if mv is not None else None
         self._arm_samplers(now, utc)

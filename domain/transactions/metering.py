@@ -33,10 +33,10 @@ def sampled_values(reading: MeterReading, measurands: tuple[m.Measurand, ...],
     out: list[m.SampledValue] = []
     for mz in measurands:
         if mz is _Mz.Energy_Active_Import_Register:
-            out.append(m.SampledValue(value=round(reading.energy_wh, 3), context=context, measurand=mz,
+            out.append(m.SampledValue(value=round(float(reading.energy_wh), 3), context=context, measurand=mz,
                                       location=_OUTLET, unit_of_measure=_WH))
         elif mz is _Mz.Power_Active_Import:
-            out.append(m.SampledValue(value=round(reading.power_w, 3), context=context, measurand=mz,
+            out.append(m.SampledValue(value=round(float(reading.power_w), 3), context=context, measurand=mz,
                                       location=_OUTLET, unit_of_measure=_W))
         elif mz is _Mz.Current_Import:
             _per_phase(out, reading.current_a, _CURRENT_PHASES, context, mz, _A)
@@ -48,11 +48,11 @@ def sampled_values(reading: MeterReading, measurands: tuple[m.Measurand, ...],
 def _per_phase(out: list[m.SampledValue], values: tuple[float, ...], phases: tuple[m.Phase, ...],
                context: m.ReadingContext, mz: m.Measurand, unit: m.UnitOfMeasure) -> None:
     if len(values) == 1:
-        out.append(m.SampledValue(value=round(values[0], 3), context=context, measurand=mz,
+        out.append(m.SampledValue(value=round(float(values[0]), 3), context=context, measurand=mz,
                                   location=_OUTLET, unit_of_measure=unit))
         return
     for value, phase in zip(values, phases):
-        out.append(m.SampledValue(value=round(value, 3), context=context, measurand=mz, phase=phase,
+        out.append(m.SampledValue(value=round(float(value), 3), context=context, measurand=mz, phase=phase,
                                   location=_OUTLET, unit_of_measure=unit))
 
 
