@@ -17,10 +17,11 @@ StationView = Callable[[], dict]
 
 
 def _sim(config: Config, station_view: StationView) -> Deployment:
+    sim = SimHardware(list(config.station.evse_connectors), str(config.hardware.control_socket), station_view)
     return Deployment(
         make_link=WebSocketCsmsLink,
-        hardware=SimHardware(
-            list(config.station.evse_connectors), str(config.hardware.control_socket), station_view),
+        hardware=sim,
+        meter=sim,
         open_storage=lambda: SqliteStorage(config.storage.path),
     )
 

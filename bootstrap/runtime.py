@@ -23,9 +23,13 @@ from domain.effects import Log, Persist, Reboot, Reconfigure, Remember, Send, St
 from domain.hardware_events import HardwareEvent
 from domain.authorization.local_list import VERSION_KEY
 from domain.authorization.service import CACHE_TABLE, LIST_TABLE
+from domain.charging import SNAPSHOT_KEY
+from domain.hardware_events import MeterSampled
+from domain.queue import TABLE as QUEUE_TABLE
 from domain.station import NEXT_BOOT_REASON, AuthRecords, Station, StationInfo
+from domain.transactions import PowerPath, UnlockConnector
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
-from ports.hardware import EvseController
+from ports.hardware import EvseController, Meter
 from ports.storage import Storage
 
 log = logging.getLogger("evse.station")
@@ -40,7 +44,9 @@ class Deployment:
 
     make_link: Callable[[LinkSettings], CsmsLink]
     hardware: EvseController
+    meter: Meter
     open_storage: Callable[[], Storage]
+    meter_period: float = 1.0          # seconds between meter readings fed to the station
 
 
 def link_settings(config: Config, dm: DeviceModel) -> LinkSettings:
@@ -142,6 +148,9 @@ class StationRuntime:
             auth_records=AuthRecords(
                 cache=storage.load_records(CACHE_TABLE), local_list=storage.load_records(LIST_TABLE),
                 list_version=int(storage.get(VERSION_KEY) or 0)),
+            queue_records=storage.load_records(QUEUE_TABLE),
+            tx_snapshots={e: v for e in range(1, len(s.evse_connectors) + 1)
+                          if (v := storage.get(SNAPSHOT_KEY.format(evse=e))) is not None},
         )
         link = self.deployment.make_link(link_settings(config, dm))
         self.station, self.link = station, link
@@ -149,10 +158,14 @@ class StationRuntime:
         log.info("station %s boot %d (reason %s)", s.id, self.boot_count, boot_reason)
         send, receive = trio.open_memory_channel[FrameIn | LinkUp | LinkDown | HardwareEvent](1024)
         reboot: str | None = None
+        # A soft reboot leaves its reason for the next boot; a power loss leaves nothing.
+        startup = station.start(now, soft_reboot=boot_reason not in ("PowerUp", "Unknown", "Watchdog"))
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.deployment.hardware.run, send.clone())
                 await nursery.start(link.run, send.clone())
+                nursery.start_soon(self._read_meters, send.clone(), len(s.evse_connectors))
+                await self._apply(startup, link, storage, dm)
                 if task_status is not None:
                     task_status.started()
                 reboot = await self._event_loop(station, link, storage, dm, receive)
@@ -194,25 +207,52 @@ class StationRuntime:
                 effects = station.hardware_event(event, now)
             if (d := station.next_deadline()) is not None and d <= now:
                 effects += station.tick(now)
-            for effect in effects:
-                t = type(effect)
-                if t is Send:
-                    if wire_on:
-                        wire.info("CS -> CSMS  %s", effect.frame)
+            reboot = await self._apply(effects, link, storage, dm, wire_on)
+            if reboot is not None:
+                return reboot
+
+    async def _read_meters(self, send: trio.MemorySendChannel, evse_count: int) -> None:
+        """Feed every EVSE's meter reading to the station once per meter_period."""
+        meter, period = self.deployment.meter, self.deployment.meter_period
+        async with send:
+            while True:
+                for evse in range(1, evse_count + 1):
                     try:
-                        await link.send(effect.frame)
-                    except LinkClosed:
-                        pass    # LinkDown follows; the station re-sends what matters
-                elif t is Persist:
-                    storage.save_variable(effect.key, effect.value, effect.attribute)
-                elif t is Remember:
-                    storage.put(effect.key, effect.value)
-                elif t is StoreRecords:
-                    storage.write_records(effect.table, effect.upserts, effect.deletes,
-                                          clear=effect.clear, kv=effect.kv)
-                elif t is Reconfigure:
-                    link.update(link_settings(self.config, dm))
-                elif t is Log:
-                    getattr(log, effect.level)(effect.text)
-                elif t is Reboot:
-                    return effect.reason
+                        reading = await meter.read(evse)
+                    except Exception as exc:      # a meter hiccup never stops the station
+                        log.warning("meter of EVSE %d: %s", evse, exc)
+                        continue
+                    await send.send(MeterSampled(evse, reading))
+                await trio.sleep(period)
+
+    async def _apply(self, effects: list, link: CsmsLink, storage: Storage, dm: DeviceModel,
+                     wire_on: bool = False) -> str | None:
+        """Carry out the station's effects in order; returns a reboot reason if one came."""
+        hardware = self.deployment.hardware
+        for effect in effects:
+            t = type(effect)
+            if t is Send:
+                if wire_on:
+                    wire.info("CS -> CSMS  %s", effect.frame)
+                try:
+                    await link.send(effect.frame)
+                except LinkClosed:
+                    pass    # LinkDown follows; the station re-sends what matters
+            elif t is Persist:
+                storage.save_variable(effect.key, effect.value, effect.attribute)
+            elif t is Remember:
+                storage.put(effect.key, effect.value)
+            elif t is StoreRecords:
+                storage.write_records(effect.table, effect.upserts, effect.deletes,
+                                      clear=effect.clear, kv=effect.kv)
+            elif t is Reconfigure:
+                link.update(link_settings(self.config, dm))
+            elif t is Log:
+                getattr(log, effect.level)(effect.text)
+            elif t is PowerPath:
+                await hardware.set_power_path(effect.evse, effect.closed)
+            elif t is UnlockConnector:
+                await hardware.unlock_connector(effect.evse, effect.connector)
+            elif t is Reboot:
+                return effect.reason
+        return None

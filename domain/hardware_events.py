@@ -65,9 +65,17 @@ class FaultCleared:
     evse: int
 
 
+@dataclass(frozen=True, slots=True)
+class MeterSampled:
+    """A reading of an EVSE's meter (the runtime reads the meter port regularly)."""
+
+    evse: int
+    reading: "MeterReading"
+
+
 HardwareEvent = (
     CablePlugged | CableUnplugged | EnergyRequested | EnergyPaused | TokenPresented
-    | OccupancyChanged | FaultRaised | FaultCleared
+    | OccupancyChanged | FaultRaised | FaultCleared | MeterSampled
 )
 
 

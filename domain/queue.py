@@ -69,12 +69,12 @@ class DurableQueue:
     def __iter__(self):
         return iter(self._items)
 
-    def push(self, request: msgspec.Struct) -> StoreRecords:
+    def push(self, request: msgspec.Struct) -> tuple[Queued, StoreRecords]:
         """Queue a message; the returned change must be stored before it is sent."""
         item = Queued(self._next_seq, request)
         self._next_seq += 1
         self._items.append(item)
-        return StoreRecords(TABLE, {item.key: self._text(item)}, tuple(self._take_deletes()))
+        return item, StoreRecords(TABLE, {item.key: self._text(item)}, tuple(self._take_deletes()))
 
     def head(self, now: float) -> Queued | None:
         """The next message to send, when its time has come."""

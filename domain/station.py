@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Callable
+from typing import Callable, Mapping
 
 import msgspec
 
@@ -32,7 +32,11 @@ from domain.authorization.service import (
     TokenAccepted,
     TokenRejected,
 )
-from domain.authorization.tokens import same_token
+from domain.authorization.authorizer import decide_stop, is_master_pass, local_info, stopped_reason
+from domain.authorization.tokens import same_token, token_key
+from domain.charging import Charging
+from domain.queue import Queued
+from domain.transactions import PowerPath
 from domain.device_model import reports
 from domain.device_model.service import DeviceModelService
 from domain.effects import Effect, Log, Persist, Reboot, Reconfigure, Remember, Send
@@ -44,6 +48,7 @@ from domain.hardware_events import (
     FaultCleared,
     FaultRaised,
     HardwareEvent,
+    MeterSampled,
     OccupancyChanged,
     TokenPresented,
 )
@@ -117,6 +122,9 @@ class Station:
         new_message_id: Callable[[], str] | None = None,
         event_id_seed: int = 1,
         auth_records: AuthRecords | None = None,
+        queue_records: Mapping[str, str] | None = None,
+        tx_snapshots: Mapping[int, str] | None = None,
+        new_transaction_id: Callable[[], str] | None = None,
     ) -> None:
         self.info = info
         self.dm = device_model
@@ -126,7 +134,10 @@ class Station:
         self.registration = Registration.Unregistered
         self.link_is_up = False
         self._effects: list[Effect] = []
-        self._outbox: deque[msgspec.Struct] = deque()
+        # Our CALLs in order: volatile messages and durable (Queued) ones. The head stays until
+        # it is answered (or dropped after its attempts), so nothing is skipped on link loss.
+        self._outbox: deque[msgspec.Struct | Queued] = deque()
+        self._in_flight: msgspec.Struct | Queued | None = None
         # What the CSMS asked for (NotifyReport after GetReport, ...): also sent while Pending (B02).
         self._replies: deque[msgspec.Struct] = deque()
         self._boot_due: float | None = None          # when to (re)send BootNotification once the link is up
@@ -135,6 +146,13 @@ class Station:
         self._next_event_id = event_id_seed
         self._reboot_after_reply: str | None = None
         self._dm_service = DeviceModelService(device_model)
+        self.charging = Charging(device_model, list(self.evses), queue_records=queue_records or {},
+                                 snapshots=tx_snapshots or {}, new_transaction_id=new_transaction_id)
+        self._outbox.extend(self.charging.queue)      # what a previous run left undelivered
+        self._groups: dict[int, m.IdToken | None] = {}   # EVSE -> groupIdToken of its authorization
+        self._stop_waiting: dict[str, int] = {}          # token key -> EVSE: Authorize to learn a group
+        self._energy_flowing = dict.fromkeys(self.evses, False)
+        self._remote_starts: dict[int, int] = {}         # EVSE -> remoteStartId awaiting Authorize
         records = auth_records or AuthRecords()
         self.auth = AuthorizationService(device_model, cache_records=records.cache,
                                          list_records=records.local_list, list_version=records.list_version)
@@ -147,6 +165,9 @@ class Station:
             "Reset": self._on_reset,
             "GetBaseReport": self._on_get_base_report,
             "GetReport": self._on_get_report,
+            "RequestStartTransaction": self._on_request_start,
+            "RequestStopTransaction": self._on_request_stop,
+            "GetTransactionStatus": self._on_transaction_status,
         }
         self.rpc = OcppJEndpoint(
             supported_actions=self._handlers.keys(),
@@ -157,27 +178,40 @@ class Station:
         self._wire_device_model()
 
     # --- inputs ------------------------------------------------------------------------------
+    def start(self, now: float, *, soft_reboot: bool = False) -> list[Effect]:
+        """After construction: end what the previous run left running (E: power loss)."""
+        effects, queued = self.charging.recover(now, self.clock.utc(now), soft_reboot=soft_reboot)
+        self._effects += effects
+        self._outbox.extend(queued)
+        self.charging.set_online(False)
+        return self._take()
+
     def link_up(self, now: float) -> list[Effect]:
         self.link_is_up = True
         if self.registration is not Registration.Accepted:
             self._boot_due = now
         else:
+            self.charging.set_online(True)
+            self.charging.queue.link_restored()
             self._report_changed_statuses(now)
         return self._pump(now)
 
     def link_down(self, now: float) -> list[Effect]:
         self.link_is_up = False
+        self.charging.set_online(False)
         lost = self.rpc.connection_lost()
+        in_flight, self._in_flight = self._in_flight, None
         if lost is not None:
             _, request = lost
             if isinstance(request, m.BootNotificationRequest):
                 self._boot_due = now
             elif isinstance(request, m.NotifyReportRequest):
                 self._replies.appendleft(request)
-            elif isinstance(request, m.AuthorizeRequest):
-                self._auth_outcome(self.auth.csms_failed(request, self.clock.utc(now)), now)
-            elif not isinstance(request, m.HeartbeatRequest):
-                self._outbox.appendleft(request)    # delivered again after reconnect
+            elif self._outbox and self._outbox[0] is in_flight:
+                if isinstance(request, m.AuthorizeRequest):      # decided offline instead
+                    self._outbox.popleft()
+                    self._auth_outcome(self.auth.csms_failed(request, self.clock.utc(now)), now)
+                # otherwise the head stays: sent again after reconnecting
         return self._take()
 
     def frame_received(self, frame: str | bytes, now: float) -> list[Effect]:
@@ -198,6 +232,12 @@ class Station:
         return self._pump(now)
 
     def hardware_event(self, event: HardwareEvent, now: float) -> list[Effect]:
+        if type(event) is MeterSampled:                  # the per-sample path: nothing else to do
+            fsm = self.charging.fsm.get(event.evse)
+            if fsm is not None:
+                self._tx_outputs(event.evse, fsm.meter(event.reading, now, self.clock.utc(now)), now)
+            return self._pump(now) if self._effects or self._outbox else []
+        self._tx_input(event, now)
         match event:
             case CablePlugged(evse=e, connector=c) | CableUnplugged(evse=e, connector=c):
                 conn = self._connector(e, c)
@@ -224,13 +264,21 @@ class Station:
         timed_out = self.rpc.check_timeout(now)
         if timed_out is not None:
             self._on_call_failed(timed_out, now)
+        utc = self.clock.utc(now)
+        self.charging.refresh_settings(now, utc)
+        for evse_id, fsm in self.charging.fsm.items():
+            d = fsm.next_deadline()
+            if d is not None and d <= now:
+                self._tx_outputs(evse_id, fsm.tick(now, utc), now)
         return self._pump(now)
 
     def next_deadline(self) -> float | None:
-        deadlines = [self.rpc.next_deadline()]
+        deadlines = [self.rpc.next_deadline(), self.charging.next_deadline()]
         if self.link_is_up:
             if self.registration is not Registration.Accepted:
                 deadlines.append(self._boot_due)
+            elif self._outbox and isinstance(self._outbox[0], Queued):
+                deadlines.append(self._outbox[0].not_before)
             elif not self._outbox and not self._replies:
                 deadlines.append(self._heartbeat_due)
         ds = [d for d in deadlines if d is not None]
@@ -248,8 +296,8 @@ class Station:
             "registration": str(self.registration),
             "evses": {
                 e.id: {
-                    "transaction_id": None,
-                    "authorized": e.authorized[0].id_token if e.authorized else None,
+                    "transaction_id": self.charging.fsm[e.id].transaction_id,
+                    "authorized": (t.id_token if (t := self.charging.fsm[e.id].id_token) else None),
                     "connectors": {c.connector: c.status(e.fault) for c in e.connectors.values()},
                 }
                 for e in self.evses.values()
@@ -274,7 +322,13 @@ class Station:
             elif self._replies:
                 self._send_call(self._replies.popleft(), now)
             elif self._outbox:
-                self._send_call(self._outbox.popleft(), now)
+                head = self._outbox[0]
+                if isinstance(head, Queued):
+                    if head.not_before <= now:
+                        self.charging.queue.sent(head)
+                        self._send_call(head.request, now, head)
+                else:
+                    self._send_call(head, now, head)
             elif self._heartbeat_due is not None and now >= self._heartbeat_due:
                 self._send_call(m.HeartbeatRequest(), now)
         if self._reboot_after_reply is not None:
@@ -282,12 +336,15 @@ class Station:
             self._reboot_after_reply = None
         return self._take()
 
-    def _send_call(self, request: msgspec.Struct, now: float) -> None:
+    def _send_call(self, request: msgspec.Struct, now: float, item: msgspec.Struct | Queued | None = None) -> None:
         try:
             frame = self.rpc.send_call(request, now)
         except ValueError as exc:  # OutboundInvalid: a bug or a bad configured value; never send it
             self._effects.append(Log("error", f"not sending {type(request).__name__}: {exc}"))
+            if item is not None:
+                self._finish_head(item, delivered=True)
             return
+        self._in_flight = item
         self._call_sent_at = now
         if self.registration is Registration.Accepted:
             # HeartbeatInterval is an interval of inactivity (no OCPP exchange).
@@ -311,11 +368,23 @@ class Station:
         return max(1, self.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval"))
 
     # --- responses to our calls ------------------------------------------------------------
+    def _finish_head(self, item: msgspec.Struct | Queued, *, delivered: bool) -> None:
+        """The outbox head `item` is done with: answered, or given up."""
+        if self._outbox and self._outbox[0] is item:
+            self._outbox.popleft()
+            if isinstance(item, Queued) and delivered:
+                self._effects.append(self.charging.queue.delivered(item))
+
     def _on_result(self, request: msgspec.Struct, response: msgspec.Struct, now: float) -> None:
-        if isinstance(response, m.BootNotificationResponse):
+        item, self._in_flight = self._in_flight, None
+        if item is not None:
+            self._finish_head(item, delivered=True)
+        if isinstance(response, m.TransactionEventResponse):
+            self._on_transaction_response(request, response, now)
+        elif isinstance(response, m.BootNotificationResponse):
             self._on_boot_response(response, now)
         elif isinstance(response, m.AuthorizeResponse):
-            self._auth_outcome(self.auth.csms_answer(request, response, self.clock.utc(now)), now)
+            self._on_authorize_response(request, response, now)
         elif isinstance(response, m.HeartbeatResponse):
             # Half the round trip is the best guess of the time the CSMS's reading is old.
             self._set_clock(response.current_time, now, (now - self._call_sent_at) / 2)
@@ -325,6 +394,7 @@ class Station:
         status = r.status
         if status == m.RegistrationStatus.Accepted:
             self._set_registration(Registration.Accepted)
+            self.charging.set_online(True)
             if r.interval > 0:
                 self._write("OCPPCommCtrlr", "HeartbeatInterval", str(r.interval))
             self._heartbeat_due = now + self._heartbeat_interval()
@@ -348,6 +418,20 @@ class Station:
     def _on_call_failed(self, ev: CallErrorReceived | CallTimedOut, now: float) -> None:
         what = f"{ev.code}: {ev.description}" if isinstance(ev, CallErrorReceived) else "no answer (MessageTimeout)"
         self._effects.append(Log("warning", f"{ev.action} failed: {what}"))
+        item, self._in_flight = self._in_flight, None
+        if isinstance(item, Queued):
+            # E13: MessageAttempts / MessageAttemptInterval, then dropped.
+            q = self.charging.queue
+            change = q.failed(item, now, why=what,
+                              max_attempts=self.dm.get_int("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent"),
+                              interval=self.dm.get_int("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"))
+            if change is not None:
+                self._effects.append(change)
+            for dropped, why in q.take_dropped():
+                self._finish_head(item, delivered=False)
+                self._effects.append(Log("error", f"{ev.action} dropped after {item.attempts} attempts: {why}"))
+        elif item is not None:
+            self._finish_head(item, delivered=False)
         if isinstance(ev.request, m.BootNotificationRequest):
             self._boot_due = now + BOOT_RETRY_AFTER_ERROR
         elif isinstance(ev.request, m.AuthorizeRequest):
@@ -475,23 +559,78 @@ class Station:
             self._effects.append(Log("warning", f"token {event.id_token}: no EVSE selected (plug in first, or "
                                                 f"present it at an EVSE's reader)"))
             return
-        evse = self.evses[evse_id]
-        if evse.authorized is not None and same_token(evse.authorized[0], token):
-            evse.authorized = None
-            self._effects.append(Log("info", f"EVSE {evse_id}: authorization of {event.id_token} ended by the same token"))
+        fsm = self.charging.fsm[evse_id]
+        if fsm.id_token is not None:
+            self._stop_by_token(evse_id, token, now)
             return
         self._auth_outcome(self.auth.present(token, evse_id, online=self._online(), utc=self.clock.utc(now)), now)
+
+    def _stop_by_token(self, evse_id: int, token: m.IdToken, now: float) -> None:
+        """C09/C16: the same token, one of the same group, or a master pass stops."""
+        fsm = self.charging.fsm[evse_id]
+        utc = self.clock.utc(now)
+        s = self.auth.settings
+        known = local_info(token, now_utc=utc, settings=s,
+                           local_list=self.auth.local_list if s.local_list_enabled else None,
+                           cache=self.auth.cache if s.cache_enabled else None)
+        info, source = known if known else (None, None)
+        verdict = decide_stop(token, tx_token=fsm.id_token, tx_group=self._groups.get(evse_id),
+                              presented_info=info, settings=s, online=self._online(), info_source=source)
+        if verdict == "stop":
+            if is_master_pass(info, s):
+                self._master_pass(token, now)
+            else:
+                self._tx_outputs(evse_id, fsm.stop_authorized(token, now, utc, reason=stopped_reason(info, s)), now)
+        elif verdict == "ask_csms":
+            self._stop_waiting[token_key(token)] = evse_id
+            self._enqueue(m.AuthorizeRequest(id_token=token))
+        else:
+            self._effects.append(Log("info", f"EVSE {evse_id}: {token.id_token} may not stop this session"))
+
+    def _master_pass(self, token: m.IdToken, now: float) -> None:
+        """C16: a master pass stops every ongoing transaction (stoppedReason MasterPass)."""
+        utc = self.clock.utc(now)
+        for evse_id, fsm in self.charging.fsm.items():
+            if fsm.transaction_id is not None:
+                self._tx_outputs(evse_id, fsm.stop_authorized(token, now, utc, reason=m.Reason.MasterPass), now)
+
+    def _on_authorize_response(self, request: m.AuthorizeRequest, response: m.AuthorizeResponse,
+                               now: float) -> None:
+        evse_id = self._stop_waiting.pop(token_key(request.id_token), None)
+        if evse_id is None:
+            self._auth_outcome(self.auth.csms_answer(request, response, self.clock.utc(now)), now)
+            return
+        utc = self.clock.utc(now)
+        info = response.id_token_info
+        self.auth.learn(request.id_token, info, utc)
+        fsm = self.charging.fsm[evse_id]
+        if fsm.id_token is None:
+            return
+        verdict = decide_stop(request.id_token, tx_token=fsm.id_token, tx_group=self._groups.get(evse_id),
+                              presented_info=info, settings=self.auth.settings, online=True, info_source="csms")
+        if verdict == "stop" and is_master_pass(info, self.auth.settings):
+            self._master_pass(request.id_token, now)
+        elif verdict == "stop":
+            self._tx_outputs(evse_id, fsm.stop_authorized(request.id_token, now, utc), now)
+        else:
+            self._effects.append(Log("info", f"EVSE {evse_id}: {request.id_token.id_token} may not stop this session"))
 
     def _auth_outcome(self, outcome: AuthOutcome | None, now: float) -> None:
         if isinstance(outcome, AuthorizeCall):
             self._enqueue(outcome.request)
         elif isinstance(outcome, TokenAccepted):
-            evse = self.evses[outcome.evse_id]
-            evse.authorized = (outcome.token, outcome.decision)
+            info = outcome.decision.info
+            self._groups[outcome.evse_id] = info.group_id_token if info else None
+            fsm = self.charging.fsm[outcome.evse_id]
+            self._tx_outputs(outcome.evse_id, fsm.authorized(
+                outcome.token, now, self.clock.utc(now),
+                remote_start_id=self._remote_starts.pop(outcome.evse_id, None)), now)
             self._effects.append(Log("info", f"EVSE {outcome.evse_id}: {outcome.token.id_token} authorized "
                                              f"({outcome.decision.reason})"))
             self._show_personal_message(outcome.decision)
         elif isinstance(outcome, TokenRejected):
+            if outcome.decision.source == "master_pass":
+                self._master_pass(outcome.token, now)
             self._effects.append(Log("info", f"EVSE {outcome.evse_id}: {outcome.token.id_token} not authorized "
                                              f"({outcome.decision.reason})"))
             self._show_personal_message(outcome.decision)
@@ -500,6 +639,101 @@ class Station:
         info = decision.info
         if info is not None and info.personal_message is not None:
             self._effects.append(Log("info", f"message for the driver: {info.personal_message.content}"))
+
+    # --- transactions (E, F01-F04, J) ---------------------------------------------------------
+    def _tx_input(self, event: HardwareEvent, now: float) -> None:
+        """What the hardware says, for the transaction state machines."""
+        fsm = self.charging.fsm.get(getattr(event, "evse", None) or 0)
+        if fsm is None:
+            return
+        e, utc = event.evse, self.clock.utc(now)
+        match event:
+            case CablePlugged(connector=c) if c in self.evses[e].connectors:
+                self._tx_outputs(e, fsm.ev_connected(c, now, utc), now)
+            case CableUnplugged(connector=c) if c in self.evses[e].connectors:
+                self._tx_outputs(e, fsm.ev_disconnected(c, now, utc), now)
+            case OccupancyChanged(occupied=o):
+                self._tx_outputs(e, fsm.parking_bay_occupied(o, now, utc), now)
+            case FaultRaised(fault=f):
+                self._tx_outputs(e, fsm.abnormal(f, now, utc), now)
+            case FaultCleared():
+                self._tx_outputs(e, fsm.abnormal_cleared(now, utc), now)
+            case EnergyRequested() | EnergyPaused():
+                self.charging.energy_requested[e] = isinstance(event, EnergyRequested)
+                self._energy_follows(e, now)
+
+    def _tx_outputs(self, evse_id: int, outputs: list, now: float) -> None:
+        if not outputs:
+            return
+        effects, queued = self.charging.outputs(evse_id, outputs, now)
+        self._effects += effects          # stored (with the machine's snapshot) before sending
+        self._outbox.extend(queued)
+        if any(isinstance(o, PowerPath) for o in outputs):
+            self._energy_follows(evse_id, now)
+
+    def _energy_follows(self, evse_id: int, now: float) -> None:
+        """EnergyTransfer: the EV draws once it asks for energy and the power path is closed."""
+        flowing = self.charging.energy_requested[evse_id] and self.charging.power_path[evse_id]
+        if flowing != self._energy_flowing[evse_id]:
+            self._energy_flowing[evse_id] = flowing
+            fsm = self.charging.fsm[evse_id]
+            self._tx_outputs(evse_id, fsm.energy_transfer(flowing, now, self.clock.utc(now)), now)
+
+    def _on_transaction_response(self, request: m.TransactionEventRequest, response: m.TransactionEventResponse,
+                                 now: float) -> None:
+        info = response.id_token_info
+        if info is None:
+            return
+        fsm = self.charging.transaction_of(request.transaction_info.transaction_id)
+        token = request.id_token or (fsm.id_token if fsm else None)
+        if token is not None:
+            self.auth.learn(token, info, self.clock.utc(now))       # C10: the cache follows
+        if fsm is not None:
+            self._tx_outputs(fsm.evse_id, fsm.csms_response(info, now, self.clock.utc(now)), now)
+
+    def _on_request_start(self, req: m.RequestStartTransactionRequest, now: float, size: int):
+        """F01/F02: a remote start, authorized by the CSMS (AuthorizeRemoteStart false) or
+        after an AuthorizeRequest of our own (true)."""
+        rejected = m.RequestStartTransactionResponse(status=m.RequestStartStopStatus.Rejected)
+        if self.registration is not Registration.Accepted:
+            return rejected
+        evse_id = req.evse_id
+        if evse_id is None:
+            free = [e for e, f in self.charging.fsm.items() if f.id_token is None and f.transaction_id is None]
+            evse_id = free[0] if len(free) == 1 or (free and len(self.evses) == 1) else None
+        fsm = self.charging.fsm.get(evse_id or 0)
+        if fsm is None or fsm.id_token is not None or self.evses[evse_id].fault is not None \
+                or self.connector_status(evse_id, 1) in ("Unavailable", "Faulted"):
+            return rejected
+        utc = self.clock.utc(now)
+        if self.auth.settings.authorize_remote_start:
+            outcome = self.auth.present(req.id_token, evse_id, online=self._online(), utc=utc)
+            if not isinstance(outcome, (AuthorizeCall, TokenAccepted)):
+                return rejected
+            self._remote_starts[evse_id] = req.remote_start_id
+            self._auth_outcome(outcome, now)
+        else:
+            self._groups[evse_id] = req.group_id_token
+            self._tx_outputs(evse_id, fsm.authorized(req.id_token, now, utc, remote_start_id=req.remote_start_id),
+                             now)
+        return m.RequestStartTransactionResponse(status=m.RequestStartStopStatus.Accepted,
+                                                 transaction_id=fsm.transaction_id)
+
+    def _on_request_stop(self, req: m.RequestStopTransactionRequest, now: float, size: int):
+        """F03: stop the transaction with that id."""
+        fsm = self.charging.transaction_of(req.transaction_id)
+        if fsm is None:
+            return m.RequestStopTransactionResponse(status=m.RequestStartStopStatus.Rejected)
+        self._tx_outputs(fsm.evse_id, fsm.remote_stop(now, self.clock.utc(now)), now)
+        return m.RequestStopTransactionResponse(status=m.RequestStartStopStatus.Accepted)
+
+    def _on_transaction_status(self, req: m.GetTransactionStatusRequest, now: float, size: int):
+        """E14: whether it still runs, and whether messages of it are still queued."""
+        ongoing = None
+        if req.transaction_id is not None:
+            ongoing = self.charging.transaction_of(req.transaction_id) is not None
+        return m.GetTransactionStatusResponse(ongoing_indicator=ongoing,
+                                              messages_in_queue=self.charging.queued_for(req.transaction_id))
 
     # --- connector status ---------------------------------------------------------------------
     def _connector(self, evse: int, connector: int):

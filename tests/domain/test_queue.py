@@ -32,7 +32,7 @@ def test_stored_before_sent_removed_after_delivery_in_order():
     db: dict = {}
     q = DurableQueue(db)
     for i in range(3):
-        apply(db, q.push(tx_event(i)))
+        apply(db, q.push(tx_event(i))[1])
     assert len(db) == 3 and sorted(db) == list(db)
     item = q.head(0.0)
     assert item.request.seq_no == 0
@@ -45,19 +45,19 @@ def test_restart_resumes_with_the_same_messages_and_fresh_sequence():
     db: dict = {}
     q = DurableQueue(db)
     for i in range(3):
-        apply(db, q.push(tx_event(i)))
+        apply(db, q.push(tx_event(i))[1])
     apply(db, q.delivered(q.head(0.0)))
     again = DurableQueue(db)
     assert [x.request for x in again] == [tx_event(1), tx_event(2)]
-    apply(db, again.push(tx_event(3)))
+    apply(db, again.push(tx_event(3))[1])
     assert [x.request.seq_no for x in DurableQueue(db)] == [1, 2, 3]
 
 
 def test_retry_after_interval_times_attempts_then_drop():
     db: dict = {}
     q = DurableQueue(db)
-    apply(db, q.push(tx_event(0)))
-    apply(db, q.push(tx_event(1)))
+    apply(db, q.push(tx_event(0))[1])
+    apply(db, q.push(tx_event(1))[1])
     item = q.head(0.0)
     q.sent(item)
     apply(db, q.failed(item, 10.0, max_attempts=3, interval=5, why="timeout"))
@@ -76,7 +76,7 @@ def test_unreadable_record_is_dropped_and_deleted_never_sent():
     db = {"000000000000": "garbage", "000000000001": '{"a":"Nope","p":{}}'}
     q = DurableQueue(db)
     assert len(q) == 0 and len(q.take_dropped()) == 2
-    apply(db, q.push(tx_event(0)))
+    apply(db, q.push(tx_event(0))[1])
     assert list(db) == ["000000000002"]
 
 
@@ -90,7 +90,7 @@ def test_order_and_exactly_once_across_any_sequence(ops):
     for op in ops:
         now += 1.0
         if op == "push":
-            apply(db, q.push(tx_event(pushed)))
+            apply(db, q.push(tx_event(pushed))[1])
             pushed += 1
         elif op in ("deliver", "fail") and (item := q.head(now + 1000)) is not None:
             q.sent(item)

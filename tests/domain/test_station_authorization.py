@@ -98,6 +98,7 @@ def test_clear_cache_and_local_list_messages():
     idx_store = next(i for i, e in enumerate(h.effects) if isinstance(e, StoreRecords) and e.table == "local_list")
     idx_send = next(i for i, e in enumerate(h.effects) if getattr(e, "frame", "").startswith('[3,"sl"'))
     assert idx_store < idx_send
+    present(h, "AABB", 4.8)                               # AABB ends its own authorization
     h.run(h.station.link_down(5.0))
     assert present(h, "LIST-1", 6.0) == []
     assert h.station.snapshot()["evses"][1]["authorized"] == "LIST-1"
