@@ -51,6 +51,7 @@ async def run_demo(args: argparse.Namespace) -> None:
             control_socket = "sim.sock"
             [device_model]
             "OCPPCommCtrlr.RetryBackOffWaitMinimum" = 1
+            "SampledDataCtrlr.TxUpdatedInterval" = 5
             [log]
             level = "INFO"
             """,
@@ -77,14 +78,19 @@ async def _script(csms: DevCsms, sock: str) -> None:
         _say(f"  {r['component']['name']}.{r['variable']['name']} = {r.get('attributeValue')!r} ({r['attributeStatus']})")
     await _full_inventory(csms)
     await trio.sleep(2)
-    for cmd in ({"cmd": "plug", "evse": 1, "connector": 1},
-                {"cmd": "token", "id_token": "04A2B3C4D5E6F7", "type": "ISO14443"},
-                {"cmd": "unplug", "evse": 1, "connector": 1}):
+    # A whole charging session: plug in, swipe a card, charge at 11 kW with periodic meter
+    # values (SampledDataCtrlr.TxUpdatedInterval), unplug.
+    for cmd, pause in (({"cmd": "plug", "evse": 1, "connector": 1}, 2),
+                       ({"cmd": "token", "id_token": "04A2B3C4D5E6F7", "type": "ISO14443"}, 2),
+                       ({"cmd": "ev_charge", "evse": 1, "power_w": 11000}, 12),
+                       ({"cmd": "unplug", "evse": 1, "connector": 1}, 2)):
         _say(f"sim: {cmd}")
         reply = await send_control_command(sock, cmd)
         if not reply.get("ok"):
             print(f"demo: control socket said {reply}", file=sys.stderr)
-        await trio.sleep(3)
+        await trio.sleep(pause)
+    state = await send_control_command(sock, {"cmd": "state"})
+    _say(f"session over: {state['evses'][0]['energy_wh']:.1f} Wh delivered")
 
 
 async def _full_inventory(csms: DevCsms) -> None:
