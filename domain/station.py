@@ -352,7 +352,20 @@ class Station:
         self._effects.append(Send(frame))
 
     def _enqueue(self, request: msgspec.Struct) -> None:
-        self._outbox.append(request)
+        """Queue one of our CALLs. With OCPPCommCtrlr.QueueAllMessages true (PICS C-21) every
+        message that reports something (not an Authorize: that is a question for now) is
+        kept durably like the transaction events."""
+        if self._queue_all and not isinstance(request, m.AuthorizeRequest):
+            item, change = self.charging.queue.push(request)
+            self._effects.append(change)
+            self._outbox.append(item)
+        else:
+            self._outbox.append(request)
+
+    @property
+    def _queue_all(self) -> bool:
+        ref = VariableRef("OCPPCommCtrlr", "QueueAllMessages")
+        return self.dm.definition(ref) is not None and self.dm.value(ref) == "true"
 
     def _boot_request(self) -> m.BootNotificationRequest:
         i = self.info

@@ -349,3 +349,15 @@ def test_base_report_follows_the_response_paged_and_is_sent_while_pending():
     [resp] = h.call("GetReport", {"requestId": 9, "componentVariable": [
         {"component": {"name": "NoSuchCtrlr"}}]}, 2.0, msg_id="gr")
     assert resp == [3, "gr", {"status": "EmptyResultSet"}]
+
+
+def test_queue_all_messages_keeps_status_notifications_durably():
+    from domain.effects import StoreRecords
+    h = Harness(stored={("OCPPCommCtrlr/QueueAllMessages", "Actual"): "true"})
+    frames = h.boot_accepted(now=0.0)
+    assert [f[2] for f in frames] == ["StatusNotification"]
+    stored = [e for e in h.effects if isinstance(e, StoreRecords) and e.table == "queue"]
+    assert stored and any("StatusNotification" in v for e in stored for v in e.upserts.values())
+    h.run(h.station.link_down(1.0))                      # not answered: still queued, sent again
+    again = h.up(2.0)
+    assert again[0][2] == "StatusNotification" and again[0][1] != frames[0][1]
