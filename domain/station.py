@@ -576,6 +576,10 @@ class Station:
         if fsm.id_token is not None:
             self._stop_by_token(evse_id, token, now)
             return
+        if self.registration is not Registration.Accepted and not self.dm.get_bool("TxCtrlr", "TxBeforeAcceptedEnabled"):
+            self._effects.append(Log("info", f"token {event.id_token}: no charging before the CSMS accepted the "
+                                             f"station (TxCtrlr.TxBeforeAcceptedEnabled is false)"))
+            return
         self._auth_outcome(self.auth.present(token, evse_id, online=self._online(), utc=self.clock.utc(now)), now)
 
     def _stop_by_token(self, evse_id: int, token: m.IdToken, now: float) -> None:

@@ -118,3 +118,15 @@ def test_restored_records_are_used():
     assert present(h2, "AABB", 11.0) == []               # LocalPreAuthorize: the cache decides at once
     assert h2.station.snapshot()["evses"][1]["authorized"] == "AABB"
     json.dumps(h2.station.snapshot())
+
+
+def test_no_charging_before_accepted_unless_tx_before_accepted_enabled():
+    h = Harness()
+    h.up(0.0)                                            # BootNotification not answered yet
+    assert present(h, "AABB", 1.0) == []
+    assert h.station.snapshot()["evses"][1]["authorized"] is None
+    h2 = Harness(stored={("TxCtrlr/TxBeforeAcceptedEnabled", "Actual"): "true",
+                         ("AuthCtrlr/OfflineTxForUnknownIdEnabled", "Actual"): "true"})
+    h2.up(0.0)
+    present(h2, "AABB", 1.0)                             # not accepted = offline rules: unknown allowed
+    assert h2.station.snapshot()["evses"][1]["authorized"] == "AABB"
