@@ -183,6 +183,12 @@ class Station:
         effects, queued = self.charging.recover(now, self.clock.utc(now), soft_reboot=soft_reboot)
         self._effects += effects
         self._outbox.extend(queued)
+        # A01/A04 security event of this start, kept durably; it goes out once accepted.
+        kind = "StartupOfTheDevice" if self.boot_reason == m.BootReason.PowerUp else "ResetOrReboot"
+        item, change = self.charging.queue.push(m.SecurityEventNotificationRequest(
+            type=kind, timestamp=self.clock.utc(now), tech_info=f"boot reason {self.boot_reason}"))
+        self._effects.append(change)
+        self._outbox.append(item)
         self.charging.set_online(False)
         return self._take()
 
@@ -435,8 +441,12 @@ class Station:
         if isinstance(item, Queued):
             # E13: MessageAttempts / MessageAttemptInterval, then dropped.
             q = self.charging.queue
+            # E13 retries TransactionEvents; any other durable message refused by a CALLERROR
+            # would be refused again: it is dropped at once (a timeout is retried).
+            retried = isinstance(item.request, m.TransactionEventRequest) or isinstance(ev, CallTimedOut)
             change = q.failed(item, now, why=what,
-                              max_attempts=self.dm.get_int("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent"),
+                              max_attempts=self.dm.get_int("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent")
+                              if retried else 1,
                               interval=self.dm.get_int("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"))
             if change is not None:
                 self._effects.append(change)

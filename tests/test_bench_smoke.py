@@ -24,7 +24,7 @@ def test_inbound_ops_answer_the_get_variables_call():
 def test_in_process_measurements_produce_numbers():
     rows = bench.run(None, bench.QUICK, in_process_only=True)
     keys = {m.key for m in bench.REGISTRY if m.in_process}
-    assert {"build", "inbound"} <= keys
+    assert {"build", "inbound", "sqlite-event"} <= keys
     assert len(rows) >= len(keys)
     for row in rows:
         assert isinstance(row.ours, bench.Stats), row
@@ -37,6 +37,40 @@ def test_in_process_measurements_produce_numbers():
     lines = table.splitlines()
     assert lines[0].split()[0] == "measurement" and len(lines) == len(rows) + 2
     assert len({len(line) for line in lines[:2]}) == 1     # aligned
+
+
+def test_sqlite_event_cost_writes_and_deletes_the_stations_own_change(tmp_path):
+    change = bench.transaction_event_change()
+    assert change.table == "queue" and len(change.upserts) == 1 and "tx:1" in change.kv
+    write, delete = bench.run_sqlite_event_cost(tmp_path, bench.QUICK.micro_n, bench.QUICK.micro_warmup)
+    for stats in (write, delete):
+        assert stats.n == bench.QUICK.micro_n and 0 < stats.p50 <= stats.p99
+    assert (tmp_path / "station.db").exists()
+
+
+def test_queued_events_database_holds_contiguous_seq_nos(tmp_path):
+    from adapters.sqlite_storage import SqliteStorage
+    from domain.queue import DurableQueue
+
+    bench.write_queued_events(tmp_path / "station.db", 50)
+    storage = SqliteStorage(tmp_path / "station.db")
+    try:
+        queue = DurableQueue(storage.load_records("queue"))
+    finally:
+        storage.close()
+    assert [q.request.seq_no for q in queue] == list(range(1, 51))
+    assert {q.request.transaction_info.transaction_id for q in queue} == {bench.REPLAY_TX_ID}
+    assert bench.queued_records(tmp_path / "station.db") == 50
+
+
+def test_station_config_takes_extra_device_model_values(tmp_path):
+    from bootstrap.config import load_config
+
+    path = bench.write_station_config(tmp_path, "ws://127.0.0.1:9/ocpp", bench.REMOTE_TX_DEVICE_MODEL)
+    config = load_config(path)
+    assert config.device_model["TxCtrlr.TxStopPoint"] == "Authorized"
+    assert config.device_model["AuthCtrlr.AuthorizeRemoteStart"] is False
+    assert config.device_model["OCPPCommCtrlr.RetryBackOffWaitMinimum"] == 0
 
 
 def test_main_quick_prints_the_table_and_the_machine(capsys):

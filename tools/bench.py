@@ -49,6 +49,25 @@ Measurements:
            validate the response, to_json.
 * station  `Station.frame_received()` for the GetVariables CALL (the whole domain:
            RPC + device model + response frame), ours only.
+* remote-tx  The real station with the EV plugged (sim control socket), TxStartPoint
+           PowerPathClosed, TxStopPoint Authorized, AuthorizeRemoteStart false: the CSMS
+           sends RequestStartTransaction (evseId 1, idToken type Central) and times until
+           the TransactionEvent(Started) frame arrives, then RequestStopTransaction until
+           TransactionEvent(Ended); every CALL of the station is answered at once. 300
+           cycles (30 with --quick) after 10 untimed ones. Includes the station's durable
+           write (SQLite, synchronous=FULL) before each event goes out. Ours only: the
+           ocpp package has no transaction model to do the same work.
+* queue-replay  A station database holding 10,000 queued TransactionEvents (1,000 with
+           --quick; Updated, 10 sampled values, one transaction, seqNo 1..n) written with
+           the project's own DurableQueue.push + SqliteStorage.write_records; the station
+           starts on it against the bench CSMS, which answers every CALL at once. Timed
+           from sending the BootNotification's acceptance to answering the n-th
+           TransactionEvent (one at a time: each is deleted from SQLite after its
+           CALLRESULT before the next goes out). Checks seqNo order and an empty queue after.
+* sqlite-event  In-process: `SqliteStorage.write_records` of the change a TransactionEvent
+           makes (its queue record + the EVSE's transaction snapshot in kv, as
+           Station/Charging produce it for a remote start) and, timed separately, of its
+           delete; a real file in a temp dir, WAL, synchronous=FULL (the adapter's settings).
 """
 from __future__ import annotations
 
@@ -682,8 +701,19 @@ def _evse_command() -> list[str]:
     return [sys.executable, "-m", "bootstrap.cli"]
 
 
-def write_station_config(folder: Path, url: str) -> Path:
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(str(value))       # a TOML basic string (JSON escapes are TOML escapes)
+
+
+def write_station_config(folder: Path, url: str, device_model: dict[str, object] | None = None) -> Path:
+    """The station's config file in `folder`; `device_model`: more [device_model] values
+    ("Component.Variable" -> value), e.g. {"TxCtrlr.TxStopPoint": "Authorized"}."""
     path = folder / "station.toml"
+    extra = "".join(f"{json.dumps(k)} = {_toml_value(v)}\n" for k, v in (device_model or {}).items())
     path.write_text(f"""\
 [station]
 id = "{STATION_ID}"
@@ -707,16 +737,18 @@ level = "WARNING"
 [device_model]
 "OCPPCommCtrlr.RetryBackOffWaitMinimum" = 0
 "OCPPCommCtrlr.RetryBackOffRandomRange" = 1
-""")
+{extra}""")
     return path
 
 
 @contextlib.contextmanager
-def station_process(kind: str, folder: Path, csms: BenchCsms) -> Iterator[subprocess.Popen]:
-    """Start a station process ("evse" or "ocpp") connected to `csms`; stop it on exit."""
+def station_process(kind: str, folder: Path, csms: BenchCsms,
+                    device_model: dict[str, object] | None = None) -> Iterator[subprocess.Popen]:
+    """Start a station process ("evse" or "ocpp") connected to `csms`; stop it on exit.
+    `device_model`: more [device_model] values for the evse station's config."""
     url = f"{csms.url}/{STATION_ID}"
     if kind == "evse":
-        config = write_station_config(folder, csms.url)
+        config = write_station_config(folder, csms.url, device_model)
         cmd = _evse_command() + ["run", "--config", str(config), "--log-level", "WARNING"]
     elif kind == "ocpp":
         cmd = [sys.executable, "-m", "tools.bench", "--ocpp-station", url]
@@ -968,6 +1000,263 @@ def measure_authorization(counts: Counts) -> list[Row]:
             Stats.of(run_card_to_authorize(n)), None),
         Row("AuthCache.lookup, 10,000 entries (in-process)",
             time_ops(cache_lookup_op(10_000), counts.micro_n, counts.micro_warmup), None),
+    ]
+
+
+# --------------------------------------------------------------------------- transactions (issue 5)
+
+# Remote start starts at once (authorized + plugged closes the power path: PowerPathClosed) and
+# remote stop ends at once (it withdraws the authorization: TxStopPoint Authorized); the station
+# starts without an AuthorizeRequest of its own (AuthorizeRemoteStart false).
+REMOTE_TX_DEVICE_MODEL: dict[str, object] = {
+    "TxCtrlr.TxStartPoint": "PowerPathClosed",
+    "TxCtrlr.TxStopPoint": "Authorized",
+    "AuthCtrlr.AuthorizeRemoteStart": False,
+}
+
+
+def _until_tx_event(csms: BenchCsms, t0: int, mid: str, event_type: str) -> tuple[int, dict]:
+    """Answer everything the station sends until both the CALLRESULT for `mid` (status
+    Accepted) and its TransactionEvent `event_type` have come; returns (ns from t0 to the
+    event's frame, the event's payload)."""
+    elapsed: int | None = None
+    event: dict = {}
+    result_seen = False
+    while elapsed is None or not result_seen:
+        text = csms.recv()
+        t = now_ns()
+        f = json.loads(text)
+        if f[0] == 2:
+            if elapsed is None and f[2] == "TransactionEvent" and f[3]["eventType"] == event_type:
+                elapsed, event = t - t0, f[3]
+            csms.answer_station_call(f)
+        elif f[0] == 3 and f[1] == mid:
+            if f[2].get("status") != "Accepted":
+                raise AssertionError(f"{mid}: {text[:300]}")
+            result_seen = True
+        else:
+            raise AssertionError(f"unexpected frame while waiting for {event_type}: {text[:300]}")
+    return elapsed, event
+
+
+def run_remote_transactions(n: int, warmup: int) -> tuple[list[int], list[int]]:
+    """One station process, EV plugged: `warmup` + n times RequestStartTransaction ->
+    TransactionEvent(Started) and RequestStopTransaction -> TransactionEvent(Ended), as the
+    CSMS sees them (from sending the CALL to reading the event's frame)."""
+    start_samples: list[int] = []
+    stop_samples: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="bench-tx-") as tmp:
+        csms = BenchCsms()
+        with station_process("evse", Path(tmp), csms, REMOTE_TX_DEVICE_MODEL) as proc:
+            csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+            csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)
+            reply = _control(Path(tmp) / "sim.sock", {"cmd": "plug", "evse": 1})
+            if not reply.get("ok"):
+                raise AssertionError(f"control socket: {reply}")
+            csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)     # StatusNotification Occupied
+            for i in range(-warmup, n):
+                k = i + warmup
+                mid = f"start{k}"
+                frame = json.dumps([2, mid, "RequestStartTransaction", {
+                    "evseId": 1, "remoteStartId": k + 1, "idToken": {"idToken": f"REMOTE{k}", "type": "Central"}}],
+                    separators=(",", ":"))
+                t0 = now_ns()
+                csms.send(frame)
+                started_ns, started = _until_tx_event(csms, t0, mid, "Started")
+                if started["triggerReason"] != "RemoteStart" or started["transactionInfo"].get("remoteStartId") != k + 1:
+                    raise AssertionError(f"unexpected Started event: {started}")
+                tx_id = started["transactionInfo"]["transactionId"]
+                mid = f"stop{k}"
+                frame = json.dumps([2, mid, "RequestStopTransaction", {"transactionId": tx_id}], separators=(",", ":"))
+                t0 = now_ns()
+                csms.send(frame)
+                ended_ns, ended = _until_tx_event(csms, t0, mid, "Ended")
+                if ended["transactionInfo"]["transactionId"] != tx_id or \
+                        ended["transactionInfo"].get("stoppedReason") != "Remote":
+                    raise AssertionError(f"unexpected Ended event: {ended}")
+                if i >= 0:
+                    start_samples.append(started_ns)
+                    stop_samples.append(ended_ns)
+    return start_samples, stop_samples
+
+
+@measurement("remote-tx", "RequestStart/StopTransaction -> TransactionEvent Started/Ended on the wire",
+             in_process=False, order=18)
+def measure_remote_transactions(counts: Counts) -> list[Row]:
+    n, warmup = (300, 10) if counts.rtt_n >= 1000 else (30, 3)
+    started, ended = run_remote_transactions(n, warmup)
+    return [
+        Row(f"RequestStartTransaction -> TransactionEvent(Started) on the wire ({n})", Stats.of(started), None),
+        Row(f"RequestStopTransaction -> TransactionEvent(Ended) on the wire ({n})", Stats.of(ended), None),
+    ]
+
+
+REPLAY_TX_ID = "5b0d7e2a-91c4-4f3e-8a26-0e6f4c1d9b77"
+REPLAY_TIMEOUT = 120.0       # s: the whole replay
+
+
+def write_queued_events(db_path: Path, n: int) -> None:
+    """A station database holding n queued TransactionEvents (Updated, MeterValuePeriodic,
+    10 sampled values, offline) of one transaction, seqNo 1..n, written with the project's
+    own code (DurableQueue.push -> SqliteStorage.write_records, one transaction)."""
+    from datetime import timedelta
+
+    import msgspec
+
+    from adapters.sqlite_storage import SqliteStorage
+    from domain import messages as m
+    from domain.queue import TABLE, DurableQueue
+
+    base = build_ours_transaction_event()
+    queue = DurableQueue()
+    upserts: dict[str, str] = {}
+    for i in range(n):
+        ts = TS + timedelta(seconds=i)
+        event = msgspec.structs.replace(
+            base, seq_no=i + 1, timestamp=ts, offline=True,
+            transaction_info=m.Transaction(transaction_id=REPLAY_TX_ID, charging_state=m.ChargingState.Charging),
+            meter_value=[msgspec.structs.replace(mv, timestamp=ts) for mv in base.meter_value])
+        _, change = queue.push(event)
+        upserts.update(change.upserts)
+    storage = SqliteStorage(db_path)
+    try:
+        storage.write_records(TABLE, upserts)
+    finally:
+        storage.close()
+
+
+def queued_records(db_path: Path) -> int:
+    from adapters.sqlite_storage import SqliteStorage
+    from domain.queue import TABLE
+
+    storage = SqliteStorage(db_path)
+    try:
+        return len(storage.load_records(TABLE))
+    finally:
+        storage.close()
+
+
+def run_queue_replay(n: int) -> int:
+    """Start the station on a database with n queued TransactionEvents; the CSMS answers every
+    CALL at once. Returns ns from the BootNotification's acceptance to the n-th TransactionEvent
+    answered; checks that they come in seqNo order and that the queue is empty afterwards."""
+    with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
+        folder = Path(tmp)
+        write_queued_events(folder / "station.db", n)
+        csms = BenchCsms()
+        with station_process("evse", folder, csms) as proc:
+            csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+            t0: int | None = None
+            t1 = 0
+            expected = 1
+            deadline = time.monotonic() + REPLAY_TIMEOUT
+            recv, send = csms.recv, csms.send
+            while expected <= n:
+                text = recv()
+                f = json.loads(text)
+                if f[0] != 2:
+                    raise AssertionError(f"unexpected frame during the replay: {text[:300]}")
+                if f[2] == "TransactionEvent":
+                    p = f[3]
+                    if t0 is None:
+                        raise AssertionError("a TransactionEvent before the BootNotification was accepted")
+                    if p["seqNo"] != expected or p["transactionInfo"]["transactionId"] != REPLAY_TX_ID:
+                        raise AssertionError(f"event {expected} expected, got seqNo {p['seqNo']} "
+                                             f"of {p['transactionInfo']['transactionId']}")
+                    send(f'[3,"{f[1]}",{{}}]')
+                    expected += 1
+                    if expected > n:
+                        t1 = now_ns()
+                    elif expected % 1000 == 0 and time.monotonic() > deadline:
+                        raise TimeoutError(f"replay not done within {REPLAY_TIMEOUT:g} s ({expected - 1} of {n})")
+                else:
+                    if f[2] == "BootNotification":
+                        t0 = now_ns()       # the acceptance goes out now
+                    csms.answer_station_call(f)
+            # What follows the queue (StatusNotification, ...) comes only after the n-th delete.
+            csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)
+        left = queued_records(folder / "station.db")
+        if left:
+            raise AssertionError(f"{left} TransactionEvents still queued after the replay")
+    assert t0 is not None
+    return t1 - t0
+
+
+@measurement("queue-replay", "replay of queued TransactionEvents after reconnect (events/s)",
+             in_process=False, order=19)
+def measure_queue_replay(counts: Counts) -> list[Row]:
+    n = 10_000 if counts.rtt_n >= 1000 else 1_000
+    total_ns = run_queue_replay(n)
+    return [
+        Row(f"replay of {n:,} queued TransactionEvents after reconnect", n / (total_ns / 1e9), None,
+            unit="events/s"),
+        Row("  replay: BootNotification accepted -> last TransactionEvent answered", total_ns / 1e9, None, unit="s"),
+    ]
+
+
+def transaction_event_change():
+    """The StoreRecords the station makes for a TransactionEvent: the remote start's Started
+    event (EV plugged) as a queue record plus the EVSE's transaction snapshot in kv."""
+    from domain.charging import SNAPSHOT_KEY
+    from domain.effects import StoreRecords
+    from domain.hardware_events import CablePlugged
+    from domain.queue import TABLE
+
+    station = booted_station()
+    station.hardware_event(CablePlugged(evse=1), 1.0)
+    frame = json.dumps([2, "rs-1", "RequestStartTransaction", {
+        "evseId": 1, "remoteStartId": 1, "idToken": {"idToken": "REMOTE1", "type": "Central"}}])
+    changes = [e for e in station.frame_received(frame, 2.0)
+               if isinstance(e, StoreRecords) and e.table == TABLE and SNAPSHOT_KEY.format(evse=1) in e.kv]
+    if len(changes) != 1 or len(changes[0].upserts) != 1 or \
+            '"a":"TransactionEvent"' not in next(iter(changes[0].upserts.values())):
+        raise AssertionError(f"expected one queued TransactionEvent with its snapshot: {changes!r}")
+    return changes[0]
+
+
+def run_sqlite_event_cost(folder: Path, n: int, warmup: int) -> tuple[Stats, Stats]:
+    """SqliteStorage.write_records of one queued TransactionEvent (its record + the snapshot
+    kv) and of its delete after the CALLRESULT, on a file in `folder` (WAL, synchronous=FULL,
+    as the adapter opens it). Each timed separately; returns (write, delete)."""
+    from adapters.sqlite_storage import SqliteStorage
+
+    change = transaction_event_change()
+    (value,) = change.upserts.values()
+    table, kv = change.table, change.kv
+    storage = SqliteStorage(folder / "station.db")
+    writes = [0] * n
+    deletes = [0] * n
+    write_records = storage.write_records
+    gc_was = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(-warmup, n):
+            key = f"{i + warmup:012d}"
+            t0 = now_ns()
+            write_records(table, {key: value}, kv=kv)
+            t1 = now_ns()
+            write_records(table, deletes=(key,))
+            t2 = now_ns()
+            if i >= 0:
+                writes[i], deletes[i] = t1 - t0, t2 - t1
+        left = storage.load_records(table)
+    finally:
+        if gc_was:
+            gc.enable()
+        storage.close()
+    if left:
+        raise AssertionError(f"{len(left)} records left after the deletes")
+    return Stats.of(writes), Stats.of(deletes)
+
+
+@measurement("sqlite-event", "SQLite cost per queued TransactionEvent (write, delete)", order=45)
+def measure_sqlite_event(counts: Counts) -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="bench-sqlite-") as tmp:
+        write, delete = run_sqlite_event_cost(Path(tmp), counts.micro_n, counts.micro_warmup)
+    return [
+        Row("SqliteStorage.write_records: queued TransactionEvent + snapshot (FULL)", write, None),
+        Row("SqliteStorage.write_records: its delete after the CALLRESULT (FULL)", delete, None),
     ]
 
 

@@ -175,6 +175,11 @@ class _Csms(OcppChargePoint):
         self._note("NotifyEvent", payload)
         return call_result.NotifyEvent()
 
+    @on(Action.security_event_notification)
+    def on_security_event(self, **payload: Any) -> call_result.SecurityEventNotification:
+        self._note("SecurityEventNotification", payload)
+        return call_result.SecurityEventNotification()
+
 
 class OcppCsms:
     """A `websockets` server with the `ocpp` package's central-system ChargePoint, in a
