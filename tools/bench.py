@@ -1,6 +1,6 @@
 """`make bench`: evse-stack side by side with the PyPI `ocpp` package, on loopback.
 
-    python -m tools.bench              # full run (about 30 s)
+    python -m tools.bench              # full run (about 40 s)
     python -m tools.bench --quick      # fewer iterations (smoke test)
     python -m tools.bench --only rtt   # only measurements whose key contains "rtt"
 
