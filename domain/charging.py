@@ -16,7 +16,9 @@ from domain import messages as m
 from domain.device_model import DeviceModel, VariableRef
 from domain.effects import Effect, StoreRecords
 from domain.queue import TABLE as QUEUE_TABLE, DurableQueue, Queued
+from domain.hardware_events import MeterReading
 from domain.transactions import EvseTransactions, PowerPath, TxSettings, UnlockConnector
+from domain.transactions.metering import meter_value, next_aligned, utc_from_epoch
 
 SNAPSHOT_KEY = "tx:{evse}"        # station-state key of an EVSE's transaction snapshot
 _SETTINGS_COMPONENTS = ("TxCtrlr", "SampledDataCtrlr", "AlignedDataCtrlr")
@@ -32,6 +34,8 @@ class Charging:
         self._snapshots = dict(snapshots)
         self._settings_dirty = False
         self.energy_requested = dict.fromkeys(evse_ids, False)
+        self.readings: dict[int, MeterReading] = {}
+        self._idle_due: dict[int, tuple[float, float]] = {}     # EVSE -> (monotonic due, aligned epoch)
         self.power_path = dict.fromkeys(evse_ids, False)
         for d in dm.definitions():
             if d.ref.component in _SETTINGS_COMPONENTS:
@@ -66,6 +70,7 @@ class Charging:
         if self._settings_dirty:
             self._settings_dirty = False
             self.settings = TxSettings.from_device_model(self.dm)
+            self._idle_due.clear()
             for fsm in self.fsm.values():
                 fsm.reconfigure(self.settings, now, utc)
 
@@ -116,4 +121,30 @@ class Charging:
 
     def next_deadline(self) -> float | None:
         ds = [d for d in (f.next_deadline() for f in self.fsm.values()) if d is not None]
+        ds += [due for due, _ in self._idle_due.values()]
         return min(ds) if ds else None
+
+    # --- meter values outside transactions (J01) ---------------------------------------------
+    def idle_meter_values(self, now: float, utc: datetime) -> list[m.MeterValuesRequest]:
+        """Clock-aligned MeterValues (AlignedDataCtrlr.Interval / Measurands, Sample.Clock) of
+        every EVSE without a transaction (during one they travel in its TransactionEvents)."""
+        s = self.settings
+        if not s.aligned_enabled or s.aligned_interval <= 0:
+            self._idle_due.clear()
+            return []
+        out = []
+        epoch_now = utc.timestamp()
+        for evse_id, fsm in self.fsm.items():
+            due = self._idle_due.get(evse_id)
+            if due is not None and due[0] <= now:
+                reading = self.readings.get(evse_id)
+                if fsm.transaction_id is None and reading is not None:
+                    mv = meter_value(reading, s.aligned_measurands, m.ReadingContext.Sample_Clock,
+                                     utc_from_epoch(due[1]))
+                    if mv is not None:
+                        out.append(m.MeterValuesRequest(evse_id=evse_id, meter_value=[mv]))
+                due = None
+            if due is None:
+                epoch = next_aligned(epoch_now, s.aligned_interval)
+                self._idle_due[evse_id] = (now + (epoch - epoch_now), epoch)
+        return out

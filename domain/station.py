@@ -183,6 +183,7 @@ class Station:
         effects, queued = self.charging.recover(now, self.clock.utc(now), soft_reboot=soft_reboot)
         self._effects += effects
         self._outbox.extend(queued)
+        self.charging.idle_meter_values(now, self.clock.utc(now))      # schedules the first
         # A01/A04 security event of this start, kept durably; it goes out once accepted.
         kind = "StartupOfTheDevice" if self.boot_reason == m.BootReason.PowerUp else "ResetOrReboot"
         item, change = self.charging.queue.push(m.SecurityEventNotificationRequest(
@@ -241,6 +242,7 @@ class Station:
         if type(event) is MeterSampled:                  # the per-sample path: nothing else to do
             fsm = self.charging.fsm.get(event.evse)
             if fsm is not None:
+                self.charging.readings[event.evse] = event.reading
                 self._tx_outputs(event.evse, fsm.meter(event.reading, now, self.clock.utc(now)), now)
             return self._pump(now) if self._effects or self._outbox else []
         self._tx_input(event, now)
@@ -276,6 +278,8 @@ class Station:
             d = fsm.next_deadline()
             if d is not None and d <= now:
                 self._tx_outputs(evse_id, fsm.tick(now, utc), now)
+        for request in self.charging.idle_meter_values(now, utc):
+            self._enqueue(request)
         return self._pump(now)
 
     def next_deadline(self) -> float | None:

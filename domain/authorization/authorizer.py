@@ -323,8 +323,10 @@ def decide_stop(presented: m.IdToken, *, tx_token: m.IdToken, tx_group: m.IdToke
       (TC_C_04, TC_C_42). A local non-Accepted entry asks the CSMS when online (TC_C_43,
       TC_C_44), unless DisablePostAuthorize of its source is true. An unknown token asks
       the CSMS when online (its group is learnt from the AuthorizeResponse).
-    - Nothing is asked when no answer could allow the stop: the transaction has no group and
-      there is no Master Pass group. Offline, nothing is asked: refuse.
+    - An unknown token is always asked about when online (TC_C_04: the station cannot know
+      its group, and the answer also feeds the cache); a known non-Accepted one only when an
+      answer could allow the stop (a group or a Master Pass group exists). Offline, nothing
+      is asked: refuse.
     """
     if same_token(presented, tx_token):
         return "stop"
@@ -341,7 +343,7 @@ def decide_stop(presented: m.IdToken, *, tx_token: m.IdToken, tx_group: m.IdToke
         if online and could_stop and not _post_authorize_disabled(info_source, settings):
             return "ask_csms"
         return "refuse"
-    return "ask_csms" if online and could_stop else "refuse"
+    return "ask_csms" if online else "refuse"
 
 
 def stopped_reason(presented_info: m.IdTokenInfo | None, settings: AuthSettings) -> m.Reason:

@@ -809,13 +809,14 @@ def stop(presented, *, tx_token=TOK, tx_group=GROUP, presented_info=None, online
 def test_the_same_token_stops_at_once():
     assert stop(tok("04a2b3c4")) == "stop"
     assert stop(tok("04a2b3c4"), online=False, tx_group=None) == "stop"
-    assert stop(tok("04A2B3C4", m.IdTokenEnum.ISO15693), tx_group=None, master_pass_group_id=None) == "refuse"
+    # another type is another token: unknown, so the CSMS is asked (TC_C_04)
+    assert stop(tok("04A2B3C4", m.IdTokenEnum.ISO15693), tx_group=None, master_pass_group_id=None) == "ask_csms"
 
 
 @pytest.mark.parametrize(("kw", "expected"), [
     ({}, "ask_csms"),                                                            # TC_C_04, TC_C_39: learn its group
     ({"online": False}, "refuse"),
-    ({"tx_group": None, "master_pass_group_id": None}, "refuse"),               # nothing could allow it
+    ({"tx_group": None, "master_pass_group_id": None}, "ask_csms"),             # unknown: asked all the same (TC_C_04)
     ({"tx_group": None}, "ask_csms"),                                            # it might be a master pass
     ({"presented_info": info(group=GROUP), "info_source": "csms"}, "stop"),      # TC_C_39
     ({"presented_info": info(group=tok("family-1", m.IdTokenEnum.Central)), "info_source": "local_list"},
