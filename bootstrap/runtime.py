@@ -35,7 +35,8 @@ from ports.storage import Storage
 log = logging.getLogger("evse.station")
 wire = logging.getLogger("evse.ocpp")      # one line per OCPP frame, both directions
 
-_CONFIG_APPLIED = "config_applied:"        # storage key prefix: a [device_model] value last applied
+_CONFIG_APPLIED = "config_applied:"
+CLEAN_STOP = "clean_stop"                  # storage key: the last run ended on purpose        # storage key prefix: a [device_model] value last applied
 
 
 @dataclass
@@ -158,8 +159,11 @@ class StationRuntime:
         log.info("station %s boot %d (reason %s)", s.id, self.boot_count, boot_reason)
         send, receive = trio.open_memory_channel[FrameIn | LinkUp | LinkDown | HardwareEvent](1024)
         reboot: str | None = None
-        # A soft reboot leaves its reason for the next boot; a power loss leaves nothing.
-        startup = station.start(now, soft_reboot=boot_reason not in ("PowerUp", "Unknown", "Watchdog"))
+        # A soft reboot leaves its reason for the next boot, a clean stop (SIGTERM) its mark;
+        # a power loss or a crash leaves nothing: its transactions end with PowerLoss.
+        clean = storage.get(CLEAN_STOP) is not None
+        storage.put(CLEAN_STOP, None)
+        startup = station.start(now, soft_reboot=clean or boot_reason not in ("PowerUp", "Unknown", "Watchdog"))
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(self.deployment.hardware.run, send.clone())
@@ -176,6 +180,8 @@ class StationRuntime:
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(3):
                     await link.close(1000, "station stopping" if reboot is None else "reboot")
+            if reboot is None:
+                storage.put(CLEAN_STOP, "1")     # ended on purpose: not a power loss
             self.station = None
         return reboot
 

@@ -180,6 +180,7 @@ class Station:
     # --- inputs ------------------------------------------------------------------------------
     def start(self, now: float, *, soft_reboot: bool = False) -> list[Effect]:
         """After construction: end what the previous run left running (E: power loss)."""
+        self.charging.set_online(False)          # what recovery reports happens before reconnecting
         effects, queued = self.charging.recover(now, self.clock.utc(now), soft_reboot=soft_reboot)
         self._effects += effects
         self._outbox.extend(queued)
@@ -190,7 +191,6 @@ class Station:
             type=kind, timestamp=self.clock.utc(now), tech_info=f"boot reason {self.boot_reason}"))
         self._effects.append(change)
         self._outbox.append(item)
-        self.charging.set_online(False)
         return self._take()
 
     def link_up(self, now: float) -> list[Effect]:
