@@ -36,7 +36,7 @@ from domain.authorization.authorizer import decide_stop, is_master_pass, local_i
 from domain.authorization.tokens import same_token, token_key
 from domain.charging import Charging
 from domain.queue import Queued
-from domain.transactions import PowerPath
+from domain.transactions import PowerPath, UnlockConnector
 from domain.device_model import reports
 from domain.device_model.service import DeviceModelService
 from domain.effects import Effect, Log, Persist, Reboot, Reconfigure, Remember, Send
@@ -168,6 +168,7 @@ class Station:
             "RequestStartTransaction": self._on_request_start,
             "RequestStopTransaction": self._on_request_stop,
             "GetTransactionStatus": self._on_transaction_status,
+            "UnlockConnector": self._on_unlock_connector,
         }
         self.rpc = OcppJEndpoint(
             supported_actions=self._handlers.keys(),
@@ -757,6 +758,18 @@ class Station:
             return m.RequestStopTransactionResponse(status=m.RequestStartStopStatus.Rejected)
         self._tx_outputs(fsm.evse_id, fsm.remote_stop(now, self.clock.utc(now)), now)
         return m.RequestStopTransactionResponse(status=m.RequestStartStopStatus.Accepted)
+
+    def _on_unlock_connector(self, req: m.UnlockConnectorRequest, now: float, size: int):
+        """F05: unlock a connector that no authorized transaction holds. The command goes to
+        the hardware after the answer (the sim and the reference hardware confirm at once)."""
+        evse = self.evses.get(req.evse_id)
+        if evse is None or req.connector_id not in evse.connectors:
+            return m.UnlockConnectorResponse(status=m.UnlockStatus.UnknownConnector)
+        fsm = self.charging.fsm[req.evse_id]
+        if fsm.transaction_id is not None and fsm.id_token is not None:
+            return m.UnlockConnectorResponse(status=m.UnlockStatus.OngoingAuthorizedTransaction)
+        self._effects.append(UnlockConnector(req.evse_id, req.connector_id))
+        return m.UnlockConnectorResponse(status=m.UnlockStatus.Unlocked)
 
     def _on_transaction_status(self, req: m.GetTransactionStatusRequest, now: float, size: int):
         """E14: whether it still runs, and whether messages of it are still queued."""

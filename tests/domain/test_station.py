@@ -361,3 +361,16 @@ def test_queue_all_messages_keeps_status_notifications_durably():
     h.run(h.station.link_down(1.0))                      # not answered: still queued, sent again
     again = h.up(2.0)
     assert again[0][2] == "StatusNotification" and again[0][1] != frames[0][1]
+
+
+def test_unlock_connector_statuses():
+    from domain.transactions import UnlockConnector
+    h = Harness()
+    h.boot_accepted(now=0.0)
+    [r] = h.call("UnlockConnector", {"evseId": 1, "connectorId": 1}, 1.0, msg_id="u1")
+    assert r == [3, "u1", {"status": "Unlocked"}]
+    assert UnlockConnector(1, 1) in h.effects
+    [r] = h.call("UnlockConnector", {"evseId": 1, "connectorId": 2}, 1.0, msg_id="u2")
+    assert r == [3, "u2", {"status": "UnknownConnector"}]
+    [r] = h.call("UnlockConnector", {"evseId": 3, "connectorId": 1}, 1.0, msg_id="u3")
+    assert r == [3, "u3", {"status": "UnknownConnector"}]
