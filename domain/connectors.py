@@ -30,7 +30,6 @@ class Evse:
     occupied: bool = False           # parking bay
     energy_requested: bool = False
     reported: str | None = None      # last EVSE AvailabilityState sent to the CSMS
-    authorized: tuple | None = None  # (IdToken, Decision) of the driver authorized here
 
     @classmethod
     def with_connectors(cls, evse_id: int, count: int) -> "Evse":

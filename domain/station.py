@@ -577,7 +577,7 @@ class Station:
         if len(self.evses) == 1:
             return next(iter(self.evses))
         waiting = [e.id for e in self.evses.values()
-                   if e.authorized is None and any(c.plugged for c in e.connectors.values())]
+                   if self.charging.fsm[e.id].id_token is None and any(c.plugged for c in e.connectors.values())]
         return waiting[0] if len(waiting) == 1 else None
 
     def _token_presented(self, event: TokenPresented, now: float) -> None:
