@@ -412,7 +412,8 @@ def _check(cfg: Config, base_dir: Path) -> Config:
     if url.scheme not in ("ws", "wss"):
         raise _Problem(f'expected a ws:// or wss:// URL, got {_show(cs.url)}', ("csms", "url"))
     try:
-        host, _port = url.hostname, url.port
+        host = url.hostname
+        url.port            # a port that is not a number raises here
     except ValueError as e:
         raise _Problem(f"invalid URL ({e})", ("csms", "url")) from None
     if not host:

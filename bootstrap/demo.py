@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -31,8 +30,10 @@ async def run_demo(args: argparse.Namespace) -> None:
     # The dev CSMS prints every frame both ways; the station's own frame log would repeat them.
     logging.getLogger("evse.ocpp").setLevel(logging.WARNING)
     workdir = Path(args.dir).resolve()
-    shutil.rmtree(workdir, ignore_errors=True)
-    workdir.mkdir(parents=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    # A fresh demo every time: only the demo's own files go, whatever folder --dir names.
+    for name in ("station.db", "station.db-wal", "station.db-shm", "sim.sock"):
+        (workdir / name).unlink(missing_ok=True)
     csms = DevCsms(port=args.port, heartbeat_interval=args.heartbeat_interval, log=_say)
     async with trio.open_nursery() as nursery:
         await nursery.start(csms.serve)

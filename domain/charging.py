@@ -14,7 +14,7 @@ from datetime import datetime
 
 from domain import messages as m
 from domain.device_model import DeviceModel, VariableRef
-from domain.effects import Effect, StoreRecords
+from domain.effects import Effect, Log, StoreRecords
 from domain.queue import TABLE as QUEUE_TABLE, DurableQueue, Queued
 from domain.hardware_events import MeterReading
 from domain.transactions import EvseTransactions, PowerPath, TxSettings, UnlockConnector
@@ -53,8 +53,11 @@ class Charging:
                 continue
             try:
                 fsm.restore(json.loads(raw), now, utc)
-            except (ValueError, KeyError, TypeError):
-                continue        # unreadable: the EVSE starts afresh (its queued events still go out)
+            except (ValueError, KeyError, TypeError) as exc:
+                # unreadable: the EVSE starts afresh (its queued events still go out)
+                effects.append(Log("error", f"EVSE {evse_id}: transaction snapshot unreadable ({exc}); "
+                                            f"starting without it"))
+                continue
             reason = m.Reason.Reboot if soft_reboot else m.Reason.PowerLoss
             out = fsm.power_loss_recovery(now, utc, reason=reason)
             e, q = self.outputs(evse_id, out, now)

@@ -33,7 +33,7 @@ from domain.authorization.service import (
     TokenRejected,
 )
 from domain.authorization.authorizer import decide_stop, is_master_pass, local_info, stopped_reason
-from domain.authorization.tokens import same_token, token_key
+from domain.authorization.tokens import token_key
 from domain.charging import Charging
 from domain.queue import Queued
 from domain.transactions import PowerPath, UnlockConnector

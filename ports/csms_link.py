@@ -5,7 +5,7 @@ reconnecting with back-off. It knows nothing of OCPP messages; frames are text.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import trio

@@ -6,7 +6,6 @@ current, unlock). The domain never sees a device, only these events.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
 import trio

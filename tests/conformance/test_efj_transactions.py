@@ -51,6 +51,16 @@ import trio
 
 from bootstrap.dev_csms import CallError
 
+# Steps shared with the authorization test cases (one definition, in test_cd_authorization).
+from tests.conformance.test_cd_authorization import (  # noqa: E402
+    answered,
+    connector_reported,
+    csms_answers_authorize,
+    fail,
+    id_token,
+    present,
+)
+
 TIMEOUT = 15            # s, per test
 CALL_WAIT = 3           # s, for a message the station must send
 QUIET = 0.6             # s, the wait for a message that must NOT come
@@ -59,10 +69,6 @@ EV_CONNECTION_TIMEOUT = 1   # s, <Configured ev_connection_timeout>
 EVSE, CONNECTOR = 1, 1
 EV_POWER_W = 7400
 REMOTE_START_ID = 4711
-
-
-def id_token(value: str, kind: str = "ISO14443") -> dict:
-    return {"idToken": value, "type": kind}
 
 
 VALID = id_token("04A2B3C4")
@@ -78,10 +84,6 @@ def tx_points(start: str = DEFAULT_START, stop: str = DEFAULT_STOP, **more: Any)
 
 
 # --------------------------------------------------------------------------- helpers
-
-def fail(message: str) -> None:
-    pytest.fail(message, pytrace=False)
-
 
 def show(token: dict | None) -> str:
     return "-" if token is None else f"{token.get('idToken')} ({token.get('type')})"
@@ -112,11 +114,6 @@ async def describe(cs) -> str:
         for e in st["evses"])
 
 
-def csms_answers_authorize(cs, id_token_info: dict) -> None:
-    """The OCTT's AuthorizeResponse to the next AuthorizeRequests."""
-    cs.csms.handlers["Authorize"] = lambda _sid, _payload: {"idTokenInfo": id_token_info}
-
-
 def csms_answers_transaction_event(cs, id_token_info: dict | None) -> None:
     """The OCTT's TransactionEventResponse: `id_token_info` when the request has an idToken."""
     def answer(_sid: str, payload: dict) -> dict:
@@ -126,43 +123,10 @@ def csms_answers_transaction_event(cs, id_token_info: dict | None) -> None:
     cs.csms.handlers["TransactionEvent"] = answer
 
 
-async def answered(cs, index: int) -> None:
-    """Until the DevCsms has sent its answer to the CALL at received[index]."""
-    message_id = cs.csms.received[index][1][1]
-    while not any(sid == cs.station_id and f[0] in (3, 4) and f[1] == message_id for sid, f in cs.csms.sent):
-        await trio.sleep(0.005)
-
-
-async def present(cs, token: dict, evse: int = EVSE) -> None:
-    """Manual Action: Present idToken (at the reader of `evse`)."""
-    await cs.control(cmd="token", id_token=token["idToken"], type=token["type"], evse=evse)
-
-
 def check_authorize(step: str, req: dict, token: dict) -> None:
     got = req.get("idToken") or {}
     assert (got.get("idToken"), got.get("type")) == (token["idToken"], token["type"]), (
         f"{step}: AuthorizeRequest.idToken {show(got)}, expected {show(token)}")
-
-
-async def connector_reported(cs, after: int, status: str, step: str, evse: int = EVSE,
-                             connector: int = CONNECTOR) -> None:
-    """StatusNotificationRequest + NotifyEventRequest(Connector.AvailabilityState) for the connector."""
-    _, sn = await expect_call(cs, "StatusNotification", after=after, step=step,
-                              where=lambda p: (p.get("evseId"), p.get("connectorId")) == (evse, connector))
-    assert sn.get("connectorStatus") == status, (
-        f"{step}: StatusNotificationRequest.connectorStatus {sn.get('connectorStatus')!r}, expected {status}: {sn}")
-
-    def for_connector(p: dict) -> bool:
-        data = p.get("eventData") or [{}]
-        comp = data[0].get("component") or {}
-        return comp.get("name") == "Connector" and comp.get("evse") == {"id": evse, "connectorId": connector}
-
-    _, ne = await expect_call(cs, "NotifyEvent", after=after, step=step, where=for_connector)
-    d = ne["eventData"][0]
-    assert d.get("trigger") == "Delta", f"{step}: NotifyEventRequest eventData[0].trigger {d.get('trigger')!r}: {ne}"
-    assert d.get("actualValue") == status, (
-        f"{step}: NotifyEventRequest eventData[0].actualValue {d.get('actualValue')!r}, expected {status}: {ne}")
-    assert (d.get("variable") or {}).get("name") == "AvailabilityState", f"{step}: NotifyEventRequest {ne}"
 
 
 def info_of(p: dict) -> dict:
