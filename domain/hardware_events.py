@@ -56,13 +56,34 @@ class OccupancyChanged:
 
 @dataclass(frozen=True, slots=True)
 class FaultRaised:
+    """A fault of an EVSE (GFCI trip, stuck relay, controller silent, ...): its connectors
+    become Faulted while any fault lasts. `component`/`variable` name the device-model
+    variable that reports it (e.g. RCD.Tripped, PowerContactor.Problem), set true."""
+
     evse: int
     fault: str
+    component: str | None = None
+    variable: str = "Problem"
 
 
 @dataclass(frozen=True, slots=True)
 class FaultCleared:
+    """The fault `fault` of the EVSE is gone (None: every fault of it)."""
+
     evse: int
+    fault: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceProblem:
+    """A part that does not fault an EVSE by itself (meter, card reader, the controller
+    rebooting) reports trouble (`problem` true) or recovery: the device-model variable
+    `component`.Problem follows and the CSMS is told with a NotifyEvent."""
+
+    component: str               # "TokenReader", "FiscalMetering", "ControlMetering", "Controller"
+    problem: bool
+    evse: int | None = None      # None: the station-level component
+    detail: str = ""             # one line, sent as techInfo
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +96,7 @@ class MeterSampled:
 
 HardwareEvent = (
     CablePlugged | CableUnplugged | EnergyRequested | EnergyPaused | TokenPresented
-    | OccupancyChanged | FaultRaised | FaultCleared | MeterSampled
+    | OccupancyChanged | FaultRaised | FaultCleared | DeviceProblem | MeterSampled
 )
 
 
