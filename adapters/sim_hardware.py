@@ -180,7 +180,7 @@ def _parse_line(line: bytes) -> dict[str, Any]:
 
 # --- the adapter ------------------------------------------------------------------------------
 class SimHardware:
-    """Simulated charger: EvseController + Meter ports, plus the control socket."""
+    """Simulated charger: EvseController + Meter + System ports, plus the control socket."""
 
     def __init__(self, evse_connectors: list[int], control_socket: str,
                  station_view: StationView) -> None:
@@ -258,7 +258,16 @@ class SimHardware:
         await trio.lowlevel.checkpoint()
         return True
 
+    # -- ports.system.System ----------------------------------------------------------------------
+    async def reboot(self, reason: str) -> bool:
+        """The simulator's reboot is a soft one: the station restarts in this process (the
+        simulated EV stays as it is, as a real one would while the board reboots)."""
+        await trio.lowlevel.checkpoint()
+        return True
+
     # -- ports.hardware.Meter --------------------------------------------------------------------
+    component = "ControlMetering"
+
     async def read(self, evse: int) -> MeterReading:
         e = self._evse(evse)
         e.integrate()

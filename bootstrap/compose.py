@@ -22,6 +22,7 @@ def _sim(config: Config, station_view: StationView) -> Deployment:
         make_link=WebSocketCsmsLink,
         hardware=sim,
         meter=sim,
+        system=sim,
         open_storage=lambda: SqliteStorage(config.storage.path),
     )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -17,19 +17,22 @@ import trio
 
 from bootstrap.config import Config, ConfigError
 from bootstrap.definitions import load_definitions
+from domain.availability import AVAILABILITY_KEY
 from domain.clock import StationClock
+from domain.data_transfer import DataTransferRegistry, VendorExtension
 from domain.device_model import DeviceModel, parse_ref
 from domain.effects import Log, Persist, Reboot, Reconfigure, Remember, Send, StoreRecords
 from domain.hardware_events import HardwareEvent
 from domain.authorization.local_list import VERSION_KEY
 from domain.authorization.service import CACHE_TABLE, LIST_TABLE
 from domain.charging import SNAPSHOT_KEY
-from domain.hardware_events import MeterSampled
+from domain.hardware_events import DeviceProblem, MeterSampled
 from domain.queue import TABLE as QUEUE_TABLE
 from domain.station import NEXT_BOOT_REASON, AuthRecords, Station, StationInfo
 from domain.transactions import PowerPath, UnlockConnector
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
-from ports.hardware import EvseController, Meter
+from ports.hardware import EvseController, HardwareError, Meter, TokenReader
+from ports.system import ServiceManager, System
 from ports.storage import Storage
 
 log = logging.getLogger("evse.station")
@@ -47,7 +50,12 @@ class Deployment:
     hardware: EvseController
     meter: Meter
     open_storage: Callable[[], Storage]
+    system: System                     # reboots for a Reset (in process for the simulator)
+    token_reader: TokenReader | None = None
+    service: ServiceManager | None = None      # systemd notify when run as a service
+    extensions: tuple[VendorExtension, ...] = ()   # DataTransfer vendors of this deployment
     meter_period: float = 1.0          # seconds between meter readings fed to the station
+    tasks: list = field(default_factory=list)   # more adapters to run beside (async fn(task_status))
 
 
 def link_settings(config: Config, dm: DeviceModel) -> LinkSettings:
@@ -152,6 +160,8 @@ class StationRuntime:
             queue_records=storage.load_records(QUEUE_TABLE),
             tx_snapshots={e: v for e in range(1, len(s.evse_connectors) + 1)
                           if (v := storage.get(SNAPSHOT_KEY.format(evse=e))) is not None},
+            availability=storage.get(AVAILABILITY_KEY),
+            data_transfer=DataTransferRegistry(self.deployment.extensions),
         )
         link = self.deployment.make_link(link_settings(config, dm))
         self.station, self.link = station, link
@@ -164,14 +174,23 @@ class StationRuntime:
         clean = storage.get(CLEAN_STOP) is not None
         storage.put(CLEAN_STOP, None)
         startup = station.start(now, soft_reboot=clean or boot_reason not in ("PowerUp", "Unknown", "Watchdog"))
+        d = self.deployment
+        self._commands, commands = trio.open_memory_channel[object](math.inf)
         try:
             async with trio.open_nursery() as nursery:
-                await nursery.start(self.deployment.hardware.run, send.clone())
+                nursery.start_soon(self._hardware_commands, commands)
+                await nursery.start(d.hardware.run, send.clone())
+                if d.token_reader is not None:
+                    await nursery.start(d.token_reader.run, send.clone())
+                for task in d.tasks:
+                    await nursery.start(task)
                 await nursery.start(link.run, send.clone())
                 nursery.start_soon(self._read_meters, send.clone(), len(s.evse_connectors))
                 await self._apply(startup, link, storage, dm)
                 if task_status is not None:
                     task_status.started()
+                    if d.service is not None:
+                        d.service.ready()
                 reboot = await self._event_loop(station, link, storage, dm, receive)
                 with trio.move_on_after(3):
                     await link.close(1000, "reboot")
@@ -182,21 +201,32 @@ class StationRuntime:
                     await link.close(1000, "station stopping" if reboot is None else "reboot")
             if reboot is None:
                 storage.put(CLEAN_STOP, "1")     # ended on purpose: not a power loss
+                if d.service is not None:
+                    d.service.stopping()
             self.station = None
         return reboot
 
     async def _event_loop(self, station: Station, link: CsmsLink, storage: Storage,
                           dm: DeviceModel, receive: trio.MemoryReceiveChannel) -> str:
         wire_on = wire.isEnabledFor(logging.INFO)
+        service = self.deployment.service
+        # The watchdog is fed from this loop, so a wedged loop (not just a live process) restarts.
+        ping_every = service.watchdog_interval if service is not None else None
+        next_ping = trio.current_time() if ping_every else math.inf
         while True:
             try:
                 event = receive.receive_nowait()     # fast path: no cancel scope when queued
             except trio.WouldBlock:
                 deadline = station.next_deadline()
                 event = None
-                with trio.move_on_at(math.inf if deadline is None else deadline):
+                with trio.move_on_at(min(math.inf if deadline is None else deadline, next_ping)):
                     event = await receive.receive()
             now = trio.current_time()
+            if now >= next_ping:
+                service.watchdog()
+                next_ping = now + ping_every
+                if event is None and not ((d := station.next_deadline()) is not None and d <= now):
+                    continue
             if event is None:
                 effects = station.tick(now)
             elif type(event) is FrameIn:
@@ -205,9 +235,13 @@ class StationRuntime:
                 effects = station.frame_received(event.text, now)
             elif type(event) is LinkUp:
                 log.info("CSMS link up (%s)", event.url)
+                if service is not None:
+                    service.status(f"CSMS connected: {event.url}")
                 effects = station.link_up(now)
             elif type(event) is LinkDown:
                 log.info("CSMS link down: %s", event.reason)
+                if service is not None:
+                    service.status(f"CSMS link down: {event.reason}")
                 effects = station.link_down(now)
             else:
                 effects = station.hardware_event(event, now)
@@ -220,21 +254,40 @@ class StationRuntime:
     async def _read_meters(self, send: trio.MemorySendChannel, evse_count: int) -> None:
         """Feed every EVSE's meter reading to the station once per meter_period."""
         meter, period = self.deployment.meter, self.deployment.meter_period
+        failing: set[int] = set()
         async with send:
             while True:
                 for evse in range(1, evse_count + 1):
                     try:
                         reading = await meter.read(evse)
-                    except Exception as exc:      # a meter hiccup never stops the station
+                    except HardwareError as exc:   # never a value; the last good one stays
                         log.warning("meter of EVSE %d: %s", evse, exc)
+                        if evse not in failing:
+                            failing.add(evse)
+                            await send.send(DeviceProblem(meter.component, True, evse, str(exc)))
                         continue
+                    if evse in failing:
+                        failing.discard(evse)
+                        await send.send(DeviceProblem(meter.component, False, evse, "readings good again"))
                     await send.send(MeterSampled(evse, reading))
                 await trio.sleep(period)
+
+    async def _hardware_commands(self, commands: trio.MemoryReceiveChannel) -> None:
+        """The station's hardware commands, in order, off the event loop: a slow or silent
+        device never holds up the OCPP link (it reports its own fault)."""
+        hardware = self.deployment.hardware
+        async for effect in commands:
+            try:
+                if type(effect) is PowerPath:
+                    await hardware.set_power_path(effect.evse, effect.closed)
+                else:
+                    await hardware.unlock_connector(effect.evse, effect.connector)
+            except HardwareError as exc:
+                log.warning("EVSE %d: %s not carried out: %s", effect.evse, type(effect).__name__, exc)
 
     async def _apply(self, effects: list, link: CsmsLink, storage: Storage, dm: DeviceModel,
                      wire_on: bool = False) -> str | None:
         """Carry out the station's effects in order; returns a reboot reason if one came."""
-        hardware = self.deployment.hardware
         for effect in effects:
             t = type(effect)
             if t is Send:
@@ -255,10 +308,19 @@ class StationRuntime:
                 link.update(link_settings(self.config, dm))
             elif t is Log:
                 getattr(log, effect.level)(effect.text)
-            elif t is PowerPath:
-                await hardware.set_power_path(effect.evse, effect.closed)
-            elif t is UnlockConnector:
-                await hardware.unlock_connector(effect.evse, effect.connector)
+            elif t is PowerPath or t is UnlockConnector:
+                self._commands.send_nowait(effect)
             elif t is Reboot:
-                return effect.reason
+                try:
+                    in_process = await self.deployment.system.reboot(effect.reason)
+                except OSError as exc:
+                    log.error("reboot refused: %s", exc)
+                    station = self.station
+                    if station is not None:
+                        return await self._apply(station.reboot_failed(trio.current_time(), str(exc)),
+                                                 link, storage, dm, wire_on)
+                    continue
+                if in_process:
+                    return effect.reason
+                log.info("the operating system reboots the board (%s)", effect.reason)
         return None

@@ -1,7 +1,7 @@
 """Connector status (OCPP ConnectorStatusEnumType) from what the hardware says."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(slots=True)
@@ -26,10 +26,15 @@ class Connector:
 class Evse:
     id: int
     connectors: dict[int, Connector]
-    fault: str | None = None
+    # fault -> the device-model (component, variable) reporting it; Faulted while any lasts
+    faults: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     occupied: bool = False           # parking bay
     energy_requested: bool = False
     reported: str | None = None      # last EVSE AvailabilityState sent to the CSMS
+
+    @property
+    def fault(self) -> str | None:
+        return next(iter(self.faults), None)
 
     @classmethod
     def with_connectors(cls, evse_id: int, count: int) -> "Evse":

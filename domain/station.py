@@ -39,10 +39,14 @@ from domain.queue import Queued
 from domain.transactions import PowerPath, UnlockConnector
 from domain.device_model import reports
 from domain.device_model.service import DeviceModelService
-from domain.effects import Effect, Log, Persist, Reboot, Reconfigure, Remember, Send
+from domain.effects import Effect, Log, Persist, Reconfigure, Remember, Send
+from domain.availability import Availability
+from domain.data_transfer import DataTransferRegistry
+from domain.operations import NEXT_BOOT_REASON, Operations
 from domain.hardware_events import (
     CablePlugged,
     CableUnplugged,
+    DeviceProblem,
     EnergyPaused,
     EnergyRequested,
     FaultCleared,
@@ -65,7 +69,7 @@ from domain.ocppj import (
 
 BOOT_RETRY_AFTER_ERROR = 10.0      # s: BootNotification answered by CALLERROR or timed out
 BOOT_RETRY_DEFAULT = 30.0          # s: Pending/Rejected with interval 0
-NEXT_BOOT_REASON = "next_boot_reason"   # storage key
+SETTING_SYSTEM_TIME = "SettingSystemTime"     # security event of a clock jump (A04)
 
 # Variables whose change the transport must see at once.
 _LINK_VARIABLES = {
@@ -125,6 +129,8 @@ class Station:
         queue_records: Mapping[str, str] | None = None,
         tx_snapshots: Mapping[int, str] | None = None,
         new_transaction_id: Callable[[], str] | None = None,
+        availability: str | None = None,
+        data_transfer: DataTransferRegistry | None = None,
     ) -> None:
         self.info = info
         self.dm = device_model
@@ -144,7 +150,8 @@ class Station:
         self._heartbeat_due: float | None = None
         self._call_sent_at = 0.0
         self._next_event_id = event_id_seed
-        self._reboot_after_reply: str | None = None
+        self._offline_since: float | None = None       # when the link went down (B04 OfflineThreshold)
+        self._parts: dict[tuple[str, str, int | None], bool] = {}   # hardware component variables
         self._dm_service = DeviceModelService(device_model)
         self.charging = Charging(device_model, list(self.evses), queue_records=queue_records or {},
                                  snapshots=tx_snapshots or {}, new_transaction_id=new_transaction_id)
@@ -162,14 +169,25 @@ class Station:
             "GetLocalListVersion": lambda req, now, size: self.auth.local_list_version(),
             "GetVariables": self._on_get_variables,
             "SetVariables": self._on_set_variables,
-            "Reset": self._on_reset,
+            "Reset": lambda req, now, size: self.ops.reset(req, now, size),
             "GetBaseReport": self._on_get_base_report,
             "GetReport": self._on_get_report,
             "RequestStartTransaction": self._on_request_start,
             "RequestStopTransaction": self._on_request_stop,
             "GetTransactionStatus": self._on_transaction_status,
             "UnlockConnector": self._on_unlock_connector,
+            "ChangeAvailability": lambda req, now, size: self.ops.change_availability(req, now, size),
+            "TriggerMessage": lambda req, now, size: self.ops.trigger(req, now, size),
+            "DataTransfer": lambda req, now, size: self.ops.data_transfer_call(req, now, size),
         }
+        layout = {i: n for i, n in enumerate(evse_connectors, start=1)}
+        avail, problem = Availability.load(availability, layout)
+        if problem:
+            self._effects.append(Log("warning", problem))
+        self.ops = Operations(self, avail, data_transfer or DataTransferRegistry())
+        for e in self.evses.values():
+            for c in e.connectors.values():
+                c.operative = avail.connector_operative(e.id, c.connector)
         self.rpc = OcppJEndpoint(
             supported_actions=self._handlers.keys(),
             new_message_id=new_message_id or (lambda: str(uuid.uuid4())),
@@ -201,11 +219,20 @@ class Station:
         else:
             self.charging.set_online(True)
             self.charging.queue.link_restored()
-            self._report_changed_statuses(now)
+            # B04.FR.?? (TC_B_51/52): offline longer than OfflineThreshold -> every connector's
+            # status again; shorter -> only the ones that changed.
+            offline = now - self._offline_since if self._offline_since is not None else 0.0
+            if offline > self.dm.get_int("OCPPCommCtrlr", "OfflineThreshold"):
+                self._report_all_statuses(now)
+            else:
+                self._report_changed_statuses(now)
+        self._offline_since = None
         return self._pump(now)
 
     def link_down(self, now: float) -> list[Effect]:
         self.link_is_up = False
+        if self._offline_since is None:
+            self._offline_since = now
         self.charging.set_online(False)
         lost = self.rpc.connection_lost()
         in_flight, self._in_flight = self._in_flight, None
@@ -252,12 +279,10 @@ class Station:
                 conn = self._connector(e, c)
                 if conn is not None:
                     conn.plugged = isinstance(event, CablePlugged)
-            case FaultRaised(evse=e, fault=f):
-                if (evse := self.evses.get(e)) is not None:
-                    evse.fault = f
-            case FaultCleared(evse=e):
-                if (evse := self.evses.get(e)) is not None:
-                    evse.fault = None
+            case FaultRaised() | FaultCleared():
+                self._fault_event(event, now)
+            case DeviceProblem(component=comp, problem=p, evse=e, detail=d):
+                self._part_changed(comp, "Problem", p, e, d, now)
             case OccupancyChanged(evse=e, occupied=o):
                 if (evse := self.evses.get(e)) is not None:
                     evse.occupied = o
@@ -283,8 +308,18 @@ class Station:
             self._enqueue(request)
         return self._pump(now)
 
+    def reboot_failed(self, now: float, why: str) -> list[Effect]:
+        """The system could not reboot as a Reset asked (ResetRetries)."""
+        self.ops.reboot_failed(now, why)
+        return self._take()
+
+    def send_data_transfer(self, vendor_id: str, message_id: str | None, data, now: float) -> list[Effect]:
+        """P02: a DataTransfer of the station's own; the answer goes to the vendor's extension."""
+        self._enqueue(m.DataTransferRequest(vendor_id=vendor_id, message_id=message_id, data=data))
+        return self._pump(now)
+
     def next_deadline(self) -> float | None:
-        deadlines = [self.rpc.next_deadline(), self.charging.next_deadline()]
+        deadlines = [self.rpc.next_deadline(), self.charging.next_deadline(), self.ops.next_deadline()]
         if self.link_is_up:
             if self.registration is not Registration.Accepted:
                 deadlines.append(self._boot_due)
@@ -342,9 +377,9 @@ class Station:
                     self._send_call(head, now, head)
             elif self._heartbeat_due is not None and now >= self._heartbeat_due:
                 self._send_call(m.HeartbeatRequest(), now)
-        if self._reboot_after_reply is not None:
-            self._effects.append(Reboot(self._reboot_after_reply))
-            self._reboot_after_reply = None
+        self.ops.settle(now)
+        if (reboot := self.ops.reboot_due(now)) is not None:
+            self._effects.append(reboot)
         return self._take()
 
     def _send_call(self, request: msgspec.Struct, now: float, item: msgspec.Struct | Queued | None = None) -> None:
@@ -412,6 +447,8 @@ class Station:
         elif isinstance(response, m.HeartbeatResponse):
             # Half the round trip is the best guess of the time the CSMS's reading is old.
             self._set_clock(response.current_time, now, (now - self._call_sent_at) / 2)
+        elif isinstance(response, m.DataTransferResponse):
+            self.ops.data_transfer.answered(request, response)
 
     def _on_boot_response(self, r: m.BootNotificationResponse, now: float) -> None:
         self._set_clock(r.current_time, now, (now - self._call_sent_at) / 2)
@@ -464,11 +501,21 @@ class Station:
             self._boot_due = now + BOOT_RETRY_AFTER_ERROR
         elif isinstance(ev.request, m.AuthorizeRequest):
             self._auth_outcome(self.auth.csms_failed(ev.request, self.clock.utc(now)), now)
+        elif isinstance(ev.request, m.DataTransferRequest):
+            self.ops.data_transfer.answered(ev.request, None, what)
 
     def _set_clock(self, utc: datetime, now: float, age: float) -> None:
         jump = self.clock.set(now, utc + timedelta(seconds=age))
         if abs(jump) >= 1.0:
             self._effects.append(Log("info", f"clock set from CSMS ({jump:+.3f} s)"))
+        threshold = self.dm.get_int("ClockCtrlr", "TimeAdjustmentReportingThreshold")
+        if threshold and abs(jump) > threshold:
+            # A04: a time adjustment larger than the threshold is a security event, kept durably.
+            item, change = self.charging.queue.push(m.SecurityEventNotificationRequest(
+                type=SETTING_SYSTEM_TIME, timestamp=self.clock.utc(now),
+                tech_info=f"clock set from the CSMS, {jump:+.3f} s"))
+            self._effects.append(change)
+            self._outbox.append(item)
 
     # --- calls from the CSMS ----------------------------------------------------------------
     def _on_call(self, call: IncomingCall, now: float, size: int) -> None:
@@ -514,20 +561,6 @@ class Station:
             items_per_message=limits[0], bytes_per_message=limits[1]))
         return m.GenericDeviceModelStatus.Accepted
 
-    def _on_reset(self, req: m.ResetRequest, now: float, size: int):
-        if req.evse_id is not None:
-            if req.evse_id not in self.evses:
-                return m.ResetResponse(status=m.ResetStatus.Rejected,
-                                       status_info=m.StatusInfo(reason_code="UnknownEvse"))
-            return m.ResetResponse(status=m.ResetStatus.Rejected,
-                                   status_info=m.StatusInfo(reason_code="UnsupportedRequest",
-                                                            additional_info="Reset of one EVSE is not supported yet"))
-        # Nothing runs that a reset could interrupt (no transactions in this station yet),
-        # so OnIdle and Immediate both reboot right after the answer.
-        self._effects.append(Remember(NEXT_BOOT_REASON, m.BootReason.RemoteReset.value))
-        self._reboot_after_reply = m.BootReason.RemoteReset.value
-        return m.ResetResponse(status=m.ResetStatus.Accepted)
-
     # --- device model --------------------------------------------------------------------------
     def _wire_device_model(self) -> None:
         dm = self.dm
@@ -539,6 +572,10 @@ class Station:
         dm.subscribe(VariableRef("OCPPCommCtrlr", "MessageTimeout", variable_instance="Default"),
                      lambda _r, v: setattr(self.rpc, "message_timeout", float(v)))
         dm.provide(VariableRef("ChargingStation", "AvailabilityState"), lambda _now: self._station_availability())
+        for d in dm.definitions():
+            if d.ref.variable in ("Problem", "Tripped") and d.ref.connector is None:
+                key = (d.ref.component, d.ref.variable, d.ref.evse)
+                dm.provide(d.ref, lambda _now, key=key: "true" if self._parts.get(key) else "false")
         for e in self.evses.values():
             dm.provide(VariableRef("EVSE", "AvailabilityState", evse=e.id), lambda _now, e=e: e.status())
             for c in e.connectors.values():
@@ -590,6 +627,10 @@ class Station:
         fsm = self.charging.fsm[evse_id]
         if fsm.id_token is not None:
             self._stop_by_token(evse_id, token, now)
+            return
+        if self.evses[evse_id].status() in ("Unavailable", "Faulted"):
+            self._effects.append(Log("info", f"token {event.id_token}: EVSE {evse_id} is "
+                                             f"{self.evses[evse_id].status()}, no new session"))
             return
         if self.registration is not Registration.Accepted and not self.dm.get_bool("TxCtrlr", "TxBeforeAcceptedEnabled"):
             self._effects.append(Log("info", f"token {event.id_token}: no charging before the CSMS accepted the "
@@ -680,19 +721,61 @@ class Station:
             return
         e, utc = event.evse, self.clock.utc(now)
         match event:
-            case CablePlugged(connector=c) if c in self.evses[e].connectors:
+            case CablePlugged(connector=c) if c in self.evses[e].connectors \
+                    and self.evses[e].connectors[c].operative:       # G03: none on an Inoperative one
                 self._tx_outputs(e, fsm.ev_connected(c, now, utc), now)
             case CableUnplugged(connector=c) if c in self.evses[e].connectors:
                 self._tx_outputs(e, fsm.ev_disconnected(c, now, utc), now)
             case OccupancyChanged(occupied=o):
                 self._tx_outputs(e, fsm.parking_bay_occupied(o, now, utc), now)
-            case FaultRaised(fault=f):
-                self._tx_outputs(e, fsm.abnormal(f, now, utc), now)
-            case FaultCleared():
-                self._tx_outputs(e, fsm.abnormal_cleared(now, utc), now)
             case EnergyRequested() | EnergyPaused():
                 self.charging.energy_requested[e] = isinstance(event, EnergyRequested)
                 self._energy_follows(e, now)
+
+    def _fault_event(self, event: FaultRaised | FaultCleared, now: float) -> None:
+        """EVSE faults: Faulted while any lasts, the transaction ends by the fault (first one),
+        and the reporting component's variable follows (NotifyEvent)."""
+        evse = self.evses.get(event.evse)
+        if evse is None:
+            return
+        fsm, utc = self.charging.fsm[evse.id], self.clock.utc(now)
+        if isinstance(event, FaultRaised):
+            if event.fault in evse.faults:
+                return
+            first = not evse.faults
+            evse.faults[event.fault] = (event.component, event.variable)
+            if event.component:
+                self._part_changed(event.component, event.variable, True, evse.id, event.fault, now)
+            if first:
+                self._tx_outputs(evse.id, fsm.abnormal(event.fault, now, utc), now)
+            return
+        cleared = [event.fault] if event.fault in evse.faults else list(evse.faults) if event.fault is None else []
+        for fault in cleared:
+            component, variable = evse.faults.pop(fault)
+            if component:
+                self._part_changed(component, variable, False, evse.id, f"{fault} cleared", now)
+        if cleared and not evse.faults:
+            self._tx_outputs(evse.id, fsm.abnormal_cleared(now, utc), now)
+
+    def _part_changed(self, component: str, variable: str, value: bool, evse: int | None, detail: str,
+                      now: float) -> None:
+        """A hardware component's Problem/Tripped changed: kept for the device model and told
+        to the CSMS as a NotifyEvent (cleared when it ends)."""
+        key = (component, variable, evse)
+        if self._parts.get(key, False) == value:
+            return
+        self._parts[key] = value
+        self._effects.append(Log("warning" if value else "info",
+                                 f"{component}{f' of EVSE {evse}' if evse else ''}: {variable} "
+                                 f"{'true' if value else 'false'}{f' ({detail})' if detail else ''}"))
+        ts = self.clock.utc(now)
+        self._enqueue(m.NotifyEventRequest(generated_at=ts, seq_no=0, event_data=[m.EventData(
+            event_id=self._event_id(), timestamp=ts, trigger=m.EventTrigger.Delta,
+            actual_value="true" if value else "false", cleared=None if value else True,
+            tech_info=detail[:500] or None,
+            component=m.Component(name=component, evse=m.EVSE(id=evse) if evse else None),
+            variable=m.Variable(name=variable),
+            event_notification_type=m.EventNotification.HardWiredNotification)]))
 
     def _tx_outputs(self, evse_id: int, outputs: list, now: float) -> None:
         if not outputs:

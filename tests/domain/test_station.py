@@ -82,7 +82,11 @@ def test_accepted_adopts_interval_and_clock_then_reports_every_connector():
     assert Persist("OCPPCommCtrlr/HeartbeatInterval", "42") in h.effects
     # clock: CSMS time plus half the round trip (1 s) -> +0.5 s
     assert h.station.clock.utc(1.0) == csms_time + timedelta(seconds=0.5)
-    # one outstanding call at a time: first StatusNotification only
+    # the clock jumped 3 hours (> TimeAdjustmentReportingThreshold 20 s): security event first (A04)
+    [event] = frames
+    assert event[2] == "SecurityEventNotification" and event[3]["type"] == "SettingSystemTime"
+    # one outstanding call at a time: then the first StatusNotification only
+    frames = h.answer(event, {}, 1.0)
     assert [f[2] for f in frames] == ["StatusNotification"]
     all_calls = [frames[0]]
     nxt = h.answer(frames[0], {}, 1.0)
@@ -115,9 +119,25 @@ def test_heartbeat_after_interval_of_inactivity_sets_clock():
     [hb] = h.tick(10.0)
     assert hb[2:] == ["Heartbeat", {}]
     csms_time = T0 + timedelta(days=1)
-    h.answer(hb, {"currentTime": csms_time.isoformat()}, 10.2)
+    [event] = h.answer(hb, {"currentTime": csms_time.isoformat()}, 10.2)
     assert h.station.clock.utc(10.2) == csms_time + timedelta(seconds=0.1)
-    assert h.station.next_deadline() == pytest.approx(20.0)
+    # a day's jump is reported (SettingSystemTime); the heartbeat follows 10 s after that call
+    assert event[2:] == ["SecurityEventNotification", {
+        "type": "SettingSystemTime", "timestamp": "2026-01-02T12:00:00.100000Z",
+        "techInfo": "clock set from the CSMS, +86389.900 s"}]
+    assert h.answer(event, {}, 10.2) == []
+    assert h.station.next_deadline() == pytest.approx(20.2)
+
+
+def test_small_clock_adjustments_are_not_security_events():
+    h = Harness()
+    frames = h.boot_accepted(interval=10, now=0.0)
+    while frames:
+        frames = h.answer(frames[-1], {}, 0.0)
+    [hb] = h.tick(10.0)
+    drifted = T0 + timedelta(seconds=10 + 19.5)      # 19.5 s off: under the 20 s threshold
+    assert h.answer(hb, {"currentTime": drifted.isoformat()}, 10.0) == []
+    assert h.station.clock.utc(10.0) == drifted
 
 
 def test_pending_answers_csms_calls_sends_nothing_else_and_retries_boot():
@@ -135,7 +155,8 @@ def test_pending_answers_csms_calls_sends_nothing_else_and_retries_boot():
     assert h.tick(20.4) == []
     [boot2] = h.tick(20.5)
     assert boot2[2] == "BootNotification"
-    [status] = h.answer(boot2, boot_response("Accepted"), 21.0)
+    [status] = h.answer(boot2, {"currentTime": "2026-01-01T12:00:21.000Z", "interval": 60,
+                                "status": "Accepted"}, 21.0)
     assert status[3]["connectorStatus"] == "Occupied"
 
 
