@@ -28,11 +28,12 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from importlib.resources.abc import Traversable
-from typing import Any, Iterable, Sequence
+from typing import Any, Collection, Iterable, Sequence
 
 from domain.device_model.model import ATTRIBUTE_TYPES, DATA_TYPES, MUTABILITIES, VariableDef, VariableRef
 
 PACKAGE = "domain.device_model.definitions"
+HARDWARE_FOLDER = "hardware"        # per-deployment hardware components (load_definitions parts=)
 SCOPES = ("station", "evse", "connector")
 LIST_TYPES = frozenset({"OptionList", "MemberList", "SequenceList"})
 MAX_VALUES_LIST = 1000          # VariableCharacteristics.valuesList string[1000]
@@ -111,12 +112,14 @@ class ComponentSpec:
 def load_definitions(
     evse_connectors: Sequence[int], *, station_id: str, security_profile: int,
     basic_auth_password: str | None = None, message_timeout: int = 30,
-    source: Traversable | None = None,
+    source: Traversable | None = None, parts: Collection[str] = (),
 ) -> list[VariableDef]:
     """Every variable of the station laid out as `evse_connectors` (connectors per EVSE).
 
     `source` is the folder of the definition files (default: the package
-    domain.device_model.definitions; tests pass their own).
+    domain.device_model.definitions; tests pass their own). `parts` names the hardware
+    components the deployment has (Controller, RCD, TokenReader, ...): their definitions
+    come from the `hardware/` subfolder, one file per component.
     """
     layout = _check_layout(evse_connectors)
     values: dict[str, str | None] = {
@@ -125,7 +128,15 @@ def load_definitions(
         "basic_auth_password": basic_auth_password,
         "message_timeout": str(int(message_timeout)),
     }
-    return expand(read_definition_files(source), layout, values)
+    specs = read_definition_files(source)
+    if parts:
+        folder = (source if source is not None else resources.files(PACKAGE)).joinpath(HARDWARE_FOLDER)
+        hardware = {spec.component: spec for spec in read_definition_files(folder)}
+        unknown = sorted(set(parts) - hardware.keys())
+        if unknown:
+            raise DefinitionError(HARDWARE_FOLDER, f"no definition for hardware component(s) {', '.join(unknown)}")
+        specs += [hardware[name] for name in sorted(parts)]
+    return expand(specs, layout, values)
 
 
 def read_definition_files(source: Traversable | None = None) -> list[ComponentSpec]:

@@ -56,6 +56,7 @@ class Deployment:
     extensions: tuple[VendorExtension, ...] = ()   # DataTransfer vendors of this deployment
     meter_period: float = 1.0          # seconds between meter readings fed to the station
     tasks: list = field(default_factory=list)   # more adapters to run beside (async fn(task_status))
+    parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
 
 
 def link_settings(config: Config, dm: DeviceModel) -> LinkSettings:
@@ -75,7 +76,7 @@ def link_settings(config: Config, dm: DeviceModel) -> LinkSettings:
     )
 
 
-def build_device_model(config: Config, storage: Storage) -> DeviceModel:
+def build_device_model(config: Config, storage: Storage, parts: tuple[str, ...] = ()) -> DeviceModel:
     """Definitions + stored values + the config's [device_model] table.
 
     A config value is applied when it is new or changed since it was last applied;
@@ -84,7 +85,7 @@ def build_device_model(config: Config, storage: Storage) -> DeviceModel:
     s, c = config.station, config.csms
     defs = load_definitions(
         list(s.evse_connectors), station_id=s.id, security_profile=c.security_profile,
-        basic_auth_password=c.basic_auth_password, message_timeout=int(c.message_timeout),
+        basic_auth_password=c.basic_auth_password, message_timeout=int(c.message_timeout), parts=parts,
     )
     dm = DeviceModel(defs, storage.load_variables())
     for key, raw in config.device_model.items():
@@ -143,7 +144,7 @@ class StationRuntime:
 
     async def _boot_cycle(self, storage: Storage, task_status) -> str | None:
         config = self.config
-        dm = build_device_model(config, storage)
+        dm = build_device_model(config, storage, self.deployment.parts)
         boot_reason = storage.get(NEXT_BOOT_REASON) or "PowerUp"
         s = config.station
         now = trio.current_time()

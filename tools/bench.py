@@ -1091,6 +1091,48 @@ def measure_remote_transactions(counts: Counts) -> list[Row]:
     ]
 
 
+# --------------------------------------------------------------------------- TriggerMessage (issue 6)
+
+
+def run_trigger_message(n: int, warmup: int) -> dict[str, list[int]]:
+    """One station process: TriggerMessage(Heartbeat / StatusNotification) -> the triggered
+    CALL on the wire, from sending the CALL to reading the triggered frame."""
+    samples: dict[str, list[int]] = {"Heartbeat": [], "StatusNotification": []}
+    payloads = {"Heartbeat": {"requestedMessage": "Heartbeat"},
+                "StatusNotification": {"requestedMessage": "StatusNotification",
+                                       "evse": {"id": 1, "connectorId": 1}}}
+    with tempfile.TemporaryDirectory(prefix="bench-trigger-") as tmp:
+        csms = BenchCsms()
+        with station_process("evse", Path(tmp), csms) as proc:
+            csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+            csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)
+            for i in range(-warmup, n):
+                for what, payload in payloads.items():
+                    mid = f"t{what[0]}{i + warmup}"
+                    frame = json.dumps([2, mid, "TriggerMessage", payload], separators=(",", ":"))
+                    seen = {"accepted": False}
+
+                    def done(f: list, mid: str = mid, what: str = what, seen: dict = seen) -> bool:
+                        if f[0] == 3 and f[1] == mid:
+                            if f[2].get("status") != "Accepted":
+                                raise AssertionError(f"TriggerMessage {what}: {f[2]}")
+                            seen["accepted"] = True
+                        return f[0] == 2 and f[2] == what and seen["accepted"]
+
+                    ns = _timed_exchange(csms, frame, mid, done)
+                    if i >= 0:
+                        samples[what].append(ns)
+    return samples
+
+
+@measurement("trigger", "TriggerMessage -> the triggered message on the wire", in_process=False, order=19)
+def measure_trigger_message(counts: Counts) -> list[Row]:
+    n, warmup = (500, 20) if counts.rtt_n >= 1000 else (50, 5)
+    samples = run_trigger_message(n, warmup)
+    return [Row(f"TriggerMessage({what}) -> {what} CALL on the wire ({n})", Stats.of(v), None)
+            for what, v in samples.items()]
+
+
 REPLAY_TX_ID = "5b0d7e2a-91c4-4f3e-8a26-0e6f4c1d9b77"
 REPLAY_TIMEOUT = 120.0       # s: the whole replay
 
