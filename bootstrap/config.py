@@ -47,10 +47,14 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn, override
 
+from adapters.serial_tty import BAUDRATES
+from adapters.udev_devices import parse_device_name
+
 __all__ = [
     "Config", "StationConfig", "CsmsConfig", "StorageConfig", "HardwareConfig", "LogConfig",
-    "ConfigError", "load_config", "parse_config", "HARDWARE_ADAPTERS", "LOG_LEVELS",
-    "DeviceModelValue",
+    "EvseControllerConfig", "MeterConfig", "RfidConfig",
+    "ConfigError", "load_config", "parse_config", "HARDWARE_ADAPTERS", "OPENEVSE_ADAPTERS",
+    "LOG_LEVELS", "DeviceModelValue",
 ]
 
 logger = logging.getLogger(__name__)
@@ -65,9 +69,13 @@ def _package_version() -> str:
 
 PACKAGE_VERSION = _package_version()
 
-#: Hardware adapters `hardware.adapter` may name. Adding one ("openevse-rev1",
-#: "openevse-rev2", ...) means adding its name here and wiring it in the composition.
-HARDWARE_ADAPTERS: frozenset[str] = frozenset({"sim"})
+#: The reference charger's board revisions (see HardwareConfig): both drive one EVSE with
+#: one connector through an OpenEVSE controller.
+OPENEVSE_ADAPTERS: tuple[str, ...] = ("openevse-rev1", "openevse-rev2")
+
+#: Hardware adapters `hardware.adapter` may name. Adding one means adding its name here and
+#: wiring it in the composition (bootstrap/compose.py).
+HARDWARE_ADAPTERS: frozenset[str] = frozenset({"sim", *OPENEVSE_ADAPTERS})
 
 #: Accepted `log.level` values (case-insensitive in the file, upper case in Config).
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -79,6 +87,8 @@ MAX_CONNECTORS_PER_EVSE = 4
 BASIC_AUTH_PASSWORD_MAX = 40   # SecurityCtrlr.BasicAuthPassword: passwordString[40]
 BASIC_AUTH_PASSWORD_MIN = 16   # OCPP recommends >= 16; shorter ones are accepted with a warning
 UNIX_SOCKET_PATH_MAX = 107     # sun_path is 108 bytes including the terminating NUL
+MODBUS_UNIT_IDS = (1, 247)     # Modbus RTU slave addresses (0 is broadcast, 248.. reserved)
+I2C_ADDRESSES = (0x03, 0x77)   # 7-bit addresses outside the reserved ones
 
 DeviceModelValue = str | int | float | bool
 
@@ -139,14 +149,70 @@ class StorageConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EvseControllerConfig:
+    """``[hardware.evse_controller]``: the OpenEVSE controller's UART (both revisions)."""
+
+    port: str = "/dev/ttyS1"
+    """A ``/dev/...`` path (a udev symlink is fine) or a USB serial adapter by identity,
+    ``usb:VVVV:PPPP`` or ``usb:VVVV:PPPP:SERIAL`` (hex vendor and product id)."""
+    baudrate: int = 115200
+    """Serial speed: 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200 or 230400."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeterConfig:
+    """``[hardware.meter]``: the SDM630 energy meter on RS-485, Modbus RTU (rev2 only;
+    rev1 meters with the controller's own ammeter and has no such table)."""
+
+    port: str = "/dev/ttyUSB0"
+    """The RS-485 adapter: a ``/dev/...`` path or ``usb:VVVV:PPPP[:SERIAL]``."""
+    baudrate: int = 9600
+    """Serial speed, as set on the meter (one of the speeds listed for the controller)."""
+    unit_id: int = 1
+    """The meter's Modbus address, 1..247."""
+
+
+@dataclass(frozen=True, slots=True)
+class RfidConfig:
+    """``[hardware.rfid]``: the PN532 card reader: on a UART (rev2) or on I2C (rev1)."""
+
+    port: str = "/dev/ttyS2"
+    """Rev2: the reader's UART, a ``/dev/...`` path or ``usb:VVVV:PPPP[:SERIAL]``."""
+    baudrate: int = 115200
+    """Rev2: serial speed (one of the speeds listed for the controller)."""
+    i2c_bus: int = 1
+    """Rev1: the I2C bus number (``/dev/i2c-<n>``), >= 0."""
+    i2c_address: int = 0x24
+    """Rev1: the reader's 7-bit I2C address, 0x03..0x77."""
+
+
+@dataclass(frozen=True, slots=True)
 class HardwareConfig:
-    """``[hardware]``: which hardware adapter drives the EVSEs."""
+    """``[hardware]``: which hardware adapter drives the EVSEs, and where its devices are.
+
+    "sim" is the simulated charger; "openevse-rev1" and "openevse-rev2" are the reference
+    charger's board revisions, each driving one EVSE with one connector:
+
+    ============== ================== =================== =========================
+    adapter        evse_controller    meter               rfid
+    ============== ================== =================== =========================
+    openevse-rev1  UART               (controller's own)  PN532 on I2C
+    openevse-rev2  UART               SDM630, RS-485      PN532 on a UART
+    ============== ================== =================== =========================
+    """
 
     adapter: str = "sim"
-    """Hardware adapter; one of :data:`HARDWARE_ADAPTERS` (today only "sim")."""
+    """Hardware adapter; one of :data:`HARDWARE_ADAPTERS`."""
     control_socket: str = "sim.sock"
     """Unix socket of the simulator's control interface (``evse sim``); at most 107 bytes
     once made absolute."""
+    evse_controller: EvseControllerConfig = field(default_factory=EvseControllerConfig)
+    """``[hardware.evse_controller]`` (openevse revisions)."""
+    meter: MeterConfig | None = None
+    """``[hardware.meter]`` (openevse-rev2). After parsing: the defaults when the table is
+    left out, None for openevse-rev1 (which must not have the table)."""
+    rfid: RfidConfig = field(default_factory=RfidConfig)
+    """``[hardware.rfid]`` (openevse revisions: rev1 reads i2c_*, rev2 port/baudrate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,7 +383,9 @@ def _make_converter() -> cattrs.Converter:
     conv.register_structure_hook_func(lambda t: t == tuple[int, ...], _s_int_tuple)
     conv.register_structure_hook_func(lambda t: t == Mapping[str, DeviceModelValue],
                                       _s_device_model)
-    for cls in (StationConfig, CsmsConfig, StorageConfig, HardwareConfig, LogConfig):
+    # Sub-tables first: a table's generated function binds its fields' hooks when made.
+    for cls in (EvseControllerConfig, MeterConfig, RfidConfig,
+                StationConfig, CsmsConfig, StorageConfig, HardwareConfig, LogConfig):
         conv.register_structure_hook(cls, _table_hook(make_dict_structure_fn(cls, conv)))
     # `source` is set by parse_config, never read from the file (a `source` key is unknown).
     conv.register_structure_hook(Config, _table_hook(make_dict_structure_fn(
@@ -459,6 +527,7 @@ def _check(cfg: Config, base_dir: Path) -> Config:
                        ("hardware", "adapter"))
     if hw.control_socket == "":
         raise _Problem("must not be empty", ("hardware", "control_socket"))
+    hw = _check_hardware(hw, st)
     level = cfg.log.level.upper()
     if level not in LOG_LEVELS:
         raise _Problem(f"expected one of {', '.join(LOG_LEVELS)}, got {_show(cfg.log.level)}",
@@ -486,6 +555,55 @@ def _check(cfg: Config, base_dir: Path) -> Config:
         hardware=dataclasses.replace(hw, control_socket=socket_path),
         log=dataclasses.replace(cfg.log, level=level),
     )
+
+
+def _check_port(path: tuple[str, ...], value: str) -> None:
+    try:
+        parse_device_name(value)
+    except ValueError as e:
+        raise _Problem(str(e), path) from None
+
+
+def _check_baudrate(path: tuple[str, ...], value: int) -> None:
+    if value not in BAUDRATES:
+        speeds = ", ".join(str(b) for b in sorted(BAUDRATES))
+        raise _Problem(f"expected one of {speeds}, got {value}", path)
+
+
+def _check_hardware(hw: HardwareConfig, st: StationConfig) -> HardwareConfig:
+    """The device tables' values, the layout an openevse revision can drive, and the
+    per-revision meter default; returns `hw` with the meter filled in."""
+    ctl, rfid = hw.evse_controller, hw.rfid
+    _check_port(("hardware", "evse_controller", "port"), ctl.port)
+    _check_baudrate(("hardware", "evse_controller", "baudrate"), ctl.baudrate)
+    if hw.meter is not None:
+        if hw.adapter == "openevse-rev1":
+            raise _Problem("openevse-rev1 has no external meter (it meters with the "
+                           "controller's ammeter): remove the table", ("hardware", "meter"))
+        _check_port(("hardware", "meter", "port"), hw.meter.port)
+        _check_baudrate(("hardware", "meter", "baudrate"), hw.meter.baudrate)
+        lo, hi = MODBUS_UNIT_IDS
+        if not lo <= hw.meter.unit_id <= hi:
+            raise _Problem(f"expected {lo}..{hi}, got {hw.meter.unit_id}",
+                           ("hardware", "meter", "unit_id"))
+    _check_port(("hardware", "rfid", "port"), rfid.port)
+    _check_baudrate(("hardware", "rfid", "baudrate"), rfid.baudrate)
+    if rfid.i2c_bus < 0:
+        raise _Problem(f"expected 0 or more, got {rfid.i2c_bus}", ("hardware", "rfid", "i2c_bus"))
+    lo, hi = I2C_ADDRESSES
+    if not lo <= rfid.i2c_address <= hi:
+        raise _Problem(f"expected 0x{lo:02x}..0x{hi:02x}, got {_show_address(rfid.i2c_address)}",
+                       ("hardware", "rfid", "i2c_address"))
+    if hw.adapter in OPENEVSE_ADAPTERS and st.evse_connectors != (1,):
+        raise _Problem(f"{hw.adapter} drives one EVSE with one connector: expected [1], got "
+                       f"{list(st.evse_connectors)}", ("station", "evse_connectors"))
+    if hw.meter is None and hw.adapter != "openevse-rev1":
+        hw = dataclasses.replace(hw, meter=MeterConfig())
+    return hw
+
+
+def _show_address(value: int) -> str:
+    return f"0x{value:02x}" if value >= 0 else str(value)
 
 
 # --- API --------------------------------------------------------------------------------------

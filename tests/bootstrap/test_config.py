@@ -12,6 +12,9 @@ from bootstrap.config import (
     PACKAGE_VERSION,
     Config,
     ConfigError,
+    EvseControllerConfig,
+    MeterConfig,
+    RfidConfig,
     load_config,
     parse_config,
 )
@@ -53,6 +56,9 @@ def test_defaults() -> None:
     assert cfg.storage.path == "/etc/evse/station.db"
     assert cfg.hardware.adapter == "sim"
     assert cfg.hardware.control_socket == "/etc/evse/sim.sock"
+    assert cfg.hardware.evse_controller == EvseControllerConfig("/dev/ttyS1", 115200)
+    assert cfg.hardware.meter == MeterConfig("/dev/ttyUSB0", 9600, 1)
+    assert cfg.hardware.rfid == RfidConfig("/dev/ttyS2", 115200, 1, 0x24)
     assert cfg.log.level == "INFO"
     assert dict(cfg.device_model) == {}
     assert cfg.warnings == ()
@@ -158,12 +164,20 @@ def test_example_file_parses_and_shows_the_defaults() -> None:
     cfg = load_config(example)
     default = parse_config(MINIMAL, example.parent, source=str(example))
     assert cfg == default
-    # every key of every section appears in the example (commented or not)
+    # every key of every section appears in the example (commented or not); sub-tables
+    # such as [hardware.meter] with each of their keys
     text = example.read_text()
     for section in ("station", "csms", "storage", "hardware", "log"):
         assert f"[{section}]" in text
         for f in dataclasses.fields(getattr(cfg, section)):
-            assert f"{f.name} = " in text, f"{section}.{f.name} missing from the example"
+            value = getattr(getattr(cfg, section), f.name)
+            if dataclasses.is_dataclass(value):
+                assert f"[{section}.{f.name}]" in text, f"[{section}.{f.name}] missing"
+                for sub in dataclasses.fields(value):
+                    assert f"{sub.name} = " in text, \
+                        f"{section}.{f.name}.{sub.name} missing from the example"
+            else:
+                assert f"{f.name} = " in text, f"{section}.{f.name} missing from the example"
     assert "[device_model]" in text
 
 
@@ -332,7 +346,7 @@ def test_structure_errors(text: str, expected: str) -> None:
     (MINIMAL + "[csms]\nmessage_timeout = 0\n", "csms.message_timeout: expected at least 1"),
     (MINIMAL + '[storage]\npath = ""\n', "storage.path: must not be empty"),
     (MINIMAL + '[hardware]\nadapter = "openevse"\n',
-     'hardware.adapter: unknown adapter "openevse" (known: sim)'),
+     'hardware.adapter: unknown adapter "openevse" (known: openevse-rev1, openevse-rev2, sim)'),
     (MINIMAL + '[hardware]\ncontrol_socket = ""\n', "hardware.control_socket: must not be empty"),
     (MINIMAL + f'[hardware]\ncontrol_socket = "{"s" * 120}.sock"\n',
      "hardware.control_socket: too long for a Unix socket"),
@@ -352,3 +366,145 @@ def test_first_error_wins() -> None:
 
 def test_hardware_adapters_is_a_set_of_names() -> None:
     assert "sim" in HARDWARE_ADAPTERS
+    assert HARDWARE_ADAPTERS == {"sim", "openevse-rev1", "openevse-rev2"}
+
+
+# --- [hardware]: the board revisions ----------------------------------------------------------
+REV1 = MINIMAL + '[hardware]\nadapter = "openevse-rev1"\n'
+REV2 = MINIMAL + '[hardware]\nadapter = "openevse-rev2"\n'
+
+
+def test_board_revision_defaults() -> None:
+    rev1, rev2 = parse(REV1).hardware, parse(REV2).hardware
+    for hw in (rev1, rev2):
+        assert hw.evse_controller == EvseControllerConfig("/dev/ttyS1", 115200)
+        assert hw.rfid == RfidConfig("/dev/ttyS2", 115200, 1, 0x24)
+    assert rev1.meter is None                      # rev1 meters with the controller
+    assert rev2.meter == MeterConfig("/dev/ttyUSB0", 9600, 1)
+
+
+def test_full_hardware_table_of_the_issue() -> None:
+    hw = parse(MINIMAL + """
+[hardware]
+adapter = "openevse-rev2"          # "sim" | "openevse-rev1" | "openevse-rev2"
+[hardware.evse_controller]         # both revisions
+port = "/dev/evse/controller"
+baudrate = 57600
+[hardware.meter]                   # rev2 only
+port = "usb:0403:6001:A10K1234"
+baudrate = 19200
+unit_id = 247
+[hardware.rfid]
+port = "usb:10C4:EA60"
+baudrate = 230400
+i2c_bus = 0
+i2c_address = 0x48
+""").hardware
+    assert hw.adapter == "openevse-rev2"
+    assert hw.evse_controller == EvseControllerConfig("/dev/evse/controller", 57600)
+    assert hw.meter == MeterConfig("usb:0403:6001:A10K1234", 19200, 247)
+    assert hw.rfid == RfidConfig("usb:10C4:EA60", 230400, 0, 0x48)
+
+
+def test_rev1_reader_on_i2c() -> None:
+    hw = parse(REV1 + "[hardware.rfid]\ni2c_bus = 2\ni2c_address = 0x03\n").hardware
+    assert (hw.rfid.i2c_bus, hw.rfid.i2c_address) == (2, 3)
+    hw = parse(REV1 + "[hardware.rfid]\ni2c_address = 0x77\n").hardware
+    assert hw.rfid.i2c_address == 0x77
+
+
+def test_sim_keeps_any_evse_layout() -> None:
+    cfg = parse(with_station("evse_connectors = [2, 1]\n[hardware]\nadapter = \"sim\"\n"))
+    assert cfg.station.evse_connectors == (2, 1)
+
+
+def test_port_values_are_kept_as_written() -> None:
+    hw = parse(REV2 + '[hardware.meter]\nport = "usb:0403:6001:Serial:With:Colons"\n').hardware
+    assert hw.meter is not None and hw.meter.port == "usb:0403:6001:Serial:With:Colons"
+
+
+PATH_OR_USB = "expected a /dev/... path or usb:VVVV:PPPP[:SERIAL], got"
+SPEEDS = "expected one of 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, got"
+
+
+@pytest.mark.parametrize("text, expected", [
+    # adapter
+    (MINIMAL + '[hardware]\nadapter = "openevse-rev3"\n',
+     'hardware.adapter: unknown adapter "openevse-rev3" (known: openevse-rev1, openevse-rev2, sim)'),
+    (MINIMAL + "[hardware]\nadapter = 2\n", "hardware.adapter: expected a string, got 2"),
+    # ports
+    (REV2 + '[hardware.evse_controller]\nport = "ttyS1"\n',
+     f'hardware.evse_controller.port: {PATH_OR_USB} "ttyS1"'),
+    (REV2 + '[hardware.evse_controller]\nport = "/tmp/ttyV0"\n',
+     f'hardware.evse_controller.port: {PATH_OR_USB} "/tmp/ttyV0"'),
+    (REV2 + '[hardware.evse_controller]\nport = ""\n',
+     f'hardware.evse_controller.port: {PATH_OR_USB} ""'),
+    (REV2 + '[hardware.meter]\nport = "usb:0403"\n',
+     'hardware.meter.port: expected usb:VVVV:PPPP[:SERIAL] with 4 hex digits each for vendor '
+     'and product id, got "usb:0403"'),
+    (REV2 + '[hardware.meter]\nport = "usb:0403:6001:"\n',
+     'hardware.meter.port: empty serial number in "usb:0403:6001:"'),
+    (REV2 + '[hardware.rfid]\nport = "usb:xyz0:6001"\n',
+     'hardware.rfid.port: expected usb:VVVV:PPPP[:SERIAL]'),
+    (REV2 + "[hardware.rfid]\nport = 2\n", "hardware.rfid.port: expected a string, got 2"),
+    # baudrates
+    (REV2 + "[hardware.evse_controller]\nbaudrate = 115201\n",
+     f"hardware.evse_controller.baudrate: {SPEEDS} 115201"),
+    (REV2 + "[hardware.meter]\nbaudrate = 300\n", f"hardware.meter.baudrate: {SPEEDS} 300"),
+    (REV2 + "[hardware.rfid]\nbaudrate = 460800\n", f"hardware.rfid.baudrate: {SPEEDS} 460800"),
+    (REV2 + '[hardware.meter]\nbaudrate = "9600"\n',
+     'hardware.meter.baudrate: expected an integer, got "9600"'),
+    # meter
+    (REV2 + "[hardware.meter]\nunit_id = 0\n", "hardware.meter.unit_id: expected 1..247, got 0"),
+    (REV2 + "[hardware.meter]\nunit_id = 248\n",
+     "hardware.meter.unit_id: expected 1..247, got 248"),
+    (REV2 + "[hardware.meter]\nunit_id = true\n",
+     "hardware.meter.unit_id: expected an integer, got true"),
+    (REV1 + "[hardware.meter]\n",
+     "hardware.meter: openevse-rev1 has no external meter (it meters with the controller's "
+     "ammeter): remove the table"),
+    (REV1 + '[hardware.meter]\nport = "/dev/ttyUSB0"\n', "hardware.meter: openevse-rev1 has no"),
+    # rfid
+    (REV1 + "[hardware.rfid]\ni2c_bus = -1\n", "hardware.rfid.i2c_bus: expected 0 or more, got -1"),
+    (REV1 + "[hardware.rfid]\ni2c_address = 0x02\n",
+     "hardware.rfid.i2c_address: expected 0x03..0x77, got 0x02"),
+    (REV1 + "[hardware.rfid]\ni2c_address = 0x78\n",
+     "hardware.rfid.i2c_address: expected 0x03..0x77, got 0x78"),
+    (REV1 + "[hardware.rfid]\ni2c_address = -36\n",
+     "hardware.rfid.i2c_address: expected 0x03..0x77, got -36"),
+    (REV1 + '[hardware.rfid]\ni2c_address = "0x24"\n',
+     'hardware.rfid.i2c_address: expected an integer, got "0x24"'),
+    # unknown keys and shapes
+    (REV2 + "[hardware.meter]\nslave_id = 1\n",
+     "hardware.meter.slave_id: unknown key"),
+    (REV2 + "[hardware.evse_controller]\nbaud = 9600\n",
+     'hardware.evse_controller.baud: unknown key (did you mean "baudrate"?)'),
+    (REV1 + "[hardware.rfid]\ni2c_adress = 0x24\n",
+     'hardware.rfid.i2c_adress: unknown key (did you mean "i2c_address"?)'),
+    (REV2 + "[hardware.display]\n", "hardware.display: unknown key"),
+    (REV2 + 'evse_controller = "/dev/ttyS1"\n',
+     'hardware.evse_controller: expected a table, got "/dev/ttyS1"'),
+    (REV2 + "meter = 1\n", "hardware.meter: expected a table, got 1"),
+    # the layout an openevse board drives
+    (with_station("evse_connectors = [2]\n[hardware]\nadapter = \"openevse-rev1\"\n"),
+     "station.evse_connectors: openevse-rev1 drives one EVSE with one connector: "
+     "expected [1], got [2]"),
+    (with_station("evse_connectors = [1, 1]\n[hardware]\nadapter = \"openevse-rev2\"\n"),
+     "station.evse_connectors: openevse-rev2 drives one EVSE with one connector: "
+     "expected [1], got [1, 1]"),
+])
+def test_hardware_errors_name_the_key(text: str, expected: str) -> None:
+    msg = error(text)
+    assert msg.startswith(f"station.toml: {expected}"), msg
+
+
+def test_the_readmes_board_example_parses() -> None:
+    """The [hardware] example in README "Installing on a board" is a valid configuration."""
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Installing on a board"):]
+    blocks = [b.split("```", 1)[0] for b in section.split("```toml\n")[1:]]
+    (block,) = [b for b in blocks if "[hardware.meter]" in b]
+    text = block.replace("[station]\n", '[station]\nid = "CS-0001"\n', 1)
+    hw = parse(text).hardware
+    assert hw.adapter == "openevse-rev2"
+    assert hw == parse(REV2).hardware          # the README shows the defaults
