@@ -32,7 +32,8 @@ def make_raw(fd: int, baudrate: int) -> None:
     cflag &= ~(termios.CSIZE | termios.PARENB | termios.CSTOPB | getattr(termios, "CRTSCTS", 0))
     cflag |= termios.CS8 | termios.CREAD | termios.CLOCAL
     cc = list(cc)
-    cc[termios.VMIN], cc[termios.VTIME] = 0, 0
+    # VMIN 1: with O_NONBLOCK an idle line reads as EAGAIN (trio waits), never as 0 bytes (EOF)
+    cc[termios.VMIN], cc[termios.VTIME] = 1, 0
     speed = BAUDRATES[baudrate]
     termios.tcsetattr(fd, termios.TCSANOW, [iflag, oflag, cflag, lflag, speed, speed, cc])
     termios.tcflush(fd, termios.TCIOFLUSH)
