@@ -1,22 +1,64 @@
 """Composition root: which adapters make up each deployment.
 
-Each deployment is declared once in DEPLOYMENTS; nothing outside bootstrap/
-names a concrete adapter. Adding a board revision is one more entry here.
+Each deployment is declared once in DEPLOYMENTS; nothing outside bootstrap/ names a
+concrete adapter. Adding a board revision is one more declaration here (plus its
+defaults in bootstrap/config.py):
+
+| deployment      | EVSE controller      | meter                       | card reader        |
+|-----------------|----------------------|-----------------------------|--------------------|
+| `sim`           | simulated            | simulated                   | (control socket)   |
+| `openevse-rev1` | OpenEVSE RAPI, UART  | the controller's ammeter    | PN532 on I2C       |
+| `openevse-rev2` | OpenEVSE RAPI, UART  | Eastron SDM630, Modbus RTU  | PN532 on a UART    |
+
+Serial devices are named by path or by USB identity; a USB identity is resolved and
+watched through the udev adapter, and the tty adapter opens what it resolves to. The
+service manager (systemd notify) is the same for every deployment: it is a no-op unless
+NOTIFY_SOCKET is set.
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from adapters.csms_link_ws import WebSocketCsmsLink
+from adapters.linux_system import LinuxSystem
+from adapters.openevse.controller import OpenEvseAmmeter, OpenEvseController
+from adapters.pn532.reader import Pn532Reader
+from adapters.pn532.transports import HsuTransport, I2cTransport, Smbus2Bus
+from adapters.sdm630.meter import Sdm630Meter
+from adapters.serial_tty import TtyDevice
 from adapters.sim_hardware import SimHardware
 from adapters.sqlite_storage import SqliteStorage
+from adapters.systemd_notify import SystemdNotifier
+from adapters.udev_devices import UsbIdentity, UsbSerialWatcher, parse_device_name
 from bootstrap.config import Config
 from bootstrap.runtime import Deployment
 
 StationView = Callable[[], dict]
 
 
-def _sim(config: Config, station_view: StationView) -> Deployment:
+@dataclass(frozen=True)
+class KernelEdge:
+    """What a deployment needs from the kernel that tests and the hardware demo replace
+    (there is no /dev/i2c-* on a development machine): the I2C bus by number."""
+
+    open_i2c_bus: Callable[[int], Any] = Smbus2Bus
+
+#: Device-model components of the reference charger's controller (faults it reports).
+OPENEVSE_PARTS = ("Controller", "CPPWMController", "RCD", "PowerContactor", "ElectricalFeed",
+                  "TemperatureSensor", "OverCurrentProtection", "TokenReader")
+
+
+def serial_device(port: str, baudrate: int) -> TtyDevice:
+    """A tty by path, or a USB serial adapter by identity (resolved and watched by udev)."""
+    name = parse_device_name(port)
+    if isinstance(name, UsbIdentity):
+        watcher = UsbSerialWatcher(name)
+        return TtyDevice(port, baudrate, resolve=watcher.resolve, gone=watcher.wait_gone)
+    return TtyDevice(port, baudrate)
+
+
+def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deployment:
     sim = SimHardware(list(config.station.evse_connectors), str(config.hardware.control_socket), station_view)
     return Deployment(
         make_link=WebSocketCsmsLink,
@@ -24,13 +66,51 @@ def _sim(config: Config, station_view: StationView) -> Deployment:
         meter=sim,
         system=sim,
         open_storage=lambda: SqliteStorage(config.storage.path),
+        service=SystemdNotifier.from_environment(),
     )
 
 
-DEPLOYMENTS: dict[str, Callable[[Config, StationView], Deployment]] = {
+def _openevse(config: Config, edge: KernelEdge, *, meter: str, reader: str) -> Deployment:
+    hw = config.hardware
+    c = hw.evse_controller
+    controller = OpenEvseController(serial_device(c.port, c.baudrate))
+    if meter == "sdm630":
+        assert hw.meter is not None          # the config gives rev2 its [hardware.meter] defaults
+        the_meter = Sdm630Meter(serial_device(hw.meter.port, hw.meter.baudrate),
+                                unit_id=hw.meter.unit_id, baudrate=hw.meter.baudrate)
+    else:
+        the_meter = OpenEvseAmmeter(controller)
+    r = hw.rfid
+    if reader == "i2c":
+        transport = I2cTransport(lambda: edge.open_i2c_bus(r.i2c_bus), r.i2c_address)
+    else:
+        transport = HsuTransport(serial_device(r.port, r.baudrate))
+    return Deployment(
+        make_link=WebSocketCsmsLink,
+        hardware=controller,
+        meter=the_meter,
+        token_reader=Pn532Reader(transport),
+        system=LinuxSystem(),
+        open_storage=lambda: SqliteStorage(config.storage.path),
+        service=SystemdNotifier.from_environment(),
+        parts=OPENEVSE_PARTS + (the_meter.component,),
+    )
+
+
+def _openevse_rev1(config: Config, station_view: StationView, edge: KernelEdge) -> Deployment:
+    return _openevse(config, edge, meter="ammeter", reader="i2c")
+
+
+def _openevse_rev2(config: Config, station_view: StationView, edge: KernelEdge) -> Deployment:
+    return _openevse(config, edge, meter="sdm630", reader="hsu")
+
+
+DEPLOYMENTS: dict[str, Callable[[Config, StationView, KernelEdge], Deployment]] = {
     "sim": _sim,
+    "openevse-rev1": _openevse_rev1,
+    "openevse-rev2": _openevse_rev2,
 }
 
 
-def compose(config: Config, station_view: StationView) -> Deployment:
-    return DEPLOYMENTS[config.hardware.adapter](config, station_view)
+def compose(config: Config, station_view: StationView, edge: KernelEdge = KernelEdge()) -> Deployment:
+    return DEPLOYMENTS[config.hardware.adapter](config, station_view, edge)
