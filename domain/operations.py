@@ -179,9 +179,11 @@ class Operations:
             c = st.evses[evse_id].connectors.get(req.evse.connector_id)
             if c is None:
                 return self._trigger_rejected("UnknownConnector")
-            st._replies.append(m.StatusNotificationRequest(
-                timestamp=utc, connector_status=m.ConnectorStatus(st.connector_status(evse_id, c.connector)),
-                evse_id=evse_id, connector_id=c.connector))
+            status = st.connector_status(evse_id, c.connector)
+            st._replies.append(m.StatusNotificationRequest(          # with its NotifyEvent (TC_F_23/24)
+                timestamp=utc, connector_status=m.ConnectorStatus(status), evse_id=evse_id, connector_id=c.connector))
+            st._replies.append(st._availability_event(
+                utc, status, m.Component(name="Connector", evse=m.EVSE(id=evse_id, connector_id=c.connector))))
         elif what == M.MeterValues:
             s = st.charging.settings
             requests = []

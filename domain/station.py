@@ -247,7 +247,7 @@ class Station:
                     self._outbox.popleft()
                     self._auth_outcome(self.auth.csms_failed(request, self.clock.utc(now)), now)
                 # otherwise the head stays: sent again after reconnecting
-        return self._take()
+        return self._pump(now)       # sends nothing now; a reset waiting for delivery goes ahead
 
     def frame_received(self, frame: str | bytes, now: float) -> list[Effect]:
         ev = self.rpc.receive(frame, now)

@@ -377,8 +377,10 @@ class EvseTransactions:
             return []
         s = self.settings
         mv = meter_value(self._reading, s.tx_updated_measurands, CTX.Trigger, utc) if s.sampled_enabled else None
+        # F06.FR.07/11 (TC_F_14): a triggered event always names its EVSE
         self._emit(TE.Updated, utc, TR.Trigger, state=self._charging_state(), force_state=True,
-                   meter=[mv] if mv else None)
+                   meter=[mv] if mv else None,
+                   evse=m.EVSE(id=self.evse_id, connector_id=self._connector or 1))
         return self._finish(now)
 
     def reset(self, now: float, utc: datetime, *, immediate: bool = True) -> list[TxOutput]:
