@@ -97,11 +97,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", required=True, help="station TOML file")
     p.add_argument("--log-level", default=None, help="override [log] level")
     p.set_defaults(func=cmd_run)
-    d = sub.add_parser("demo", help="dev CSMS + simulated station on loopback, until Ctrl-C")
+    d = sub.add_parser("demo", help="dev CSMS + simulated station on loopback, until Ctrl-C "
+                                    "(--hardware: an emulated board)")
     d.add_argument("--port", type=int, default=0, help="dev CSMS port (default: any free port)")
     d.add_argument("--heartbeat-interval", type=int, default=10)
     d.add_argument("--dir", default=".demo", help="where the demo keeps its database and socket")
     d.add_argument("--no-script", action="store_true", help="do not play the scripted session")
+    d.add_argument("--hardware", choices=("openevse-rev1", "openevse-rev2"), default=None,
+                   help="the real adapters on an emulated board revision (devices on pseudo-"
+                        "terminals) instead of the simulator; ends after the session")
     d.set_defaults(func=cmd_demo)
     add_sim_parser(sub)
     args = parser.parse_args(argv)

@@ -1,6 +1,11 @@
 """`evse demo` (what `make run` shows): the development CSMS and a simulated
 station on loopback, with a readable log of every OCPP message both ways.
 
+`evse demo --hardware openevse-rev2` (or `openevse-rev1`) plays the same kind of session
+on the real adapters instead: the station is composed for the board revision, and its
+devices are emulators on pseudo-terminals (bootstrap.emulators.rig), all in one process.
+It ends by itself after the session.
+
 The dev CSMS is a development tool and test double, not a product.
 """
 from __future__ import annotations
@@ -10,12 +15,17 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import trio
 
 from bootstrap.config import parse_config
 from bootstrap.dev_csms import DevCsms, format_report_table
 from bootstrap.sim_cli import send_control_command
+
+if TYPE_CHECKING:
+    from bootstrap.emulators.openevse import OpenEvseEmulator
+    from bootstrap.emulators.rig import HardwareRig
 
 STATION_ID = "CS-DEMO-01"
 
@@ -24,16 +34,25 @@ def _say(text: str) -> None:
     print(f"{datetime.now():%H:%M:%S.%f}"[:-3] + "  " + text, flush=True)
 
 
+def _fresh_workdir(folder: str) -> Path:
+    """The demo's folder, without the files of an earlier demo (only those go, whatever
+    folder --dir names)."""
+    workdir = Path(folder).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in ("station.db", "station.db-wal", "station.db-shm", "sim.sock"):
+        (workdir / name).unlink(missing_ok=True)
+    return workdir
+
+
 async def run_demo(args: argparse.Namespace) -> None:
     from bootstrap.cli import _run_station  # noqa: PLC0415  (cli imports this module lazily too)
 
     # The dev CSMS prints every frame both ways; the station's own frame log would repeat them.
     logging.getLogger("evse.ocpp").setLevel(logging.WARNING)
-    workdir = Path(args.dir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    # A fresh demo every time: only the demo's own files go, whatever folder --dir names.
-    for name in ("station.db", "station.db-wal", "station.db-shm", "sim.sock"):
-        (workdir / name).unlink(missing_ok=True)
+    if getattr(args, "hardware", None):
+        await run_hardware_demo(args)
+        return
+    workdir = _fresh_workdir(args.dir)
     csms = DevCsms(port=args.port, heartbeat_interval=args.heartbeat_interval, log=_say)
     async with trio.open_nursery() as nursery:
         await nursery.start(csms.serve)
@@ -110,3 +129,114 @@ async def _full_inventory(csms: DevCsms) -> None:
         seq += 1
     _say(f"FullInventory: {len(rows)} variables in {seq + 1} NotifyReport messages")
     print(format_report_table(rows), flush=True)
+
+
+# --- on emulated hardware ---------------------------------------------------------------------
+DEMO_CARD = bytes.fromhex("04A2B3C4D5E6F7")      # a double-size NFCID1 on the PN532
+#: RAPI commands not worth a line: the state poll, the heartbeat, the ammeter's readings.
+_ROUTINE_RAPI = frozenset({"GS", "SY", "GG", "GU"})
+
+
+async def run_hardware_demo(args: argparse.Namespace) -> None:
+    """The dev CSMS, the emulated board of `args.hardware` and the station composed for it
+    (real adapters on ptys), in one process; plays a session unless --no-script."""
+    from bootstrap.compose import compose  # noqa: PLC0415  (heavy imports: only when asked for)
+    from bootstrap.emulators.rig import open_hardware_rig  # noqa: PLC0415
+    from bootstrap.runtime import StationRuntime  # noqa: PLC0415
+
+    workdir = _fresh_workdir(args.dir)
+    csms = DevCsms(port=args.port, heartbeat_interval=args.heartbeat_interval, log=_say)
+    async with open_hardware_rig(args.hardware) as rig, trio.open_nursery() as nursery:
+        await nursery.start(csms.serve)
+        config = parse_config(
+            f"""
+            [station]
+            id = "{STATION_ID}"
+            evse_connectors = [1]
+            [csms]
+            url = "{csms.url}"
+            security_profile = 1
+            basic_auth_password = "demo-password-0123"
+            [storage]
+            path = "station.db"
+            [device_model]
+            "OCPPCommCtrlr.RetryBackOffWaitMinimum" = 1
+            "SampledDataCtrlr.TxUpdatedInterval" = 5
+            [log]
+            level = "INFO"
+            {rig.hardware_toml()}""",
+            base_dir=workdir,
+        )
+        ports = ", ".join(f"{name} {table['port']}" for name, table in rig.hardware.items()
+                          if isinstance(table, dict) and "port" in table)
+        _say(f"station {STATION_ID} on an emulated {args.hardware} board: {ports}"
+             + ("" if rig.reader_port else ", PN532 on an I2C bus double"))
+        runtime: StationRuntime | None = None
+        deployment = compose(config, lambda: runtime.snapshot() if runtime else {}, rig.edge)
+        runtime = StationRuntime(config, deployment)
+        station_scope, station_stopped = trio.CancelScope(), trio.Event()
+
+        async def run_station() -> None:
+            with station_scope:
+                await runtime.run()
+            station_stopped.set()
+
+        nursery.start_soon(_print_rapi, rig.controller)
+        nursery.start_soon(run_station)
+        if args.no_script:
+            _say("demo running until Ctrl-C")
+            await trio.sleep_forever()
+        await _hardware_script(csms, rig)
+        station_scope.cancel()            # the station says goodbye before the CSMS goes
+        with trio.move_on_after(5):
+            await station_stopped.wait()
+        nursery.cancel_scope.cancel()
+
+
+async def _print_rapi(controller: OpenEvseEmulator) -> None:
+    """One line per RAPI command the emulated controller receives (routine polls left out);
+    the emulator records them, this looks every 20 ms."""
+    index = 0
+    while True:
+        for command in controller.commands[index:]:
+            if command.split(" ", 1)[0] not in _ROUTINE_RAPI:
+                _say(f"OpenEVSE <- ${command}")
+        index = len(controller.commands)
+        await trio.sleep(0.02)
+
+
+async def _hardware_script(csms: DevCsms, rig: HardwareRig) -> None:
+    """Plug in, a card on the PN532 (rev1: a remote start), charge with meter values, unplug."""
+    ctl, meter = rig.controller, rig.meter
+    await csms.wait_connected(STATION_ID, timeout=30)
+    await csms.wait_for("StatusNotification", station_id=STATION_ID, timeout=30)
+    await trio.sleep(2)
+    _say("EV: plugged in (pilot B)")
+    ctl.plug()
+    await trio.sleep(2)
+    if rig.reader_port is not None:
+        _say(f"PN532: card {DEMO_CARD.hex().upper()} presented")
+        rig.reader.present_card(DEMO_CARD)
+    else:
+        _say("CSMS: RequestStartTransaction (the rev1 card reader is on I2C; a remote start here)")
+        reply = await csms.call(STATION_ID, "RequestStartTransaction", {
+            "evseId": 1, "remoteStartId": 1, "idToken": {"idToken": "DEMO-REMOTE", "type": "Central"}})
+        _say(f"RequestStartTransaction: {reply['status']}")
+    await trio.sleep(2)
+    _say("EV: asks for energy (pilot C)" + (", draws 11 kW on the SDM630" if meter else ""))
+    ctl.request_energy()
+    if meter is not None:
+        meter.set_load(11000)
+    await trio.sleep(12)
+    if meter is not None:
+        meter.set_load(0)
+    _say("EV: unplugged (pilot A)")
+    ctl.unplug()
+    rig.reader.remove_card()
+    ended = await csms.wait_for("TransactionEvent", station_id=STATION_ID, timeout=10,
+                                where=lambda p: p["eventType"] == "Ended")
+    energy = [float(sv["value"]) for mv in ended.get("meterValue", []) for sv in mv["sampledValue"]
+              if sv.get("measurand", "Energy.Active.Import.Register") == "Energy.Active.Import.Register"]
+    await trio.sleep(2)
+    register = f"{energy[-1]:.1f} Wh on the register" if energy else "no meter value"
+    _say(f"session over ({ended['transactionInfo'].get('stoppedReason')}): {register}")

@@ -68,6 +68,16 @@ Measurements:
            makes (its queue record + the EVSE's transaction snapshot in kv, as
            Station/Charging produce it for a remote start) and, timed separately, of its
            delete; a real file in a temp dir, WAL, synchronous=FULL (the adapter's settings).
+* hardware The real adapters of openevse-rev2 on an emulated board (bootstrap.emulators.rig:
+           ptys, the emulators served by a trio loop in a thread of the bench process) and
+           a station process (`evse run`) against the bench CSMS. Per session a new card on
+           the PN532 -> AuthorizeRequest on the wire (the reader polls every 0.25 s, so this
+           is mostly the poll phase); then, authorized, the EV plugs in asking for energy
+           (pilot B then C) -> the controller emulator has received `S4 0` and `FE` (the
+           power path closed); unplug. Also Sdm630Meter.read in-process against the SDM630
+           emulator (9600 baud configured, but a pty does not pace bytes: the time is the
+           three request/answer exchanges and their 3.5-character RTU gaps), and the
+           station process's RSS after the sessions. Ours only.
 """
 from __future__ import annotations
 
@@ -1456,6 +1466,235 @@ def run_ocpp_station(url: str) -> None:
                 pass
 
     asyncio.run(main())
+
+
+# --------------------------------------------------------------------------- hardware (issue 8)
+
+HARDWARE_REVISION = "openevse-rev2"
+READER_POLL_INTERVAL = 0.25      # s: Pn532Reader's default, as compose() builds it
+
+
+class RigThread:
+    """The emulated board (bootstrap.emulators.rig) served by a trio loop in a thread of the bench
+    process, so that a station process can open its ptys while this thread drives the emulators
+    (`call` runs a function in that loop, `run` an async one) and the main thread plays the CSMS."""
+
+    def __init__(self, revision: str) -> None:
+        import threading
+
+        self.revision = revision
+        self.rig = None
+        self._token = None
+        self._scope = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="bench-rig", daemon=True)
+
+    def __enter__(self) -> "RigThread":
+        self._thread.start()
+        if not self._ready.wait(START_TIMEOUT) or self.rig is None:
+            raise RuntimeError(f"the emulated board did not start: {self._error!r}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import trio
+
+        with contextlib.suppress(trio.RunFinishedError):
+            trio.from_thread.run_sync(self._scope.cancel, trio_token=self._token)
+        self._thread.join(IO_TIMEOUT)
+
+    def _main(self) -> None:
+        import trio
+
+        from bootstrap.emulators.rig import open_hardware_rig
+
+        async def serve() -> None:
+            with trio.CancelScope() as scope:
+                async with open_hardware_rig(self.revision) as rig:
+                    self.rig, self._token, self._scope = rig, trio.lowlevel.current_trio_token(), scope
+                    self._ready.set()
+                    await trio.sleep_forever()
+        try:
+            trio.run(serve)
+        except BaseException as exc:        # reported by __enter__
+            self._error = exc
+            self._ready.set()
+
+    def call(self, fn: Callable[..., object], *args: object) -> object:
+        import trio
+        return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
+
+    def run(self, async_fn: Callable[..., object], *args: object) -> object:
+        import trio
+        return trio.from_thread.run(async_fn, *args, trio_token=self._token)
+
+
+@contextlib.contextmanager
+def hardware_station_process(folder: Path, csms: BenchCsms, hardware_toml: str) -> Iterator[subprocess.Popen]:
+    """`evse run` on the emulated board: the bench's station config with the rig's [hardware]
+    table; stopped (SIGTERM) on exit."""
+    config = folder / "station.toml"
+    config.write_text(f"""\
+[station]
+id = "{STATION_ID}"
+vendor_name = "ACME"
+model = "Bench-HW-1"
+evse_connectors = [1]
+
+[csms]
+url = "{csms.url}"
+basic_auth_password = "{PASSWORD}"
+
+[storage]
+path = "station.db"
+
+[log]
+level = "WARNING"
+
+[device_model]
+"OCPPCommCtrlr.RetryBackOffWaitMinimum" = 0
+"OCPPCommCtrlr.RetryBackOffRandomRange" = 1
+
+{hardware_toml}""")
+    log_path = folder / "hardware-station.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(_evse_command() + ["run", "--config", str(config), "--log-level", "WARNING"],
+                                cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        yield proc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            sys.stderr.write(f"--- hardware station log ({log_path}):\n{log_path.read_text()[-3000:]}\n")
+        raise
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            csms.finish(timeout=3.0)
+        csms.close()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+async def _ev_plugs_asking_for_energy(controller) -> int:
+    """On the rig's loop: the EV plugs in and asks for energy at once (pilot B, then C); ns
+    until the controller emulator has received both `S4 0` and `FE` (the power path closed)."""
+    t0 = now_ns()
+    after = len(controller.commands)
+    controller.plug()
+    controller.request_energy()
+    index = await controller.wait_for_command("S4 0", after=after)
+    await controller.wait_for_command("FE", after=index)
+    return now_ns() - t0
+
+
+async def _unplugged(controller) -> None:
+    """On the rig's loop: the EV unplugs; returns once the controller is locked again (`S4 1`)."""
+    after = len(controller.commands)
+    controller.unplug()
+    await controller.wait_for_command("S4 1", after=after)
+
+
+def _until_authorize(csms: BenchCsms, id_token: str, status: str) -> int:
+    """Answer the station until its AuthorizeRequest for `id_token` comes (answered `status`);
+    returns now_ns() at its arrival."""
+    while True:
+        frame = json.loads(csms.recv())
+        if frame[0] == 2 and frame[2] == "Authorize":
+            t = now_ns()
+            if frame[3]["idToken"] != {"idToken": id_token, "type": "ISO14443"}:
+                raise AssertionError(f"Authorize for another token: {frame[3]}")
+            csms.send(json.dumps([3, frame[1], {"idTokenInfo": {"status": status}}]))
+            return t
+        if frame[0] == 2:
+            csms.answer_station_call(frame)
+
+
+def run_hardware_sessions(n: int, warmup: int) -> tuple[list[int], list[int], float | None]:
+    """A station process on openevse-rev2 with the emulated board in a thread of this process.
+    Per session: a new card on the PN532 -> AuthorizeRequest on the wire (answered Accepted);
+    then the EV plugs in asking for energy -> the controller emulator has `S4 0` and `FE`;
+    unplug. Returns (card samples, power path samples, station RSS MiB after the sessions)."""
+    import random
+
+    cards: list[int] = []
+    paths: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="bench-hw-") as tmp, RigThread(HARDWARE_REVISION) as rig:
+        board = rig.rig
+        csms = BenchCsms()
+        with hardware_station_process(Path(tmp), csms, board.hardware_toml()) as proc:
+            csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+            csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)
+            deadline = time.monotonic() + START_TIMEOUT
+            while not rig.call(lambda: board.reader.core.polls):    # the reader is polling
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the station's PN532 reader never polled")
+                csms.serve_until_quiet(quiet=0.05, timeout=START_TIMEOUT)
+            phase = random.Random(8)
+            for i in range(-warmup, n):
+                uid = (0x08000000 + i + warmup).to_bytes(4, "big")      # a new card every session
+                # the card comes at any moment of the reader's poll cycle, not in step with it
+                time.sleep(phase.uniform(0.0, READER_POLL_INTERVAL))
+                t0 = now_ns()
+                rig.call(board.reader.present_card, uid)
+                card_ns = _until_authorize(csms, uid.hex().upper(), "Accepted") - t0
+                csms.serve_until_quiet(quiet=0.05, timeout=IO_TIMEOUT)  # the authorization is in
+                path_ns = rig.run(_ev_plugs_asking_for_energy, board.controller)
+                csms.serve_until_quiet(quiet=0.05, timeout=IO_TIMEOUT)  # Started, Charging
+                rig.run(_unplugged, board.controller)
+                rig.call(board.reader.remove_card)
+                csms.serve_until_quiet(quiet=0.05, timeout=IO_TIMEOUT)  # Ended, Available
+                if i >= 0:
+                    cards.append(card_ns)
+                    paths.append(path_ns)
+            rss = rss_mib(proc.pid)
+    return cards, paths, rss
+
+
+def run_sdm630_reads(n: int, warmup: int) -> list[int]:
+    """Sdm630Meter.read (its three Modbus RTU requests) against the SDM630 emulator of the rig,
+    in this process, one read at a time."""
+    import trio
+
+    from adapters.sdm630.meter import Sdm630Meter
+    from adapters.serial_tty import TtyDevice
+    from bootstrap.emulators.rig import METER_BAUDRATE, METER_UNIT_ID, open_hardware_rig
+
+    samples: list[int] = []
+
+    async def main() -> None:
+        async with open_hardware_rig(HARDWARE_REVISION) as board:
+            board.meter.set_load(11000)
+            meter = Sdm630Meter(TtyDevice(board.meter_port, METER_BAUDRATE), unit_id=METER_UNIT_ID,
+                                baudrate=METER_BAUDRATE)
+            for i in range(-warmup, n):
+                t0 = now_ns()
+                reading = await meter.read(1)
+                if i >= 0:
+                    samples.append(now_ns() - t0)
+            await meter.aclose()
+            if reading.power_w != 11000.0 or meter.stats.reads_ok != n + warmup:
+                raise AssertionError(f"SDM630 reads: {reading}, {meter.stats}")
+    trio.run(main)
+    return samples
+
+
+@measurement("hardware", "real adapters on an emulated openevse-rev2 board (ptys)", in_process=False, order=60)
+def measure_hardware(counts: Counts) -> list[Row]:
+    n, warmup = (50, 2) if counts.rtt_n >= 1000 else (10, 1)
+    reads_n, reads_warmup = (100, 5) if counts.rtt_n >= 1000 else (30, 3)
+    cards, paths, rss = run_hardware_sessions(n, warmup)
+    return [
+        Row(f"card on the PN532 -> AuthorizeRequest on the wire (polled every "
+            f"{READER_POLL_INTERVAL:g} s) ({n})", Stats.of(cards), None),
+        Row(f"authorized, EV asks for energy -> controller got S4 0 + FE ({n})", Stats.of(paths), None),
+        Row(f"Sdm630Meter.read at 9600 baud (a pty does not pace bytes) ({reads_n})",
+            Stats.of(run_sdm630_reads(reads_n, reads_warmup)), None),
+        Row(f"station process RSS ({HARDWARE_REVISION}, after the sessions)", rss, None, unit="MiB"),
+    ]
+
 
 
 # --------------------------------------------------------------------------- main
