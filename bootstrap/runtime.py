@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -55,7 +55,6 @@ class Deployment:
     service: ServiceManager | None = None      # systemd notify when run as a service
     extensions: tuple[VendorExtension, ...] = ()   # DataTransfer vendors of this deployment
     meter_period: float = 1.0          # seconds between meter readings fed to the station
-    tasks: list = field(default_factory=list)   # more adapters to run beside (async fn(task_status))
     parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
 
 
@@ -183,8 +182,6 @@ class StationRuntime:
                 await nursery.start(d.hardware.run, send.clone())
                 if d.token_reader is not None:
                     await nursery.start(d.token_reader.run, send.clone())
-                for task in d.tasks:
-                    await nursery.start(task)
                 await nursery.start(link.run, send.clone())
                 nursery.start_soon(self._read_meters, send.clone(), len(s.evse_connectors))
                 await self._apply(startup, link, storage, dm)
@@ -200,6 +197,10 @@ class StationRuntime:
             with trio.CancelScope(shield=True):
                 with trio.move_on_after(3):
                     await link.close(1000, "station stopping" if reboot is None else "reboot")
+                # the meter is read on demand, so it holds its device open between boot cycles
+                if (aclose := getattr(d.meter, "aclose", None)) is not None:
+                    with trio.move_on_after(1):
+                        await aclose()
             if reboot is None:
                 storage.put(CLEAN_STOP, "1")     # ended on purpose: not a power loss
                 if d.service is not None:
@@ -262,7 +263,8 @@ class StationRuntime:
                     try:
                         reading = await meter.read(evse)
                     except HardwareError as exc:   # never a value; the last good one stays
-                        log.warning("meter of EVSE %d: %s", evse, exc)
+                        # warned once per failure streak (the adapter logs its own details)
+                        (log.debug if evse in failing else log.warning)("meter of EVSE %d: %s", evse, exc)
                         if evse not in failing:
                             failing.add(evse)
                             await send.send(DeviceProblem(meter.component, True, evse, str(exc)))

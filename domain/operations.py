@@ -57,21 +57,39 @@ class Operations:
         evses = set(st.evses) if target == STATION else {target[0]}
         busy = {e for e in evses if st.charging.fsm[e].transaction_id is not None}
         if busy and not operative:
-            # G03.FR.05 / G04.FR.04: applied once the transactions concerned have ended.
+            # G03.FR.05 / G04.FR.04: applied once the transactions concerned have ended; for the
+            # whole station, EVSEs without a transaction go Unavailable at once (TC_G_14).
             self.availability.schedule(target, operative)
             self._store()
+            self.apply(now)
             return m.ChangeAvailabilityResponse(status=_A.Scheduled)
+        if not operative and not self.availability.operative(target) and target not in self.availability.scheduled:
+            self._report_again(target)      # Inoperative again: the current state is reported (TC_G_13/18)
         self.availability.set(target, operative)
         self._store()
         self.apply(now)
         return m.ChangeAvailabilityResponse(status=_A.Accepted)
 
+    def _report_again(self, target: Target) -> None:
+        st = self.st
+        if target == STATION:
+            st._station_reported = None
+        for e in st.evses.values():
+            if target[0] in (0, e.id):
+                if target[1] == 0:
+                    e.reported = None
+                for c in e.connectors.values():
+                    if target[1] in (0, c.connector):
+                        c.reported = None
+
     def apply(self, now: float) -> None:
         """Connectors follow the availability; changed statuses are reported."""
         a = self.availability
+        station_going_off = a.scheduled.get(STATION) is False
         for e in self.st.evses.values():
+            off_now = station_going_off and self.st.charging.fsm[e.id].transaction_id is None
             for c in e.connectors.values():
-                c.operative = a.connector_operative(e.id, c.connector)
+                c.operative = a.connector_operative(e.id, c.connector) and not off_now
         self.st._report_changed_statuses(now)
 
     def _store(self) -> None:
@@ -148,6 +166,8 @@ class Operations:
                 self.availability.set(target, operative)
             self._store()
             self.apply(now)
+        elif self.availability.scheduled.get(STATION) is False:
+            self.apply(now)             # an EVSE whose transaction ended goes Unavailable now
         for e in [e for e in self.evse_resets_scheduled if st.charging.fsm[e].idle]:
             self.evse_resets_scheduled.discard(e)
             st._effects.append(Log("info", f"EVSE {e} reset (scheduled, now idle)"))

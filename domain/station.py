@@ -151,6 +151,7 @@ class Station:
         self._call_sent_at = 0.0
         self._next_event_id = event_id_seed
         self._offline_since: float | None = None       # when the link went down (B04 OfflineThreshold)
+        self._station_reported: str | None = None       # last ChargingStation AvailabilityState sent
         self._parts: dict[tuple[str, str, int | None], bool] = {}   # hardware component variables
         self._dm_service = DeviceModelService(device_model)
         self.charging = Charging(device_model, list(self.evses), queue_records=queue_records or {},
@@ -868,6 +869,7 @@ class Station:
         return e.connectors.get(connector) if e else None
 
     def _report_all_statuses(self, now: float) -> None:
+        self._station_reported = None
         for e in self.evses.values():
             e.reported = None
             for c in e.connectors.values():
@@ -898,6 +900,10 @@ class Station:
             if status != e.reported:
                 e.reported = status
                 self._enqueue(self._availability_event(ts, status, m.Component(name="EVSE", evse=m.EVSE(id=e.id))))
+        status = self._station_availability()
+        if status != self._station_reported:
+            self._station_reported = status
+            self._enqueue(self._availability_event(ts, status, m.Component(name="ChargingStation")))
 
     def _availability_event(self, ts: datetime, status: str, component: m.Component) -> m.NotifyEventRequest:
         return m.NotifyEventRequest(

@@ -99,7 +99,7 @@ class Pn532Reader:
     `failures_before_problem` failed exchanges in a row make the reader "not answering"."""
 
     def __init__(self, transport: Pn532Transport, *, evse: int | None = None,
-                 poll_interval: float = 0.25, max_retries_passive: int = 1,
+                 poll_interval: float = 0.1, max_retries_passive: int = 1,
                  backoff_min: float = 1.0, backoff_max: float = 30.0,
                  response_timeout: float = 0.5, failures_before_problem: int = 3) -> None:
         if not 0 <= max_retries_passive < 0xFF:

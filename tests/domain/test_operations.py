@@ -138,7 +138,7 @@ def events(calls, variable: str | None = None) -> list[dict]:
 
 
 def availability_events(calls) -> list[tuple[str, dict, str]]:
-    return [(d["component"]["name"], d["component"]["evse"], d["actualValue"])
+    return [(d["component"]["name"], d["component"].get("evse"), d["actualValue"])
             for d in events(calls, "AvailabilityState")]
 
 
@@ -166,7 +166,8 @@ def test_station_inoperative_and_back_reports_every_connector_and_remembers_it()
     assert sorted(availability_events(calls), key=str) == sorted([
         ("Connector", {"id": 1, "connectorId": 1}, "Unavailable"), ("EVSE", {"id": 1}, "Unavailable"),
         ("Connector", {"id": 2, "connectorId": 1}, "Unavailable"),
-        ("Connector", {"id": 2, "connectorId": 2}, "Unavailable"), ("EVSE", {"id": 2}, "Unavailable")], key=str)
+        ("Connector", {"id": 2, "connectorId": 2}, "Unavailable"), ("EVSE", {"id": 2}, "Unavailable"),
+        ("ChargingStation", None, "Unavailable")], key=str)
     assert stored_availability(h) == {"inoperative": [[0, 0]], "scheduled": []}
     # durable before the answer goes out
     i_remember = max(i for i, e in enumerate(h.effects) if isinstance(e, Remember) and e.key == AVAILABILITY_KEY)

@@ -97,15 +97,16 @@ def test_accepted_adopts_interval_and_clock_then_reports_every_connector():
                 if c[2] == "StatusNotification"]
     assert statuses == [(1, 1, "Available"), (2, 1, "Available"), (2, 2, "Available")]
     events = [c[3]["eventData"][0] for c in all_calls if c[2] == "NotifyEvent"]
-    assert [(e["component"]["name"], e["component"]["evse"], e["variable"]["name"], e["actualValue"], e["trigger"])
+    assert [(e["component"]["name"], e["component"].get("evse"), e["variable"]["name"], e["actualValue"], e["trigger"])
             for e in events] == [
         ("Connector", {"id": 1, "connectorId": 1}, "AvailabilityState", "Available", "Delta"),
         ("EVSE", {"id": 1}, "AvailabilityState", "Available", "Delta"),
         ("Connector", {"id": 2, "connectorId": 1}, "AvailabilityState", "Available", "Delta"),
         ("Connector", {"id": 2, "connectorId": 2}, "AvailabilityState", "Available", "Delta"),
         ("EVSE", {"id": 2}, "AvailabilityState", "Available", "Delta"),
+        ("ChargingStation", None, "AvailabilityState", "Available", "Delta"),
     ]
-    assert len({e["eventId"] for e in events}) == 5
+    assert len({e["eventId"] for e in events}) == 6
 
 
 def test_heartbeat_after_interval_of_inactivity_sets_clock():
