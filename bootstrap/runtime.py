@@ -26,7 +26,7 @@ from domain.hardware_events import HardwareEvent
 from domain.authorization.local_list import VERSION_KEY
 from domain.authorization.service import CACHE_TABLE, LIST_TABLE
 from domain.charging import SNAPSHOT_KEY
-from domain.hardware_events import DeviceProblem, MeterSampled
+from domain.hardware_events import DeviceProblem, MeterSampled, UnlockResult
 from domain.queue import TABLE as QUEUE_TABLE
 from domain.station import NEXT_BOOT_REASON, AuthRecords, Station, StationInfo
 from domain.transactions import PowerPath, UnlockConnector
@@ -178,7 +178,7 @@ class StationRuntime:
         self._commands, commands = trio.open_memory_channel[object](math.inf)
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._hardware_commands, commands)
+                nursery.start_soon(self._hardware_commands, commands, send.clone())
                 await nursery.start(d.hardware.run, send.clone())
                 if d.token_reader is not None:
                     await nursery.start(d.token_reader.run, send.clone())
@@ -275,18 +275,24 @@ class StationRuntime:
                     await send.send(MeterSampled(evse, reading))
                 await trio.sleep(period)
 
-    async def _hardware_commands(self, commands: trio.MemoryReceiveChannel) -> None:
+    async def _hardware_commands(self, commands: trio.MemoryReceiveChannel,
+                                 events: trio.MemorySendChannel) -> None:
         """The station's hardware commands, in order, off the event loop: a slow or silent
-        device never holds up the OCPP link (it reports its own fault)."""
+        device never holds up the OCPP link (it reports its own fault). The outcome of an
+        unlock the CSMS asked for goes back to the station, which answers with it."""
         hardware = self.deployment.hardware
-        async for effect in commands:
-            try:
-                if type(effect) is PowerPath:
-                    await hardware.set_power_path(effect.evse, effect.closed)
-                else:
-                    await hardware.unlock_connector(effect.evse, effect.connector)
-            except HardwareError as exc:
-                log.warning("EVSE %d: %s not carried out: %s", effect.evse, type(effect).__name__, exc)
+        async with events:
+            async for effect in commands:
+                ok = False
+                try:
+                    if type(effect) is PowerPath:
+                        await hardware.set_power_path(effect.evse, effect.closed)
+                    else:
+                        ok = await hardware.unlock_connector(effect.evse, effect.connector)
+                except HardwareError as exc:
+                    log.warning("EVSE %d: %s not carried out: %s", effect.evse, type(effect).__name__, exc)
+                if type(effect) is UnlockConnector and effect.reply_to is not None:
+                    await events.send(UnlockResult(effect.evse, effect.connector, ok, effect.reply_to))
 
     async def _apply(self, effects: list, link: CsmsLink, storage: Storage, dm: DeviceModel,
                      wire_on: bool = False) -> str | None:

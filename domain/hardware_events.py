@@ -87,6 +87,16 @@ class DeviceProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class UnlockResult:
+    """What came of an UnlockConnector command the CSMS asked for (`reply_to`: its message id)."""
+
+    evse: int
+    connector: int
+    unlocked: bool
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MeterSampled:
     """A reading of an EVSE's meter (the runtime reads the meter port regularly)."""
 
@@ -96,7 +106,7 @@ class MeterSampled:
 
 HardwareEvent = (
     CablePlugged | CableUnplugged | EnergyRequested | EnergyPaused | TokenPresented
-    | OccupancyChanged | FaultRaised | FaultCleared | DeviceProblem | MeterSampled
+    | OccupancyChanged | FaultRaised | FaultCleared | DeviceProblem | UnlockResult | MeterSampled
 )
 
 

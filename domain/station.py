@@ -55,6 +55,7 @@ from domain.hardware_events import (
     MeterSampled,
     OccupancyChanged,
     TokenPresented,
+    UnlockResult,
 )
 from domain.ocppj import (
     CallErrorReceived,
@@ -284,6 +285,9 @@ class Station:
                 self._fault_event(event, now)
             case DeviceProblem(component=comp, problem=p, evse=e, detail=d):
                 self._part_changed(comp, "Problem", p, e, d, now)
+            case UnlockResult(reply_to=str(message_id), unlocked=ok):
+                self._effects.append(Send(self.rpc.result_frame(message_id, m.UnlockConnectorResponse(
+                    status=m.UnlockStatus.Unlocked if ok else m.UnlockStatus.UnlockFailed))))
             case OccupancyChanged(evse=e, occupied=o):
                 if (evse := self.evses.get(e)) is not None:
                     evse.occupied = o
@@ -522,7 +526,9 @@ class Station:
     def _on_call(self, call: IncomingCall, now: float, size: int) -> None:
         result = self._handlers[call.action](call.request, now, size)
         self._effects.extend(self.auth.take_changes())      # stored before the answer goes out
-        if isinstance(result, tuple):
+        if isinstance(result, UnlockConnector):             # answered once the hardware has done it
+            self._effects.append(UnlockConnector(result.evse, result.connector, reply_to=call.message_id))
+        elif isinstance(result, tuple):
             code, description = result
             self._effects.append(Send(self.rpc.error_frame(call.message_id, code, description)))
         else:
@@ -844,16 +850,15 @@ class Station:
         return m.RequestStopTransactionResponse(status=m.RequestStartStopStatus.Accepted)
 
     def _on_unlock_connector(self, req: m.UnlockConnectorRequest, now: float, size: int):
-        """F05: unlock a connector that no authorized transaction holds. The command goes to
-        the hardware after the answer (the sim and the reference hardware confirm at once)."""
+        """F05: unlock a connector that no authorized transaction holds. The answer (Unlocked or
+        UnlockFailed) follows the hardware's UnlockResult."""
         evse = self.evses.get(req.evse_id)
         if evse is None or req.connector_id not in evse.connectors:
             return m.UnlockConnectorResponse(status=m.UnlockStatus.UnknownConnector)
         fsm = self.charging.fsm[req.evse_id]
         if fsm.transaction_id is not None and fsm.id_token is not None:
             return m.UnlockConnectorResponse(status=m.UnlockStatus.OngoingAuthorizedTransaction)
-        self._effects.append(UnlockConnector(req.evse_id, req.connector_id))
-        return m.UnlockConnectorResponse(status=m.UnlockStatus.Unlocked)
+        return UnlockConnector(req.evse_id, req.connector_id)
 
     def _on_transaction_status(self, req: m.GetTransactionStatusRequest, now: float, size: int):
         """E14: whether it still runs, and whether messages of it are still queued."""

@@ -108,10 +108,13 @@ class PowerPath:
 
 @dataclass(frozen=True, slots=True)
 class UnlockConnector:
-    """Unlock the cable at the station side (E07/F03 after a stop, E09.FR.02)."""
+    """Unlock the cable at the station side (E07/F03 after a stop, E09.FR.02, F05). For a
+    CSMS's UnlockConnectorRequest, `reply_to` is its message id: the answer waits for the
+    hardware's UnlockResult."""
 
     evse: int
     connector: int
+    reply_to: str | None = None
 
 
 TxOutput = m.TransactionEventRequest | PowerPath | UnlockConnector

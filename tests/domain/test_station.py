@@ -389,9 +389,15 @@ def test_unlock_connector_statuses():
     from domain.transactions import UnlockConnector
     h = Harness()
     h.boot_accepted(now=0.0)
-    [r] = h.call("UnlockConnector", {"evseId": 1, "connectorId": 1}, 1.0, msg_id="u1")
+    from domain.hardware_events import UnlockResult
+    # the answer waits for the hardware: Unlocked, or UnlockFailed when it could not
+    assert h.call("UnlockConnector", {"evseId": 1, "connectorId": 1}, 1.0, msg_id="u1") == []
+    assert UnlockConnector(1, 1, reply_to="u1") in h.effects
+    [r] = h.run(h.station.hardware_event(UnlockResult(1, 1, True, "u1"), 1.1))
     assert r == [3, "u1", {"status": "Unlocked"}]
-    assert UnlockConnector(1, 1) in h.effects
+    assert h.call("UnlockConnector", {"evseId": 1, "connectorId": 1}, 2.0, msg_id="u4") == []
+    [r] = h.run(h.station.hardware_event(UnlockResult(1, 1, False, "u4"), 2.1))
+    assert r == [3, "u4", {"status": "UnlockFailed"}]
     [r] = h.call("UnlockConnector", {"evseId": 1, "connectorId": 2}, 1.0, msg_id="u2")
     assert r == [3, "u2", {"status": "UnknownConnector"}]
     [r] = h.call("UnlockConnector", {"evseId": 3, "connectorId": 1}, 1.0, msg_id="u3")

@@ -296,6 +296,20 @@ async def test_controller_reboot_reapplies_lock_and_current_and_the_transaction_
             assert sampled(after, POWER)[-1] == 10 * ctl.voltage
 
 
+# --- UnlockConnector waits for the controller's answer --------------------------------------------
+async def test_unlock_connector_is_answered_by_what_the_controller_did(tmp_path):
+    with trio.fail_after(30):
+        async with hardware_station(tmp_path, "openevse-rev2") as b:
+            ctl = b.rig.controller
+            i = len(ctl.commands)
+            res = await b.csms.call(SID, "UnlockConnector", {"evseId": 1, "connectorId": 1})
+            assert res == {"status": "Unlocked"}
+            await b.command("S5 0", i)
+            ctl.unsupported.add("S5")              # a firmware build without the connector lock
+            res = await b.csms.call(SID, "UnlockConnector", {"evseId": 1, "connectorId": 1})
+            assert res == {"status": "UnlockFailed"}
+
+
 # --- (e) the meter falls silent ------------------------------------------------------------------
 async def test_silent_meter_is_a_problem_not_a_stop_and_sends_no_bogus_value(tmp_path):
     with trio.fail_after(30):
