@@ -71,7 +71,7 @@ Measurements:
 * hardware The real adapters of openevse-rev2 on an emulated board (bootstrap.emulators.rig:
            ptys, the emulators served by a trio loop in a thread of the bench process) and
            a station process (`evse run`) against the bench CSMS. Per session a new card on
-           the PN532 -> AuthorizeRequest on the wire (the reader polls every 0.25 s, so this
+           the PN532 -> AuthorizeRequest on the wire (the reader polls every 0.1 s, so this
            is mostly the poll phase); then, authorized, the EV plugs in asking for energy
            (pilot B then C) -> the controller emulator has received `S4 0` and `FE` (the
            power path closed); unplug. Also Sdm630Meter.read in-process against the SDM630
@@ -1471,7 +1471,17 @@ def run_ocpp_station(url: str) -> None:
 # --------------------------------------------------------------------------- hardware (issue 8)
 
 HARDWARE_REVISION = "openevse-rev2"
-READER_POLL_INTERVAL = 0.25      # s: Pn532Reader's default, as compose() builds it
+
+
+def _reader_poll_interval() -> float:
+    """Pn532Reader's default poll interval, as compose() builds the reader."""
+    import inspect
+
+    from adapters.pn532.reader import Pn532Reader
+    return inspect.signature(Pn532Reader).parameters["poll_interval"].default
+
+
+READER_POLL_INTERVAL = _reader_poll_interval()
 
 
 class RigThread:
