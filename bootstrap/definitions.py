@@ -61,7 +61,7 @@ _FILE_KEYS = {"component", "instance", "scope", "description", "variables"}
 _VARIABLE_KEYS = {
     "name", "instance", "dataType", "unit", "default", "mutability", "minLimit", "maxLimit",
     "valuesList", "supportsMonitoring", "attributes", "attributeDefaults", "persistent",
-    "constant", "rebootRequired", "description",
+    "constant", "rebootRequired", "description", "pattern",
 }
 
 
@@ -93,6 +93,7 @@ class VariableSpec:
     constant: bool
     reboot_required: bool
     description: str
+    pattern: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,6 +274,7 @@ def _parse_variable(file: str, label_c: str, index: int, entry: Any, scope: str)
         persistent=_flag(file, where, entry, "persistent", True), constant=constant,
         reboot_required=_flag(file, where, entry, "rebootRequired", False),
         description=_text(file, where, entry, "description"),
+        pattern=_pattern(file, where, entry, data_type),
     )
     # Everything VariableDef checks, except defaults that hold placeholders (those are
     # checked once expanded).
@@ -283,6 +285,20 @@ def _parse_variable(file: str, label_c: str, index: int, entry: Any, scope: str)
     except ValueError as exc:
         raise DefinitionError(file, str(exc).removeprefix("C.V: "), where) from None
     return spec
+
+
+def _pattern(file: str, where: str, entry: dict, data_type: str) -> str | None:
+    """"pattern": a regular expression a string value must match as a whole."""
+    pattern = entry.get("pattern")
+    if pattern is None:
+        return None
+    if data_type not in ("string", "identifierString") or not isinstance(pattern, str):
+        raise DefinitionError(file, '"pattern": a regular expression (string), for string variables only', where)
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise DefinitionError(file, f'"pattern": not a regular expression ({exc})', where) from None
+    return pattern
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -482,7 +498,7 @@ def _variable_def(v: VariableSpec, ref: VariableRef, default: str | None,
         min_limit=v.min_limit, max_limit=v.max_limit, values_list=v.values_list,
         supports_monitoring=v.supports_monitoring, attributes=v.attributes,
         attribute_defaults=attribute_defaults, persistent=v.persistent, constant=v.constant,
-        reboot_required=v.reboot_required, description=v.description,
+        reboot_required=v.reboot_required, description=v.description, pattern=v.pattern,
     )
 
 

@@ -33,3 +33,9 @@ class StationClock:
         self._mono = now
         self._utc = utc.astimezone(timezone.utc)
         return jump
+
+    def monotonic(self, utc: datetime) -> float:
+        """The monotonic instant at which it will be (or was) `utc`; naive means UTC."""
+        if utc.tzinfo is None:
+            utc = utc.replace(tzinfo=timezone.utc)
+        return self._mono + (utc - self._utc).total_seconds()

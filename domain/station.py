@@ -311,6 +311,8 @@ class Station:
                 self._tx_outputs(evse_id, fsm.tick(now, utc), now)
         for request in self.charging.idle_meter_values(now, utc):
             self._enqueue(request)
+        if (due := self._time_offset_due(now)) is not None and due <= now:
+            self._time_offset_transition()
         return self._pump(now)
 
     def reboot_failed(self, now: float, why: str) -> list[Effect]:
@@ -324,7 +326,8 @@ class Station:
         return self._pump(now)
 
     def next_deadline(self) -> float | None:
-        deadlines = [self.rpc.next_deadline(), self.charging.next_deadline(), self.ops.next_deadline()]
+        deadlines = [self.rpc.next_deadline(), self.charging.next_deadline(), self.ops.next_deadline(),
+                     self._time_offset_due(None)]
         if self.link_is_up:
             if self.registration is not Registration.Accepted:
                 deadlines.append(self._boot_due)
@@ -508,6 +511,29 @@ class Station:
             self._auth_outcome(self.auth.csms_failed(ev.request, self.clock.utc(now)), now)
         elif isinstance(ev.request, m.DataTransferRequest):
             self.ops.data_transfer.answered(ev.request, None, what)
+
+    # --- local time (ClockCtrlr, PICS C-25/C-26) ------------------------------------------------
+    _NEXT_TRANSITION = VariableRef("ClockCtrlr", "NextTimeOffsetTransitionDateTime")
+    _NEXT_OFFSET = VariableRef("ClockCtrlr", "TimeOffset", variable_instance="NextTransition")
+
+    def _time_offset_due(self, now: float | None) -> float | None:
+        """Monotonic time of the next TimeOffset transition (None: none set)."""
+        raw = self.dm.value(self._NEXT_TRANSITION) if self.dm.definition(self._NEXT_TRANSITION) else None
+        if not raw:
+            return None
+        at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return self.clock.monotonic(at)
+
+    def _time_offset_transition(self) -> None:
+        """The transition has come: TimeOffset takes TimeOffset[NextTransition]; both
+        transition variables are cleared so it happens once."""
+        nxt = self.dm.value(self._NEXT_OFFSET)
+        if nxt:
+            self._write("ClockCtrlr", "TimeOffset", nxt)
+            self._effects.append(Log("info", f"local time offset now {nxt}"))
+        for ref in (self._NEXT_TRANSITION, self._NEXT_OFFSET):
+            self.dm.clear(ref)
+            self._persist(ref, "")
 
     def _set_clock(self, utc: datetime, now: float, age: float) -> None:
         jump = self.clock.set(now, utc + timedelta(seconds=age))

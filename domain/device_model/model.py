@@ -88,6 +88,7 @@ class VariableDef:
     constant: bool = False
     reboot_required: bool = False         # an accepted write takes effect after a reboot
     description: str = ""
+    pattern: str | None = None            # strings: a regular expression the whole value matches
 
     def __post_init__(self) -> None:
         if self.data_type not in DATA_TYPES:
@@ -153,6 +154,8 @@ class VariableDef:
             return f"shorter than {int(self.min_limit)} characters"
         if t == "identifierString" and not re.fullmatch(r"[A-Za-z0-9*\-_=:+|@.]*", value):
             return "not an identifierString"
+        if self.pattern is not None and value and not re.fullmatch(self.pattern, value):
+            return "not in the expected format"
         return None
 
     def _range(self, x: float) -> str | None:
@@ -239,6 +242,15 @@ class DeviceModel:
     def subscribe(self, ref: VariableRef, listener: Listener) -> None:
         """`listener(ref, value)` after every change of the variable's Actual value."""
         self._listeners.setdefault(ref, []).append(listener)
+
+    def clear(self, ref: VariableRef) -> None:
+        """Take the Actual value away (it reads as "" again): the station's own bookkeeping,
+        e.g. a time-offset transition that has happened. Stored as "", which a reload ignores
+        in favour of the (absent) default."""
+        if self._values.get((ref, "Actual")) is not None:
+            self._values[(ref, "Actual")] = None
+            for fn in self._listeners.get(ref, ()):
+                fn(ref, "")
 
     def write(self, ref: VariableRef, value: str, attribute: str = "Actual") -> str | None:
         """Set a value without the CSMS's mutability rules (the station's own writes,

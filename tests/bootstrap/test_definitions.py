@@ -456,3 +456,21 @@ def test_placeholder_errors_in_scoped_components_name_the_evse(tmp_path):
     with pytest.raises(DefinitionError) as e:
         load_from(tmp_path, [1, 1])
     assert e.value.variable == "TestCtrlr.N (EVSE 2)"
+
+
+def test_a_pattern_constrains_string_values(tmp_path):
+    write(tmp_path, "x.json", component([var("Offset", "string", "+00:00", pattern="[+-][0-9]{2}:[0-9]{2}")]))
+    [d] = load_from(tmp_path)
+    assert d.check("-05:30") is None
+    assert d.check("+5:30") == "not in the expected format"
+
+
+@pytest.mark.parametrize("entry, words", [
+    (var("N", "integer", "1", pattern="[0-9]+"), "for string variables only"),
+    (var("S", "string", "a", pattern="(unclosed"), "not a regular expression"),
+    (var("S", "string", "b", pattern="a+"), "default 'b': not in the expected format"),
+])
+def test_a_bad_pattern_is_a_definition_error(tmp_path, entry, words):
+    write(tmp_path, "x.json", component([entry]))
+    with pytest.raises(DefinitionError, match=words.replace("(", r"\(")):
+        load_from(tmp_path)

@@ -15,7 +15,7 @@ from domain.availability import AVAILABILITY_KEY
 from domain.clock import StationClock
 from domain.data_transfer import DataTransferRegistry, SimpleExtension
 from domain.device_model import DeviceModel, VariableRef
-from domain.effects import Log, Reboot, Remember, Send
+from domain.effects import Log, Persist, Reboot, Remember, Send
 from domain.hardware_events import (
     CablePlugged,
     DeviceProblem,
@@ -707,3 +707,43 @@ def test_device_problem_of_a_component_the_device_model_does_not_define():
     assert component_events(calls, "FiscalMetering") == [({"id": 1}, "Problem", "true", None, "Delta", "CRC error")]
     assert h.station.dm.definition(VariableRef("FiscalMetering", "Problem", evse=1)) is None
     assert statuses(calls) == [] and h.status(1) == "Available"
+
+
+# =========================================================================== local time (C-25/C-26)
+
+def test_time_offset_takes_its_next_value_at_the_transition_once():
+    h = booted((1,))
+    t0 = h.station.clock.utc(1.0)
+    at = (t0 + timedelta(seconds=100)).isoformat().replace("+00:00", "Z")
+    [res] = h.call("SetVariables", {"setVariableData": [
+        {"component": {"name": "ClockCtrlr"}, "variable": {"name": "TimeOffset", "instance": "NextTransition"},
+         "attributeValue": "+02:00"},
+        {"component": {"name": "ClockCtrlr"}, "variable": {"name": "NextTimeOffsetTransitionDateTime"},
+         "attributeValue": at}]}, 1.0, msg_id="sv")
+    assert [r["attributeStatus"] for r in res[2]["setVariableResult"]] == ["Accepted", "Accepted"]
+    assert h.station.next_deadline() <= 101.0 + 1e-6
+    h.tick(100.9)
+    assert h.station.dm.get("ClockCtrlr", "TimeOffset") == "+00:00"
+    h.tick(101.0)
+    assert h.station.dm.get("ClockCtrlr", "TimeOffset") == "+02:00"
+    assert Persist("ClockCtrlr/TimeOffset", "+02:00") in h.effects
+    # cleared (stored as "", which a reload ignores): it happens once, no deadline is left for it
+    assert h.station.dm.get("ClockCtrlr", "NextTimeOffsetTransitionDateTime") in ("", None)
+    assert Persist("ClockCtrlr/NextTimeOffsetTransitionDateTime", "") in h.effects
+    d = h.station.next_deadline()
+    assert d is None or d > 101.0
+
+
+@pytest.mark.parametrize("variable, instance, value, ok", [
+    ("TimeOffset", None, "+01:00", True), ("TimeOffset", None, "-09:30", True), ("TimeOffset", None, "+1:00", False),
+    ("TimeOffset", None, "+15:00", False), ("TimeOffset", None, "01:00x", False),
+    ("TimeOffset", "NextTransition", "+02:60", False),
+    ("TimeZone", None, "Europe/Oslo", True), ("TimeZone", None, "America/Argentina/Buenos_Aires", True),
+    ("TimeZone", None, "Europe Oslo", False), ("TimeZone", None, "/etc/passwd", False),
+])
+def test_time_offset_and_time_zone_formats_are_checked(variable, instance, value, ok):
+    h = booted((1,))
+    [res] = h.call("SetVariables", {"setVariableData": [
+        {"component": {"name": "ClockCtrlr"}, "variable": {"name": variable, **({"instance": instance} if instance else {})},
+         "attributeValue": value}]}, 1.0, msg_id="sv")
+    assert (res[2]["setVariableResult"][0]["attributeStatus"] == "Accepted") is ok
