@@ -64,23 +64,11 @@ class Operations:
             self.apply(now)
             return m.ChangeAvailabilityResponse(status=_A.Scheduled)
         if not operative and not self.availability.operative(target) and target not in self.availability.scheduled:
-            self._report_again(target)      # Inoperative again: the current state is reported (TC_G_13/18)
+            st.report.forget(target)        # Inoperative again: the current state is reported (TC_G_13/18)
         self.availability.set(target, operative)
         self._store()
         self.apply(now)
         return m.ChangeAvailabilityResponse(status=_A.Accepted)
-
-    def _report_again(self, target: Target) -> None:
-        st = self.st
-        if target == STATION:
-            st._station_reported = None
-        for e in st.evses.values():
-            if target[0] in (0, e.id):
-                if target[1] == 0:
-                    e.reported = None
-                for c in e.connectors.values():
-                    if target[1] in (0, c.connector):
-                        c.reported = None
 
     def apply(self, now: float) -> None:
         """Connectors follow the availability; changed statuses are reported."""
@@ -202,7 +190,7 @@ class Operations:
             status = st.connector_status(evse_id, c.connector)
             st._replies.append(m.StatusNotificationRequest(          # with its NotifyEvent (TC_F_23/24)
                 timestamp=utc, connector_status=m.ConnectorStatus(status), evse_id=evse_id, connector_id=c.connector))
-            st._replies.append(st._availability_event(
+            st._replies.append(st.report.availability_event(
                 utc, status, m.Component(name="Connector", evse=m.EVSE(id=evse_id, connector_id=c.connector))))
         elif what == M.MeterValues:
             s = st.charging.settings

@@ -43,6 +43,7 @@ from domain.effects import Effect, Log, Persist, Reconfigure, Remember, Send
 from domain.availability import Availability
 from domain.data_transfer import DataTransferRegistry
 from domain.operations import NEXT_BOOT_REASON, Operations
+from domain.status_report import StatusReport
 from domain.hardware_events import (
     CablePlugged,
     CableUnplugged,
@@ -150,10 +151,8 @@ class Station:
         self._boot_due: float | None = None          # when to (re)send BootNotification once the link is up
         self._heartbeat_due: float | None = None
         self._call_sent_at = 0.0
-        self._next_event_id = event_id_seed
         self._offline_since: float | None = None       # when the link went down (B04 OfflineThreshold)
-        self._station_reported: str | None = None       # last ChargingStation AvailabilityState sent
-        self._parts: dict[tuple[str, str, int | None], bool] = {}   # hardware component variables
+        self.report = StatusReport(self.evses, event_id_seed)
         self._dm_service = DeviceModelService(device_model)
         self.charging = Charging(device_model, list(self.evses), queue_records=queue_records or {},
                                  snapshots=tx_snapshots or {}, new_transaction_id=new_transaction_id)
@@ -604,22 +603,16 @@ class Station:
         dm.subscribe(VariableRef("OCPPCommCtrlr", "HeartbeatInterval"), self._on_heartbeat_interval)
         dm.subscribe(VariableRef("OCPPCommCtrlr", "MessageTimeout", variable_instance="Default"),
                      lambda _r, v: setattr(self.rpc, "message_timeout", float(v)))
-        dm.provide(VariableRef("ChargingStation", "AvailabilityState"), lambda _now: self._station_availability())
+        dm.provide(VariableRef("ChargingStation", "AvailabilityState"), lambda _now: self.report.station_availability())
         for d in dm.definitions():
             if d.ref.variable in ("Problem", "Tripped") and d.ref.connector is None:
                 key = (d.ref.component, d.ref.variable, d.ref.evse)
-                dm.provide(d.ref, lambda _now, key=key: "true" if self._parts.get(key) else "false")
+                dm.provide(d.ref, lambda _now, key=key: "true" if self.report.parts.get(key) else "false")
         for e in self.evses.values():
             dm.provide(VariableRef("EVSE", "AvailabilityState", evse=e.id), lambda _now, e=e: e.status())
             for c in e.connectors.values():
                 dm.provide(VariableRef("Connector", "AvailabilityState", evse=e.id, connector=c.connector),
                            lambda _now, e=e, c=c: c.status(e.fault))
-
-    def _station_availability(self) -> str:
-        states = [e.status() for e in self.evses.values()]
-        if all(s in ("Unavailable", "Faulted") for s in states):
-            return "Faulted" if "Faulted" in states else "Unavailable"
-        return "Available"
 
     def _on_heartbeat_interval(self, _ref: VariableRef, value: str) -> None:
         if self.registration is Registration.Accepted:
@@ -794,21 +787,13 @@ class Station:
                       now: float) -> None:
         """A hardware component's Problem/Tripped changed: kept for the device model and told
         to the CSMS as a NotifyEvent (cleared when it ends)."""
-        key = (component, variable, evse)
-        if self._parts.get(key, False) == value:
+        event = self.report.part_changed(component, variable, value, evse, detail, self.clock.utc(now))
+        if event is None:
             return
-        self._parts[key] = value
         self._effects.append(Log("warning" if value else "info",
                                  f"{component}{f' of EVSE {evse}' if evse else ''}: {variable} "
                                  f"{'true' if value else 'false'}{f' ({detail})' if detail else ''}"))
-        ts = self.clock.utc(now)
-        self._enqueue(m.NotifyEventRequest(generated_at=ts, seq_no=0, event_data=[m.EventData(
-            event_id=self._event_id(), timestamp=ts, trigger=m.EventTrigger.Delta,
-            actual_value="true" if value else "false", cleared=None if value else True,
-            tech_info=detail[:500] or None,
-            component=m.Component(name=component, evse=m.EVSE(id=evse) if evse else None),
-            variable=m.Variable(name=variable),
-            event_notification_type=m.EventNotification.HardWiredNotification)]))
+        self._enqueue(event)
 
     def _tx_outputs(self, evse_id: int, outputs: list, now: float) -> None:
         if not outputs:
@@ -900,53 +885,14 @@ class Station:
         return e.connectors.get(connector) if e else None
 
     def _report_all_statuses(self, now: float) -> None:
-        self._station_reported = None
-        for e in self.evses.values():
-            e.reported = None
-            for c in e.connectors.values():
-                c.reported = None
+        self.report.forget()
         self._report_changed_statuses(now)
 
     def _report_changed_statuses(self, now: float) -> None:
-        """Queue StatusNotification + NotifyEvent(Connector.AvailabilityState) for every
-        connector whose status differs from the last one reported, and NotifyEvent
-        (EVSE.AvailabilityState) for every EVSE whose state changed; only once accepted
-        (B02/B03: nothing else is sent before). Changes while offline are reported after
-        reconnecting."""
+        """Queue StatusNotification + NotifyEvent(AvailabilityState) for what changed since it
+        was last reported; only once accepted (B02/B03: nothing else is sent before). Changes
+        while offline are reported after reconnecting."""
         if self.registration is not Registration.Accepted or not self.link_is_up:
             return
-        ts = self.clock.utc(now)
-        for e in self.evses.values():
-            for c in e.connectors.values():
-                status = c.status(e.fault)
-                if status == c.reported:
-                    continue
-                c.reported = status
-                self._enqueue(m.StatusNotificationRequest(
-                    timestamp=ts, connector_status=m.ConnectorStatus(status),
-                    evse_id=e.id, connector_id=c.connector))
-                self._enqueue(self._availability_event(
-                    ts, status, m.Component(name="Connector", evse=m.EVSE(id=e.id, connector_id=c.connector))))
-            status = e.status()
-            if status != e.reported:
-                e.reported = status
-                self._enqueue(self._availability_event(ts, status, m.Component(name="EVSE", evse=m.EVSE(id=e.id))))
-        status = self._station_availability()
-        if status != self._station_reported:
-            self._station_reported = status
-            self._enqueue(self._availability_event(ts, status, m.Component(name="ChargingStation")))
-
-    def _availability_event(self, ts: datetime, status: str, component: m.Component) -> m.NotifyEventRequest:
-        return m.NotifyEventRequest(
-            generated_at=ts, seq_no=0,
-            event_data=[m.EventData(
-                event_id=self._event_id(), timestamp=ts, trigger=m.EventTrigger.Delta,
-                actual_value=status, component=component,
-                variable=m.Variable(name="AvailabilityState"),
-                event_notification_type=m.EventNotification.HardWiredNotification,
-            )],
-        )
-
-    def _event_id(self) -> int:
-        self._next_event_id += 1
-        return self._next_event_id
+        for message in self.report.changed(self.clock.utc(now)):
+            self._enqueue(message)
