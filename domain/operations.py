@@ -146,6 +146,8 @@ class Operations:
 
     # --- after every input ----------------------------------------------------------------
     def settle(self, now: float) -> None:
+        if not (self.availability.scheduled or self.evse_resets_scheduled or self.reset_scheduled):
+            return              # the common case, on every frame: nothing waits for an idle EVSE
         st = self.st
         busy = {e for e, f in st.charging.fsm.items() if f.transaction_id is not None}
         due = self.availability.due(busy)
