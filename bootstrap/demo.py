@@ -56,27 +56,7 @@ async def run_demo(args: argparse.Namespace) -> None:
     csms = DevCsms(port=args.port, heartbeat_interval=args.heartbeat_interval, log=_say)
     async with trio.open_nursery() as nursery:
         await nursery.start(csms.serve)
-        config = parse_config(
-            f"""
-            [station]
-            id = "{STATION_ID}"
-            [csms]
-            url = "{csms.url}"
-            security_profile = 1
-            basic_auth_password = "demo-password-0123"
-            [storage]
-            path = "station.db"
-            [hardware]
-            adapter = "sim"
-            control_socket = "sim.sock"
-            [device_model]
-            "OCPPCommCtrlr.RetryBackOffWaitMinimum" = 1
-            "SampledDataCtrlr.TxUpdatedInterval" = 5
-            [log]
-            level = "INFO"
-            """,
-            base_dir=workdir,
-        )
+        config = _demo_config(csms.url, workdir, '[hardware]\nadapter = "sim"\ncontrol_socket = "sim.sock"\n')
         sock = workdir / "sim.sock"
         _say(f"station {STATION_ID}: database {workdir / 'station.db'}, control socket {sock}")
         _say(f"drive it from another terminal, e.g.: .venv/bin/evse sim --socket {sock} plug --evse 1")
@@ -84,6 +64,26 @@ async def run_demo(args: argparse.Namespace) -> None:
         if not args.no_script:
             await _script(csms, str(sock))
         _say("demo running until Ctrl-C")
+
+
+def _demo_config(csms_url: str, workdir, hardware_toml: str):
+    """The demo station's configuration, driving the hardware of `hardware_toml`."""
+    return parse_config(f"""
+[station]
+id = "{STATION_ID}"
+evse_connectors = [1]
+[csms]
+url = "{csms_url}"
+security_profile = 1
+basic_auth_password = "demo-password-0123"
+[storage]
+path = "station.db"
+[device_model]
+"OCPPCommCtrlr.RetryBackOffWaitMinimum" = 1
+"SampledDataCtrlr.TxUpdatedInterval" = 5
+[log]
+level = "INFO"
+{hardware_toml}""", base_dir=workdir)
 
 
 async def _script(csms: DevCsms, sock: str) -> None:
@@ -148,25 +148,7 @@ async def run_hardware_demo(args: argparse.Namespace) -> None:
     csms = DevCsms(port=args.port, heartbeat_interval=args.heartbeat_interval, log=_say)
     async with open_hardware_rig(args.hardware) as rig, trio.open_nursery() as nursery:
         await nursery.start(csms.serve)
-        config = parse_config(
-            f"""
-            [station]
-            id = "{STATION_ID}"
-            evse_connectors = [1]
-            [csms]
-            url = "{csms.url}"
-            security_profile = 1
-            basic_auth_password = "demo-password-0123"
-            [storage]
-            path = "station.db"
-            [device_model]
-            "OCPPCommCtrlr.RetryBackOffWaitMinimum" = 1
-            "SampledDataCtrlr.TxUpdatedInterval" = 5
-            [log]
-            level = "INFO"
-            {rig.hardware_toml()}""",
-            base_dir=workdir,
-        )
+        config = _demo_config(csms.url, workdir, rig.hardware_toml())
         ports = ", ".join(f"{name} {table['port']}" for name, table in rig.hardware.items()
                           if isinstance(table, dict) and "port" in table)
         _say(f"station {STATION_ID} on an emulated {args.hardware} board: {ports}"

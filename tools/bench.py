@@ -719,10 +719,14 @@ def _toml_value(value: object) -> str:
     return json.dumps(str(value))       # a TOML basic string (JSON escapes are TOML escapes)
 
 
-def write_station_config(folder: Path, url: str, device_model: dict[str, object] | None = None) -> Path:
+def write_station_config(folder: Path, url: str, device_model: dict[str, object] | None = None,
+                         hardware_toml: str | None = None) -> Path:
     """The station's config file in `folder`; `device_model`: more [device_model] values
-    ("Component.Variable" -> value), e.g. {"TxCtrlr.TxStopPoint": "Authorized"}."""
+    ("Component.Variable" -> value), e.g. {"TxCtrlr.TxStopPoint": "Authorized"};
+    `hardware_toml`: a [hardware] table instead of the simulator (an emulated board)."""
     path = folder / "station.toml"
+    hardware = hardware_toml or '[hardware]\ncontrol_socket = "sim.sock"\n'
+
     extra = "".join(f"{json.dumps(k)} = {_toml_value(v)}\n" for k, v in (device_model or {}).items())
     path.write_text(f"""\
 [station]
@@ -738,27 +742,25 @@ basic_auth_password = "{PASSWORD}"
 [storage]
 path = "station.db"
 
-[hardware]
-control_socket = "sim.sock"
-
 [log]
 level = "WARNING"
 
 [device_model]
 "OCPPCommCtrlr.RetryBackOffWaitMinimum" = 0
 "OCPPCommCtrlr.RetryBackOffRandomRange" = 1
-{extra}""")
+{extra}
+{hardware}""")
     return path
 
 
 @contextlib.contextmanager
-def station_process(kind: str, folder: Path, csms: BenchCsms,
-                    device_model: dict[str, object] | None = None) -> Iterator[subprocess.Popen]:
+def station_process(kind: str, folder: Path, csms: BenchCsms, device_model: dict[str, object] | None = None,
+                    hardware_toml: str | None = None) -> Iterator[subprocess.Popen]:
     """Start a station process ("evse" or "ocpp") connected to `csms`; stop it on exit.
-    `device_model`: more [device_model] values for the evse station's config."""
+    `device_model`, `hardware_toml`: for the evse station's config (write_station_config)."""
     url = f"{csms.url}/{STATION_ID}"
     if kind == "evse":
-        config = write_station_config(folder, csms.url, device_model)
+        config = write_station_config(folder, csms.url, device_model, hardware_toml)
         cmd = _evse_command() + ["run", "--config", str(config), "--log-level", "WARNING"]
     elif kind == "ocpp":
         cmd = [sys.executable, "-m", "tools.bench", "--ocpp-station", url]
@@ -1539,55 +1541,6 @@ class RigThread:
         return trio.from_thread.run(async_fn, *args, trio_token=self._token)
 
 
-@contextlib.contextmanager
-def hardware_station_process(folder: Path, csms: BenchCsms, hardware_toml: str) -> Iterator[subprocess.Popen]:
-    """`evse run` on the emulated board: the bench's station config with the rig's [hardware]
-    table; stopped (SIGTERM) on exit."""
-    config = folder / "station.toml"
-    config.write_text(f"""\
-[station]
-id = "{STATION_ID}"
-vendor_name = "ACME"
-model = "Bench-HW-1"
-evse_connectors = [1]
-
-[csms]
-url = "{csms.url}"
-basic_auth_password = "{PASSWORD}"
-
-[storage]
-path = "station.db"
-
-[log]
-level = "WARNING"
-
-[device_model]
-"OCPPCommCtrlr.RetryBackOffWaitMinimum" = 0
-"OCPPCommCtrlr.RetryBackOffRandomRange" = 1
-
-{hardware_toml}""")
-    log_path = folder / "hardware-station.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(_evse_command() + ["run", "--config", str(config), "--log-level", "WARNING"],
-                                cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    try:
-        yield proc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            sys.stderr.write(f"--- hardware station log ({log_path}):\n{log_path.read_text()[-3000:]}\n")
-        raise
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            csms.finish(timeout=3.0)
-        csms.close()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 async def _ev_plugs_asking_for_energy(controller) -> int:
     """On the rig's loop: the EV plugs in and asks for energy at once (pilot B, then C); ns
     until the controller emulator has received both `S4 0` and `FE` (the power path closed)."""
@@ -1634,7 +1587,7 @@ def run_hardware_sessions(n: int, warmup: int) -> tuple[list[int], list[int], fl
     with tempfile.TemporaryDirectory(prefix="bench-hw-") as tmp, RigThread(HARDWARE_REVISION) as rig:
         board = rig.rig
         csms = BenchCsms()
-        with hardware_station_process(Path(tmp), csms, board.hardware_toml()) as proc:
+        with station_process("evse", Path(tmp), csms, hardware_toml=board.hardware_toml()) as proc:
             csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
             csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)
             deadline = time.monotonic() + START_TIMEOUT

@@ -14,32 +14,16 @@ from pathlib import Path
 import trio
 
 from bootstrap.dev_csms import DevCsms
+from tests.bootstrap.test_cli import SID, write_config as cli_config
 
-SID = "CS-NOTIFY-1"
 REPO = Path(__file__).resolve().parents[2]
 WATCHDOG_USEC = 1_000_000          # the station pings every 0.5 s
 
 
 def write_config(tmp_path: Path, url: str) -> Path:
-    path = tmp_path / "station.toml"
-    path.write_text(f"""
-[station]
-id = "{SID}"
-[csms]
-url = "{url}"
-basic_auth_password = "0123456789abcdef"
-[storage]
-path = "station.db"
-[hardware]
-adapter = "sim"
-control_socket = "sim.sock"
-[device_model]
-"OCPPCommCtrlr.RetryBackOffWaitMinimum" = 0
-"OCPPCommCtrlr.RetryBackOffRandomRange" = 1
-[log]
-level = "INFO"
-""")
-    return path
+    """The CLI tests' station file, reconnecting at once after a disconnect."""
+    return cli_config(tmp_path, url, '"OCPPCommCtrlr.RetryBackOffWaitMinimum" = 0\n'
+                                     '"OCPPCommCtrlr.RetryBackOffRandomRange" = 1\n')
 
 
 class Notifications:
