@@ -180,7 +180,7 @@ class Operations:
         if what == M.BootNotification:
             if st.registration.value == "Accepted":       # F06.FR.17
                 return self._trigger_rejected("NotRequired", "the station is registered already")
-            st._replies.append(st._boot_request())
+            st._replies.append(st._boot_request(m.BootReason.Triggered))
         elif what == M.Heartbeat:
             st._replies.append(m.HeartbeatRequest())
         elif what == M.StatusNotification:

@@ -420,14 +420,16 @@ class Station:
         ref = VariableRef("OCPPCommCtrlr", "QueueAllMessages")
         return self.dm.definition(ref) is not None and self.dm.value(ref) == "true"
 
-    def _boot_request(self) -> m.BootNotificationRequest:
+    def _boot_request(self, reason: m.BootReason | None = None) -> m.BootNotificationRequest:
+        """The BootNotification of this boot cycle; `reason` Triggered for one the CSMS asked
+        for with TriggerMessage (F06.FR.17 while Pending, TC_B_02)."""
         i = self.info
         return m.BootNotificationRequest(
             charging_station=m.ChargingStation(
                 model=i.model, vendor_name=i.vendor_name,
                 serial_number=i.serial_number, firmware_version=i.firmware_version,
             ),
-            reason=self.boot_reason,
+            reason=reason or self.boot_reason,
         )
 
     def _heartbeat_interval(self) -> int:

@@ -458,8 +458,13 @@ def test_trigger_boot_notification_rejected_once_accepted_and_sent_while_pending
     res, frames = trigger(p, 1.0, "BootNotification")
     assert res == {"status": "Accepted"}
     [again] = [f for f in frames if f[0] == 2]
-    assert again[2] == "BootNotification" and again[3]["reason"] == "PowerUp"
-    p.answer(again, {"currentTime": iso(T0), "interval": 300, "status": "Accepted"}, 1.0)
+    # F06 / TC_B_02 step 15: the BootNotification the CSMS asked for says so
+    assert again[2] == "BootNotification" and again[3]["reason"] == "Triggered"
+    p.answer(again, {"currentTime": iso(T0), "interval": 300, "status": "Pending"}, 1.0)
+    # the station's own retry keeps the reason of this boot
+    [retry] = [f for f in p.tick(301.0) if f[0] == 2]
+    assert retry[2] == "BootNotification" and retry[3]["reason"] == "PowerUp"
+    p.answer(retry, {"currentTime": iso(T0), "interval": 300, "status": "Accepted"}, 301.0)
     assert p.station.registration == "Accepted"
 
 
