@@ -29,7 +29,6 @@ class Evse:
     # fault -> the device-model (component, variable) reporting it; Faulted while any lasts
     faults: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     occupied: bool = False           # parking bay
-    energy_requested: bool = False
     reported: str | None = None      # last EVSE AvailabilityState sent to the CSMS
 
     @property

@@ -78,6 +78,8 @@ class Operations:
             off_now = station_going_off and self.st.charging.fsm[e.id].transaction_id is None
             for c in e.connectors.values():
                 c.operative = a.connector_operative(e.id, c.connector) and not off_now
+            if e.status() == "Unavailable":
+                self.st.withdraw_authorization(e.id, "EVSE Unavailable", now)
         self.st._report_changed_statuses(now)
 
     def _store(self) -> None:
@@ -99,6 +101,7 @@ class Operations:
             if not immediate and not fsm.idle:
                 self.evse_resets_scheduled.add(e)         # B11.FR.09: when its transaction has ended
                 return m.ResetResponse(status=_R.Scheduled)
+            st.withdraw_authorization(e, "EVSE reset", now)
             st._tx_outputs(e, fsm.reset(now, utc, immediate=True), now)
             st._effects.append(Log("info", f"EVSE {e} reset ({req.type})"))
             return m.ResetResponse(status=_R.Accepted)
@@ -108,6 +111,7 @@ class Operations:
             self.reset_scheduled = True                       # B11.FR.03: when every EVSE is idle
             return m.ResetResponse(status=_R.Scheduled)
         for evse_id, fsm in st.charging.fsm.items():          # B12.FR.04/05: Ended, ImmediateReset
+            st.withdraw_authorization(evse_id, "station reset", now)
             st._tx_outputs(evse_id, fsm.reset(now, utc, immediate=True), now)
         self._reboot(m.BootReason.RemoteReset, now)
         return m.ResetResponse(status=_R.Accepted)

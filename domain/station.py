@@ -158,7 +158,9 @@ class Station:
                                  snapshots=tx_snapshots or {}, new_transaction_id=new_transaction_id)
         self._outbox.extend(self.charging.queue)      # what a previous run left undelivered
         self._groups: dict[int, m.IdToken | None] = {}   # EVSE -> groupIdToken of its authorization
-        self._stop_waiting: dict[str, int] = {}          # token key -> EVSE: Authorize to learn a group
+        # token key -> (EVSE, transactionId, idToken) of the session a presented token may stop,
+        # waiting for an AuthorizeRequest to learn its group (C09)
+        self._stop_waiting: dict[str, tuple[int, str | None, m.IdToken | None]] = {}
         self._energy_flowing = dict.fromkeys(self.evses, False)
         self._remote_starts: dict[int, int] = {}         # EVSE -> remoteStartId awaiting Authorize
         records = auth_records or AuthRecords()
@@ -280,6 +282,8 @@ class Station:
                 conn = self._connector(e, c)
                 if conn is not None:
                     conn.plugged = isinstance(event, CablePlugged)
+                    if not conn.plugged:     # PICS C-06.2: the authorization asked for it ends too
+                        self._abandon_authorization(e, "EV unplugged")
             case FaultRaised() | FaultCleared():
                 self._fault_event(event, now)
             case DeviceProblem(component=comp, problem=p, evse=e, detail=d):
@@ -290,9 +294,6 @@ class Station:
             case OccupancyChanged(evse=e, occupied=o):
                 if (evse := self.evses.get(e)) is not None:
                     evse.occupied = o
-            case EnergyRequested(evse=e) | EnergyPaused(evse=e):
-                if (evse := self.evses.get(e)) is not None:
-                    evse.energy_requested = isinstance(event, EnergyRequested)
             case TokenPresented():
                 self._token_presented(event, now)
         self._report_changed_statuses(now)
@@ -683,7 +684,7 @@ class Station:
             else:
                 self._tx_outputs(evse_id, fsm.stop_authorized(token, now, utc, reason=stopped_reason(info, s)), now)
         elif verdict == "ask_csms":
-            self._stop_waiting[token_key(token)] = evse_id
+            self._stop_waiting[token_key(token)] = (evse_id, fsm.transaction_id, fsm.id_token)
             self._enqueue(m.AuthorizeRequest(id_token=token))
         else:
             self._effects.append(Log("info", f"EVSE {evse_id}: {token.id_token} may not stop this session"))
@@ -697,16 +698,17 @@ class Station:
 
     def _on_authorize_response(self, request: m.AuthorizeRequest, response: m.AuthorizeResponse,
                                now: float) -> None:
-        evse_id = self._stop_waiting.pop(token_key(request.id_token), None)
-        if evse_id is None:
+        waiting = self._stop_waiting.pop(token_key(request.id_token), None)
+        if waiting is None:
             self._auth_outcome(self.auth.csms_answer(request, response, self.clock.utc(now)), now)
             return
         utc = self.clock.utc(now)
         info = response.id_token_info
         self.auth.learn(request.id_token, info, utc)
+        evse_id, transaction_id, tx_token = waiting
         fsm = self.charging.fsm[evse_id]
-        if fsm.id_token is None:
-            return
+        if fsm.id_token is None or fsm.id_token != tx_token or fsm.transaction_id != transaction_id:
+            return          # the session it was asked about is over: the answer only fed the cache
         verdict = decide_stop(request.id_token, tx_token=fsm.id_token, tx_group=self._groups.get(evse_id),
                               presented_info=info, settings=self.auth.settings, online=True, info_source="csms")
         if verdict == "stop" and is_master_pass(info, self.auth.settings):
@@ -720,6 +722,11 @@ class Station:
         if isinstance(outcome, AuthorizeCall):
             self._enqueue(outcome.request)
         elif isinstance(outcome, TokenAccepted):
+            if (status := self.evses[outcome.evse_id].status()) in ("Unavailable", "Faulted"):
+                self._remote_starts.pop(outcome.evse_id, None)
+                self._effects.append(Log("info", f"EVSE {outcome.evse_id}: {outcome.token.id_token} accepted, "
+                                                 f"but the EVSE is {status}: no session"))
+                return
             info = outcome.decision.info
             self._groups[outcome.evse_id] = info.group_id_token if info else None
             fsm = self.charging.fsm[outcome.evse_id]
@@ -735,6 +742,26 @@ class Station:
             self._effects.append(Log("info", f"EVSE {outcome.evse_id}: {outcome.token.id_token} not authorized "
                                              f"({outcome.decision.reason})"))
             self._show_personal_message(outcome.decision)
+
+    def _abandon_authorization(self, evse_id: int, why: str) -> None:
+        """The EVSE is no longer in the state an open authorization was asked for (EV unplugged,
+        PICS C-06.2; fault; Unavailable; reset): a late AuthorizeResponse then only updates
+        the cache (C10) and authorizes nobody; a pending remote start is dropped."""
+        abandoned = self.auth.abandon(evse_id)
+        remote = self._remote_starts.pop(evse_id, None)
+        if abandoned or remote is not None:
+            self._effects.append(Log("info", f"EVSE {evse_id}: {why}; the open authorization request is "
+                                             f"abandoned (its answer only updates the cache)"))
+
+    def withdraw_authorization(self, evse_id: int, why: str, now: float) -> None:
+        """The EVSE cannot take a session any more (fault, Unavailable, reset): an authorization
+        not yet used by a transaction ends, and so does one still asked for."""
+        self._abandon_authorization(evse_id, why)
+        fsm = self.charging.fsm[evse_id]
+        if fsm.transaction_id is None and fsm.id_token is not None:
+            self._groups.pop(evse_id, None)
+            self._tx_outputs(evse_id, fsm.cancel_authorization(now, self.clock.utc(now)), now)
+            self._effects.append(Log("info", f"EVSE {evse_id}: {why}; its authorization ends"))
 
     def _show_personal_message(self, decision) -> None:
         info = decision.info
@@ -753,6 +780,7 @@ class Station:
                     and self.evses[e].connectors[c].operative:       # G03: none on an Inoperative one
                 self._tx_outputs(e, fsm.ev_connected(c, now, utc), now)
             case CableUnplugged(connector=c) if c in self.evses[e].connectors:
+                self.charging.energy_requested[e] = False      # the EV is gone, and what it asked for
                 self._tx_outputs(e, fsm.ev_disconnected(c, now, utc), now)
             case OccupancyChanged(occupied=o):
                 self._tx_outputs(e, fsm.parking_bay_occupied(o, now, utc), now)
@@ -772,6 +800,8 @@ class Station:
                 return
             first = not evse.faults
             evse.faults[event.fault] = (event.component, event.variable)
+            if first:
+                self._abandon_authorization(evse.id, f"fault {event.fault}")
             if event.component:
                 self._part_changed(event.component, event.variable, True, evse.id, event.fault, now)
             if first:

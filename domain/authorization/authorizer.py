@@ -22,7 +22,15 @@ Starting (`decide_start`), in this order:
    - local Accepted: LocalAuthorizeOffline true -> accepted (C13.FR.02, TC_C_21); false ->
      accepted only as an unknown token would be (OfflineTxForUnknownIdEnabled), so that
      knowing a token is Accepted never makes it worse off than not knowing it.
-   - local non-Accepted: rejected, even with OfflineTxForUnknownIdEnabled (TC_C_22..25).
+   - local non-Accepted: rejected, even with OfflineTxForUnknownIdEnabled (TC_C_22..25),
+     except status Unknown (below).
+   - local Unknown: the CSMS said it does not know the token, which is what "unknown" means
+     in C15, so it is decided as an unknown token (C15.FR.01/02, TC_C_26). The decision:
+     an entry that says Unknown carries no verdict against the token (unlike Invalid, Blocked,
+     Expired, NotAllowedTypeEVSE, NoCredit, which do and stay rejected: C12.FR.05 / C13.FR.02),
+     and the operator who enabled OfflineTxForUnknownIdEnabled accepted the risk of an unknown
+     token charging offline; the CSMS still decides on reconnect (StopTxOnInvalidId /
+     MaxEnergyOnInvalidId). Online the entry is asked about as any non-Accepted one (C10.FR.03).
    - unknown: OfflineTxForUnknownIdEnabled -> accepted ("offline_unknown", C15.FR.02,
      TC_C_26), else rejected ("unknown").
 Every start accepted without the CSMS's word is `provisional`: the idTokenInfo of the
@@ -256,6 +264,11 @@ def decide_start(token: m.IdToken, *, evse_id: int, online: bool, now_utc: datet
                             f"offline, Accepted in the {where}, but LocalAuthorizeOffline is false")
         status = here.status
         evse_note = f" for EVSE {evse_id}" if status != info.status else ""
+        if not online and status == m.AuthorizationStatus.Unknown and settings.offline_tx_for_unknown_id:
+            return Decision("accepted", None, "offline_unknown",
+                            f"offline, Unknown in the {where}: started as an unknown token "
+                            "(OfflineTxForUnknownIdEnabled, C15.FR.02); the CSMS decides on reconnect",
+                            provisional=True)
         if online and not _post_authorize_disabled(source, settings):
             return Decision("ask_csms", here, source, f"{status}{evse_note} in the {where}: asking the CSMS")
         why = "offline" if not online else "DisablePostAuthorize is true"

@@ -88,6 +88,9 @@ class AuthorizationService:
             self.cache.touch(token, utc, lifetime_s=s.cache_lifetime_s)
             self._collect()
         if d.outcome == "ask_csms":
+            # A newer card at the same EVSE replaces a question still open for it: the driver
+            # at the EVSE now is the one who presented last; the older answer only feeds the cache.
+            self.abandon(evse_id)
             self._waiting[token_key(token)] = evse_id
             return AuthorizeCall(m.AuthorizeRequest(id_token=token), evse_id)
         return (TokenAccepted if d.accepted else TokenRejected)(evse_id, token, d)
@@ -109,6 +112,15 @@ class AuthorizationService:
         if evse_id is None:
             return None
         return self.present(request.id_token, evse_id, online=False, utc=utc)
+
+    def abandon(self, evse_id: int) -> list[str]:
+        """The EVSE is no longer in the state its open questions were asked for (the EV was
+        unplugged: PICS C-06.2; a fault, Unavailable, a reset, a newer card): their answers,
+        when they come, only update the cache (C10). Returns the token keys abandoned."""
+        keys = [k for k, e in self._waiting.items() if e == evse_id]
+        for k in keys:
+            del self._waiting[k]
+        return keys
 
     def learn(self, token: m.IdToken, info: m.IdTokenInfo, utc: datetime) -> None:
         """An IdTokenInfo from the CSMS (AuthorizeResponse, TransactionEventResponse) updates

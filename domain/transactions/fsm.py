@@ -398,6 +398,15 @@ class EvseTransactions:
                 self._run_physical(now, utc, TR.ResetCommand, report=False, reason=R.ImmediateReset)
         return self._finish(now)
 
+    def cancel_authorization(self, now: float, utc: datetime) -> list[TxOutput]:
+        """The EVSE can no longer take a session (Unavailable, reset): an authorization that no
+        transaction uses yet ends, with nothing to report (errata 2.12). A running transaction
+        is left alone: what ends it is decided elsewhere (scheduled availability, reset)."""
+        if self._tx is None and self._token is not None:
+            self._drop_authorization()
+            self._run_physical(now, utc, TR.Deauthorized, report=False, reason=R.Other)
+        return self._finish(now)
+
     def abnormal(self, fault: str, now: float, utc: datetime, *,
                  reason: m.Reason | None = None) -> list[TxOutput]:
         """A fault of the EVSE: the power path opens, the authorization ends and a running

@@ -747,7 +747,13 @@ def test_decide_start_properties(case):
     known = known_list if known_list is not None else known_cache
     if known is not None and is_master_pass(known, s):
         assert d.outcome == "rejected" and d.source == "master_pass"    # a master pass never starts
-    if known is not None and (known.status != S.Accepted or not evse_allowed(known, evse)):
+    # C15 (README "Offline with a cached Unknown"): an entry saying Unknown is decided offline as
+    # an unknown token; every other non-Accepted entry is refused without the CSMS
+    unknown_offline = (known is not None and not online and s.offline_tx_for_unknown_id
+                       and known.status == S.Unknown and not is_master_pass(known, s))
+    if unknown_offline:
+        assert d.outcome == "accepted" and d.source == "offline_unknown" and d.info is None
+    elif known is not None and (known.status != S.Accepted or not evse_allowed(known, evse)):
         assert d.outcome != "accepted"                                  # not without the CSMS
     if d.outcome == "accepted":
         assert d.provisional
