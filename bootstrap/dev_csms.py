@@ -6,9 +6,13 @@ A small OCPP 2.0.1 Central System that
   loopback and every OCPP message in both directions is logged as one readable
   line, and
 * is the CSMS double of the integration tests: tests swap entries of
-  :attr:`DevCsms.handlers`, inspect :attr:`DevCsms.received` / :attr:`DevCsms.sent`,
-  send CALLs with :meth:`DevCsms.call`, wait with :meth:`DevCsms.wait_for`, drop
-  connections with :meth:`DevCsms.disconnect`.
+  :attr:`DevCsms.handlers`, inspect :attr:`DevCsms.received` / :attr:`DevCsms.sent`
+  (with their arrival / sending times in :attr:`DevCsms.received_at` /
+  :attr:`DevCsms.sent_at`) and the connection attempts in :attr:`DevCsms.handshakes`,
+  send CALLs with :meth:`DevCsms.call`, wait with :meth:`DevCsms.wait_for` /
+  :meth:`DevCsms.wait_handshake`, drop connections with :meth:`DevCsms.disconnect`,
+  answer the next BootNotifications otherwise (:attr:`DevCsms.boot_statuses`) and
+  refuse the next connection attempts (:attr:`DevCsms.refuse_connections`).
 
 It works purely at the OCPP-J JSON level (plain dicts and lists) and is
 deliberately independent of the station's code: it imports nothing from
@@ -38,7 +42,7 @@ import json
 import ssl
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -63,6 +67,8 @@ BANNER = "dev CSMS — a development tool and test double, NOT a product"
 LOG_FRAME_LIMIT = 300          # frames longer than this are abbreviated (in the log only)
 HANDSHAKE_TIMEOUT = 10.0       # seconds for TLS + HTTP upgrade
 CLOSE_TIMEOUT = 3.0            # seconds for the closing handshake
+REFUSED_STATUS = 503           # HTTP status of a handshake refused by refuse_connections
+ACCEPTED_STATUS = 101          # recorded in handshakes for an accepted WebSocket upgrade
 
 CALL, CALLRESULT, CALLERROR = 2, 3, 4
 
@@ -166,6 +172,7 @@ class DevCsms:
         port: int = 0,
         heartbeat_interval: int = 10,
         boot_status: str = "Accepted",
+        boot_statuses: Iterable[str] = (),
         basic_auth: dict[str, str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         log: Callable[[str], None] | None = None,
@@ -174,16 +181,27 @@ class DevCsms:
         self.port = port
         self.heartbeat_interval = heartbeat_interval   # read by the default BootNotification handler at call time
         self.boot_status = boot_status                 # idem
+        # The answers to the next BootNotificationRequests (of any station), one each, in
+        # order; boot_status applies again once they are used up (["Pending"]: B02).
+        self.boot_statuses: list[str] = list(boot_statuses)
+        # The next `refuse_connections` WebSocket handshakes that would be accepted are
+        # refused with HTTP REFUSED_STATUS instead (a CSMS not accepting a connection attempt).
+        self.refuse_connections = 0
         self.basic_auth = basic_auth
         self.ssl_context = ssl_context
         self._log_sink = log
         self.handlers: dict[str, Handler] = self.default_handlers()
         self.received: list[tuple[str, list]] = []
         self.sent: list[tuple[str, list]] = []
+        self.received_at: list[float] = []              # trio.current_time() of each `received` frame
+        self.sent_at: list[float] = []                  # ... and of each `sent` frame
+        # Every WebSocket handshake: (trio.current_time() it arrived, station id or None,
+        # HTTP status: ACCEPTED_STATUS or the status it was rejected with).
+        self.handshakes: list[tuple[float, str | None, int]] = []
         self.connected: set[str] = set()
         self.disconnects: list[tuple[str, str]] = []    # (station id, "code 1000 ..." or "connection lost")
         self._stations: dict[str, _Station] = {}
-        self._changed = trio.Event()   # set (and replaced) whenever received/connected change
+        self._changed = trio.Event()   # set (and replaced) whenever received/connected/handshakes change
 
     # ------------------------------------------------------------------ public API
 
@@ -301,6 +319,20 @@ class DevCsms:
                         return frame[3]
                 await self._changed.wait()
 
+    async def wait_handshake(self, station_id: str | None = None, *, after: int = 0,
+                             timeout: float = 10) -> tuple[int, tuple[float, str | None, int]]:
+        """Wait for a WebSocket handshake (of `station_id`) at index >= `after` of
+        `handshakes` (already recorded ones count); return its index and entry."""
+        index = after
+        with trio.fail_after(timeout):
+            while True:
+                while index < len(self.handshakes):
+                    entry = self.handshakes[index]
+                    if station_id is None or entry[1] == station_id:
+                        return index, entry
+                    index += 1
+                await self._changed.wait()
+
     async def wait_connected(self, station_id: str, timeout: float = 10) -> None:
         with trio.fail_after(timeout):
             while station_id not in self.connected:
@@ -340,7 +372,8 @@ class DevCsms:
         self._changed = trio.Event()
 
     def _boot_notification(self, station_id: str, payload: dict) -> dict:
-        return {"currentTime": utc_now(), "interval": self.heartbeat_interval, "status": self.boot_status}
+        status = self.boot_statuses.pop(0) if self.boot_statuses else self.boot_status
+        return {"currentTime": utc_now(), "interval": self.heartbeat_interval, "status": status}
 
     async def _handle_stream(self, stream: trio.abc.Stream) -> None:
         peer = _peer(stream)
@@ -368,10 +401,12 @@ class DevCsms:
                 if request is None:
                     self._say(f"connection from {peer}: no WebSocket handshake within {HANDSHAKE_TIMEOUT} s")
                     return
-                station_id = await self._check_handshake(request, peer)
+                at = trio.current_time()
+                station_id = await self._check_handshake(request, peer, at)
                 if station_id is None:
                     return
                 ws = await request.accept(subprotocol=SUBPROTOCOL)
+                self._record_handshake(at, station_id, ACCEPTED_STATUS)
                 station = _Station(station_id, ws, stream, peer)
                 try:
                     await self._session(station)
@@ -381,24 +416,31 @@ class DevCsms:
             finally:
                 nursery.cancel_scope.cancel()
 
-    async def _check_handshake(self, request: WebSocketRequest, peer: str) -> str | None:
+    async def _check_handshake(self, request: WebSocketRequest, peer: str, at: float) -> str | None:
         """Return the station id if the upgrade request is acceptable, else reject it."""
         path = request.path
         station_id = _station_id_from_path(path)
         if station_id is None:
-            return await self._reject(request, 404, f"handshake from {peer} rejected (404): no station id in path {path!r}")
+            return await self._reject(request, at, None, 404,
+                                      f"handshake from {peer} rejected (404): no station id in path {path!r}")
         offered = request.proposed_subprotocols
         if SUBPROTOCOL not in offered:
             return await self._reject(
-                request, 400,
+                request, at, station_id, 400,
                 f"handshake {station_id} from {peer} rejected (400): subprotocol {SUBPROTOCOL!r} not offered "
                 f"(offered: {', '.join(offered) or 'none'})")
         if self.basic_auth is not None:
             problem = self._check_basic_auth(request, station_id)
             if problem:
                 return await self._reject(
-                    request, 401, f"handshake {station_id} from {peer} rejected (401): {problem}",
+                    request, at, station_id, 401, f"handshake {station_id} from {peer} rejected (401): {problem}",
                     headers=[(b"WWW-Authenticate", b'Basic realm="OCPP", charset="UTF-8"')])
+        if self.refuse_connections > 0:
+            self.refuse_connections -= 1
+            return await self._reject(
+                request, at, station_id, REFUSED_STATUS,
+                f"handshake {station_id} from {peer} refused ({REFUSED_STATUS}): refuse_connections "
+                f"({self.refuse_connections} more)")
         return station_id
 
     def _check_basic_auth(self, request: WebSocketRequest, station_id: str) -> str | None:
@@ -423,11 +465,16 @@ class DevCsms:
             return "wrong password"
         return None
 
-    async def _reject(self, request: WebSocketRequest, status: int, why: str,
+    async def _reject(self, request: WebSocketRequest, at: float, station_id: str | None, status: int, why: str,
                       headers: list[tuple[bytes, bytes]] | None = None) -> None:
         self._say(why)
+        self._record_handshake(at, station_id, status)
         await request.reject(status, extra_headers=headers, body=(why + "\n").encode())
         return None
+
+    def _record_handshake(self, at: float, station_id: str | None, status: int) -> None:
+        self.handshakes.append((at, station_id, status))
+        self._notify()
 
     async def _session(self, station: _Station) -> None:
         sid = station.id
@@ -486,6 +533,7 @@ class DevCsms:
         self._say(f"{sid} -> CSMS  {_abbreviate(shown)}")
         if isinstance(frame, list):
             self.received.append((sid, frame))
+            self.received_at.append(trio.current_time())
             self._notify()
         if not parsed:
             self._say(f"{sid}: frame is not JSON")
@@ -594,6 +642,7 @@ class DevCsms:
         async with station.send_lock:
             if frame is not None:
                 self.sent.append((station.id, frame))
+                self.sent_at.append(trio.current_time())
             self._say(f"CSMS -> {station.id}  {_abbreviate(text)}")
             await station.ws.send_message(text)
 

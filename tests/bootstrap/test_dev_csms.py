@@ -120,6 +120,59 @@ async def test_basic_auth(nursery):
             assert reply[0] == 3
 
 
+async def test_refuse_connections_and_handshake_record(csms):
+    """refuse_connections: that many otherwise acceptable handshakes are refused (503), then
+    they are accepted again; every handshake is recorded with its time and HTTP status."""
+    with trio.fail_after(TIMEOUT):
+        with pytest.raises(ConnectionRejected) as info:          # recorded without a station id
+            async with station(csms, path="/ocpp"):
+                pass
+        assert info.value.status_code == 404
+        csms.refuse_connections = 2
+        before = trio.current_time()
+        for _ in range(2):
+            with pytest.raises(ConnectionRejected) as info:
+                async with station(csms, "CS-R"):
+                    pass
+            assert info.value.status_code == 503
+        assert csms.refuse_connections == 0 and not csms.connected
+        async with station(csms, "CS-R") as ws:
+            assert (await rpc(ws, "Heartbeat", {}))[0] == 3
+        index, (at, sid, status) = await csms.wait_handshake("CS-R", after=3)
+    assert [(sid, status) for _, sid, status in csms.handshakes] == [
+        (None, 404), ("CS-R", 503), ("CS-R", 503), ("CS-R", 101)]
+    assert (index, sid, status) == (3, "CS-R", 101)
+    times = [t for t, _, _ in csms.handshakes]
+    assert times == sorted(times) and before <= times[1] <= at <= trio.current_time()
+    assert any("refused (503)" in line for line in csms.test_lines)
+
+
+async def test_wait_handshake_times_out(csms):
+    with pytest.raises(trio.TooSlowError):
+        await csms.wait_handshake("CS-NOBODY", timeout=0.05)
+
+
+async def test_boot_statuses_answer_the_next_boots_in_order(nursery):
+    csms = DevCsms(boot_status="Accepted", boot_statuses=["Pending", "Rejected"], heartbeat_interval=7)
+    await nursery.start(csms.serve)
+    with trio.fail_after(TIMEOUT):
+        async with station(csms) as ws:
+            answers = [(await rpc(ws, "BootNotification", {}, f"b{i}"))[2] for i in range(3)]
+    assert [a["status"] for a in answers] == ["Pending", "Rejected", "Accepted"]
+    assert all(a["interval"] == 7 for a in answers) and csms.boot_statuses == []
+
+
+async def test_frame_times(csms):
+    with trio.fail_after(TIMEOUT):
+        async with station(csms) as ws:
+            start = trio.current_time()
+            await rpc(ws, "Heartbeat", {})
+            await csms.wait_connected("CS-0001")
+    assert len(csms.received_at) == len(csms.received) == 1
+    assert len(csms.sent_at) == len(csms.sent) == 1
+    assert start <= csms.received_at[0] <= csms.sent_at[0] <= trio.current_time()
+
+
 def _tls(tmp_path):
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

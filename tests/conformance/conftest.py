@@ -20,7 +20,10 @@ station's reason.
 
 The context manager waits until the station is registered (BootNotification Accepted) and
 has reported every connector (StatusNotification + NotifyEvent), so a test starts from an
-idle station. When the block ends, the station is stopped and EVERY frame the station sent
+idle station. With ``boot_statuses=["Pending"]`` (or ``["Rejected"]``, ...) the DevCsms
+answers the first BootNotificationRequest(s) so (then Accepted, or what the test sets in
+``cs.csms.boot_status``) and the block starts as soon as the first one is answered: the
+test plays the registration (TC_B_02, B_03, B_30). When the block ends, the station is stopped and EVERY frame the station sent
 during the test is validated against the official OCPP 2.0.1 JSON schemas with the PyPI
 ``ocpp`` package (``ocpp.messages.Call`` / ``CallResult`` + ``validate_payload(msg,
 "2.0.1")``; CALLRESULTs against the response schema of the action the CSMS called), plus
@@ -160,9 +163,17 @@ class ConformanceStation:
         raise AssertionError("unreachable: wait_for found a frame that calls() does not")
 
     # -- life cycle ----------------------------------------------------------------------
-    async def start(self, timeout: float = 10) -> None:
+    async def wait_answered(self, index: int) -> None:
+        """Until the DevCsms has sent its answer to the station's CALL at csms.received[index]."""
+        message_id = self.csms.received[index][1][1]
+        while not any(sid == self.station_id and f[0] in (CALLRESULT, CALLERROR) and f[1] == message_id
+                      for sid, f in self.csms.sent):
+            await trio.sleep(0.005)
+
+    async def start(self, timeout: float = 10, *, registered: bool = True) -> None:
         """Start the station (on the existing SQLite file, if any) and wait until it is
-        registered and has reported every connector."""
+        registered and has reported every connector (`registered` False: only until its
+        first BootNotificationRequest has been answered)."""
         assert self._scope is None, "the station is running"
         after = self.mark()
         runtime: StationRuntime | None = None
@@ -177,7 +188,12 @@ class ConformanceStation:
             pytest.fail(f"Before (preparations): the station refused its configuration: {exc}", pytrace=False)
         self.runtime = runtime
         self.starts += 1
-        await self.wait_booted(after, timeout)
+        if registered:
+            await self.wait_booted(after, timeout)
+            return
+        with trio.fail_after(timeout):
+            index, _ = await self.next_call("BootNotification", after=after, timeout=timeout)
+            await self.wait_answered(index)
 
     async def _run(self, runtime: StationRuntime, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         stopped = trio.Event()
@@ -321,11 +337,12 @@ _PASS_THROUGH = (trio.Cancelled, KeyboardInterrupt, SystemExit, GeneratorExit)
 @asynccontextmanager
 async def open_conformance_station(
     tmp_path: Path, *, device_model: dict[str, Any] | None = None, evse_connectors: Iterable[int] = (1,),
-    heartbeat_interval: int = 3600, boot_timeout: float = 10,
+    heartbeat_interval: int = 3600, boot_timeout: float = 10, boot_statuses: Iterable[str] = (),
 ) -> AsyncIterator[ConformanceStation]:
     """Boot the real station against a DevCsms on loopback; see the module docstring."""
     log_lines: list[str] = []
-    csms = DevCsms(heartbeat_interval=heartbeat_interval, log=log_lines.append)
+    csms = DevCsms(heartbeat_interval=heartbeat_interval, boot_statuses=boot_statuses, log=log_lines.append)
+    registered = not csms.boot_statuses or csms.boot_statuses[0] == "Accepted"
     failure: BaseException | None = None
     async with trio.open_nursery() as nursery:
         await nursery.start(csms.serve)
@@ -333,7 +350,7 @@ async def open_conformance_station(
             nursery, tmp_path, csms,
             make_config(tmp_path, csms.url, evse_connectors=evse_connectors, device_model=device_model))
         try:
-            await station.start(boot_timeout)
+            await station.start(boot_timeout, registered=registered)
         except _PASS_THROUGH:
             raise
         except BaseException as exc:   # noqa: BLE001 - re-raised below, outside the nursery

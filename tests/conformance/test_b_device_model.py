@@ -155,20 +155,23 @@ def list_items(text: str) -> list[str]:
     return [i.strip() for i in text.split(",")] if text.strip() else []
 
 
-async def get_base_report(cs, report_base: str, request_id: int) -> list[dict]:
-    """Steps 1-4 of TC_B_12/13/14/53 with the tool validations of steps 2 and 3;
-    returns the NotifyReportRequest payloads in the order received."""
+async def get_base_report(cs, report_base: str, request_id: int,
+                          steps: tuple[str, str] = ("Step 2", "Step 3")) -> list[dict]:
+    """Steps 1-4 of TC_B_12/13/14/53 with the tool validations of steps 2 and 3 (`steps`:
+    their names in another test case, e.g. steps 8 and 9 of TC_B_02); returns the
+    NotifyReportRequest payloads in the order received."""
+    response_step, report_step = steps
     after = cs.mark()
     # Step 1: GetBaseReportRequest
     try:
         res = await cs.call("GetBaseReport", {"requestId": request_id, "reportBase": report_base})
     except CallError as exc:
         hint = " (GetBaseReport is not wired into the station)" if exc.code == "NotImplemented" else ""
-        pytest.fail(f"Step 2: the station answered GetBaseReportRequest({report_base}) with a CALLERROR "
+        pytest.fail(f"{response_step}: the station answered GetBaseReportRequest({report_base}) with a CALLERROR "
                     f"{exc.code}: {exc.description}{hint}", pytrace=False)
     # Step 2: GetBaseReportResponse
-    assert res.get("status") == "Accepted", f"Step 2: GetBaseReportResponse.status: {res!r}"
-    assert no_error(res, "statusInfo"), f"Step 2: GetBaseReportResponse.statusInfo: {res!r}"
+    assert res.get("status") == "Accepted", f"{response_step}: GetBaseReportResponse.status: {res!r}"
+    assert no_error(res, "statusInfo"), f"{response_step}: GetBaseReportResponse.statusInfo: {res!r}"
     # Steps 3/4, repeated while tbc = true (the DevCsms answers each with NotifyReportResponse)
     parts: list[dict] = []
     index = after
@@ -178,10 +181,10 @@ async def get_base_report(cs, report_base: str, request_id: int) -> list[dict]:
         parts.append(part)
         if not part.get("tbc", False):
             break
-        assert len(parts) < 10_000, "Step 3: endless NotifyReportRequest sequence"
+        assert len(parts) < 10_000, f"{report_step}: endless NotifyReportRequest sequence"
     now = datetime.now(timezone.utc)
     for seq, part in enumerate(parts):
-        step = f"Step 3: NotifyReportRequest #{seq}"
+        step = f"{report_step}: NotifyReportRequest #{seq}"
         assert part.get("requestId") == request_id, f"{step}: requestId {part.get('requestId')!r} != {request_id}"
         generated = parse_utc(part["generatedAt"])
         assert generated.tzinfo is not None and abs(generated - now) < timedelta(seconds=60), (

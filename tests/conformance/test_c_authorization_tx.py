@@ -33,6 +33,7 @@ from tests.conformance.test_cd_authorization import (
 )
 from tests.conformance.test_efj_transactions import (
     CALL_WAIT,
+    DEFAULT_START,
     EV_POWER_W,
     EVSE,
     INVALID,
@@ -87,12 +88,14 @@ async def stop_authorized_answering(s: Session, step: str, info: dict) -> None:
                  stopped=("Local", None))
 
 
-async def id_token_cached(cs, token: dict, status: str = "Accepted", info: dict | None = None) -> None:
-    """`info`: the idTokenInfo the CSMS answers (default: just `status`), e.g. with a groupIdToken."""
+async def id_token_cached(cs, token: dict, status: str = "Accepted", info: dict | None = None, *,
+                          start: str = DEFAULT_START) -> None:
+    """`info`: the idTokenInfo the CSMS answers (default: just `status`), e.g. with a groupIdToken;
+    `start`: the station's configured TxStartPoint."""
     what = f"Before (Memory State IdTokenCached for {token['idToken']})"
     info = info or {"status": status}
     if status == "Accepted":
-        s = Session(cs, token=token)
+        s = Session(cs, token=token, start=start)
         await s.authorized_local(f"{what}, Authorized", info=info)
         await s.ev_connected_pre_session(f"{what}, EVConnectedPreSession")
         if set(info) == {"status"}:
@@ -225,6 +228,32 @@ async def test_TC_C_12_CS_authorization_through_cache_invalid_and_accepted(boot_
             await trio.sleep(0.2)
             view = next(e for e in (await cs.control(cmd="state"))["evses"] if e["evse"] == EVSE)
             assert view["power_w"] > 0, f"Post scenario: energy transfer is not started: {view}"
+
+
+async def test_TC_C_13_CS_authorization_through_cache_accepted_but_cable_not_connected_yet(boot_station):
+    """TC_C_13_CS Authorization through authorization cache - Accepted but cable not connected yet.
+
+    Before: AuthCacheCtrlr.Enabled true, AuthCtrlr.LocalPreAuthorize true; IdTokenCached for
+    valid_idtoken; ParkingBayOccupied not executed (optional: no bay sensor). TxStartPoint
+    Authorized (left open by the test case; with it step 1 is executed). Main: the cached idToken
+    is presented with no cable plugged in: no AuthorizeRequest ("as no AuthorizeRequest is being sent"),
+    step 1 TransactionEventRequest Started / Authorized; EVConnectedPreSession;
+    EnergyTransferStarted; post scenario: energy flows."""
+    start = "Authorized"
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(device_model=tx_points(start, **CACHE_PRE_AUTHORIZE)) as cs:
+            await id_token_cached(cs, VALID, start=start)
+            s = Session(cs, start=start)
+            after = cs.mark()
+            p = await s.authorized_local("Step 1 (Reusable State Authorized, cached idToken, no cable)",
+                                         expect_authorize=False)
+            assert p is not None, "Step 1: no TransactionEventRequest (TxStartPoint contains Authorized)"
+            check_te("Step 1", p, event_type="Started", trigger="Authorized", token=VALID)
+            no_authorize(cs, after, "Step 1")
+            await s.ev_connected_pre_session("Step 3 (EVConnectedPreSession)")
+            await s.energy_transfer_started("Step 4 (EnergyTransferStarted)")
+            no_authorize(cs, after, "Steps 1-4")
+            await energy_flows(cs, "Post scenario")
 
 
 async def group_session_started(cs) -> Session:

@@ -152,9 +152,7 @@ def csms_answers_authorize(cs, id_token_info: dict) -> None:
 
 async def answered(cs, index: int) -> None:
     """Until the DevCsms has sent its answer to the CALL at received[index]."""
-    message_id = cs.csms.received[index][1][1]
-    while not any(sid == cs.station_id and f[0] in (3, 4) and f[1] == message_id for sid, f in cs.csms.sent):
-        await trio.sleep(0.005)
+    await cs.wait_answered(index)
 
 
 async def present_expect_authorize(cs, token: dict, answer: dict, step: str) -> int:

@@ -28,6 +28,7 @@ accepted the reconnection (it was produced while offline).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -343,10 +344,12 @@ def tx_key(p: dict) -> tuple:
     return (info_of(p).get("transactionId"), p.get("seqNo"), p.get("eventType"), p.get("timestamp"))
 
 
-async def retry_rig(cs, respond_to: set[int]) -> tuple[dict[tuple, list[float]], list[tuple]]:
+async def retry_rig(cs, respond_to: set[int], *,
+                    call_error: bool = False) -> tuple[dict[tuple, list[float]], list[tuple]]:
     """Before: Authorized (local), EVConnectedPreSession (answered as usual). Main: the OCTT
     stops answering TransactionEventRequests (except the attempts of the first one numbered in
-    `respond_to`, 1-based, and, when `respond_to` is not empty, every later message); the
+    `respond_to`, 1-based, and, when `respond_to` is not empty, every later message), or, with
+    `call_error`, answers them at once with a CALLERROR InternalError (TC_E_50/E_51); the
     TransactionEventRequest of step 5 is caused by the EV starting to draw energy (the test
     case leaves the cause open). Returns the arrival times per message and the first message."""
     s = Session(cs)
@@ -367,11 +370,40 @@ async def retry_rig(cs, respond_to: set[int]) -> tuple[dict[tuple, list[float]],
                 return plain_answer(payload)
         elif respond_to:
             return plain_answer(payload)
+        if call_error:
+            return ("InternalError", "the OCTT fails this TransactionEventRequest")
         await trio.sleep_forever()
 
     cs.csms.handlers["TransactionEvent"] = handler
     await cs.control(cmd="ev_charge", evse=EVSE, power_w=7400)
     return times, first
+
+
+RETRY_SETTINGS = tx_points(**{"OCPPCommCtrlr.MessageAttempts[TransactionEvent]": ATTEMPTS,
+                               "OCPPCommCtrlr.MessageAttemptInterval[TransactionEvent]": ATTEMPT_INTERVAL,
+                               "OCPPCommCtrlr.MessageTimeout[Default]": MESSAGE_TIMEOUT})
+
+
+def check_attempts(times: dict[tuple, list[float]], first: list[tuple], count: int, why: str,
+                   wait_before: Callable[[int], float], how: str) -> None:
+    """Step 5: the first message sent `count` times (`why`), attempt k + 1 wait_before(k) s
+    (`how`, with k) after attempt k, within TOLERANCE."""
+    assert first, "Step 5: the station sent no TransactionEventRequest"
+    got = times[first[0]]
+    gaps = [round(b - a, 2) for a, b in zip(got, got[1:])]
+    assert len(got) == count, (
+        f"Step 5: the TransactionEventRequest {first[0]} must be sent {count} times ({why}), "
+        f"it was sent {len(got)} times, intervals {gaps} s")
+    for k, gap in enumerate(gaps, start=1):
+        want = wait_before(k)
+        assert abs(gap - want) <= TOLERANCE, (
+            f"Step 5: interval before attempt {k + 1} must be {want} s ({how.format(k=k)}), was {gap} s (all: {gaps})")
+
+
+def check_given_up(times: dict[tuple, list[float]]) -> None:
+    """Step 5: no TransactionEventRequest sent more than MessageAttemptsTransactionEvent times."""
+    over = {k: len(v) for k, v in times.items() if len(v) > ATTEMPTS}
+    assert not over, f"Step 5: TransactionEventRequests sent more than {ATTEMPTS} times: {over}"
 
 
 async def test_TC_E_41_CS_retry_transaction_message_max_retry_count_reached(boot_station):
@@ -380,28 +412,15 @@ async def test_TC_E_41_CS_retry_transaction_message_max_retry_count_reached(boot
     Before: MessageAttemptsTransactionEvent 3, MessageAttemptIntervalTransactionEvent 1 s
     (MessageTimeout.Default 1 s); Authorized, EVConnectedPreSession. Step 5's message: the one
     the EV drawing energy causes (see retry_rig)."""
-    dm = tx_points(**{"OCPPCommCtrlr.MessageAttempts[TransactionEvent]": ATTEMPTS,
-                      "OCPPCommCtrlr.MessageAttemptInterval[TransactionEvent]": ATTEMPT_INTERVAL,
-                      "OCPPCommCtrlr.MessageTimeout[Default]": MESSAGE_TIMEOUT})
     with trio.fail_after(LIMIT):
-        async with boot_station(device_model=dm) as cs:
+        async with boot_station(device_model=RETRY_SETTINGS) as cs:
             times, first = await retry_rig(cs, set())
             # the attempts, then one more iteration (interval x attempts + MessageTimeout)
             total = sum(ATTEMPT_INTERVAL * k + MESSAGE_TIMEOUT for k in range(1, ATTEMPTS + 1))
             await trio.sleep(total + TOLERANCE + 1)
-            assert first, "Step 5: the station sent no TransactionEventRequest"
-            got = times[first[0]]
-            gaps = [round(b - a, 2) for a, b in zip(got, got[1:])]
-            assert len(got) == ATTEMPTS, (
-                f"Step 5: the TransactionEventRequest {first[0]} must be sent {ATTEMPTS} times (MessageAttempts), "
-                f"it was sent {len(got)} times, intervals {gaps} s")
-            for k, gap in enumerate(gaps, start=1):
-                want = ATTEMPT_INTERVAL * k + MESSAGE_TIMEOUT
-                assert abs(gap - want) <= TOLERANCE, (
-                    f"Step 5: interval before attempt {k + 1} must be {want} s "
-                    f"(interval x {k} + MessageTimeout), was {gap} s (all: {gaps})")
-            over = {k: len(v) for k, v in times.items() if len(v) > ATTEMPTS}
-            assert not over, f"Step 5: TransactionEventRequests sent more than {ATTEMPTS} times: {over}"
+            check_attempts(times, first, ATTEMPTS, "MessageAttempts",
+                           lambda k: ATTEMPT_INTERVAL * k + MESSAGE_TIMEOUT, "interval x {k} + MessageTimeout")
+            check_given_up(times)
 
 
 async def test_TC_E_42_CS_retry_transaction_message_success_before_max_retry_count(boot_station):
@@ -409,23 +428,47 @@ async def test_TC_E_42_CS_retry_transaction_message_success_before_max_retry_cou
 
     Before: MessageAttemptsTransactionEvent 3 (> 2), interval 1 s (MessageTimeout.Default 1 s);
     Authorized, EVConnectedPreSession. The OCTT ignores the first request and answers the second."""
-    dm = tx_points(**{"OCPPCommCtrlr.MessageAttempts[TransactionEvent]": ATTEMPTS,
-                      "OCPPCommCtrlr.MessageAttemptInterval[TransactionEvent]": ATTEMPT_INTERVAL,
-                      "OCPPCommCtrlr.MessageTimeout[Default]": MESSAGE_TIMEOUT})
     with trio.fail_after(LIMIT):
-        async with boot_station(device_model=dm) as cs:
+        async with boot_station(device_model=RETRY_SETTINGS) as cs:
             times, first = await retry_rig(cs, {2})
             wait = (ATTEMPT_INTERVAL + MESSAGE_TIMEOUT) + (ATTEMPT_INTERVAL * 2 + MESSAGE_TIMEOUT)
             await trio.sleep(wait + TOLERANCE + 1)
-            assert first, "Step 5: the station sent no TransactionEventRequest"
-            got = times[first[0]]
-            gaps = [round(b - a, 2) for a, b in zip(got, got[1:])]
-            assert len(got) == 2, (
-                f"Step 5: the TransactionEventRequest {first[0]} must be sent 2 times (answered the 2nd time), "
-                f"it was sent {len(got)} times, intervals {gaps} s")
-            want = ATTEMPT_INTERVAL + MESSAGE_TIMEOUT
-            assert abs(gaps[0] - want) <= TOLERANCE, (
-                f"Step 5: interval before attempt 2 must be {want} s (interval x 1 + MessageTimeout), was {gaps[0]} s")
+            check_attempts(times, first, 2, "answered the 2nd time",
+                           lambda k: ATTEMPT_INTERVAL * k + MESSAGE_TIMEOUT, "interval x {k} + MessageTimeout")
+
+
+async def test_TC_E_50_CS_retry_transaction_message_max_retry_count_reached_call_error(boot_station):
+    """TC_E_50_CS Retry sending transaction message when failed - Max retry count reached - CallError.
+
+    Before and step 5's message as TC_E_41; the OCTT answers every attempt with a CALLERROR
+    InternalError at once, so attempt k + 1 follows interval x k after attempt k (no
+    MessageTimeout to wait for); then one more iteration without a resend."""
+    with trio.fail_after(LIMIT):
+        async with boot_station(device_model=RETRY_SETTINGS) as cs:
+            times, first = await retry_rig(cs, set(), call_error=True)
+            # the attempts, then one more iteration (interval x attempts)
+            total = sum(ATTEMPT_INTERVAL * k for k in range(1, ATTEMPTS + 1))
+            await trio.sleep(total + TOLERANCE + 1)
+            check_attempts(times, first, ATTEMPTS, "MessageAttempts",
+                           lambda k: ATTEMPT_INTERVAL * k, "interval x {k}, after the CALLERROR")
+            check_given_up(times)
+
+
+async def test_TC_E_51_CS_retry_transaction_message_success_before_max_retry_count_call_error(boot_station):
+    """TC_E_51_CS Retry sending transaction message when failed - Success before reaching the max retry count -
+    CallError.
+
+    Before and step 5's message as TC_E_42; the OCTT answers the first attempt with a CALLERROR
+    InternalError and the second with a TransactionEventResponse (later messages as usual, as in
+    TC_E_42). The table's "+ OCPPCommCtrlr.MessageTimeout.Default" (copied from TC_E_42, where
+    the OCTT does not answer) is read as not applying: a CALLERROR ends the attempt at once, so
+    attempt 2 follows interval x 1 after attempt 1."""
+    with trio.fail_after(LIMIT):
+        async with boot_station(device_model=RETRY_SETTINGS) as cs:
+            times, first = await retry_rig(cs, {2}, call_error=True)
+            await trio.sleep(ATTEMPT_INTERVAL + ATTEMPT_INTERVAL * 2 + TOLERANCE + 1)
+            check_attempts(times, first, 2, "answered the 2nd time",
+                           lambda k: ATTEMPT_INTERVAL * k, "interval x {k}, after the CALLERROR")
 
 
 # =========================================================================== E12 / E08: offline transactions
