@@ -21,7 +21,6 @@ from domain.transactions import EvseTransactions, PowerPath, TxSettings, UnlockC
 from domain.transactions.metering import meter_value, next_aligned, utc_from_epoch
 
 SNAPSHOT_KEY = "tx:{evse}"        # station-state key of an EVSE's transaction snapshot
-_SETTINGS_COMPONENTS = ("TxCtrlr", "SampledDataCtrlr", "AlignedDataCtrlr")
 
 
 class Charging:
@@ -32,14 +31,13 @@ class Charging:
         self.fsm = {e: EvseTransactions(e, self.settings, new_transaction_id=new_transaction_id) for e in evse_ids}
         self.queue = DurableQueue(queue_records)
         self._snapshots = dict(snapshots)
-        self._settings_dirty = False
+        self.settings_pending = False      # a setting changed; `refresh_settings` applies it
         self.energy_requested = dict.fromkeys(evse_ids, False)
         self.readings: dict[int, MeterReading] = {}
         self._idle_due: dict[int, tuple[float, float]] = {}     # EVSE -> (monotonic due, aligned epoch)
         self.power_path = dict.fromkeys(evse_ids, False)
-        for d in dm.definitions():
-            if d.ref.component in _SETTINGS_COMPONENTS:
-                dm.subscribe(d.ref, self._settings_changed)
+        for component, variable in TxSettings.VARIABLES:
+            dm.subscribe(VariableRef(component, variable), self._settings_changed)
 
     # --- start-up ----------------------------------------------------------------------------
     def recover(self, now: float, utc: datetime, *, soft_reboot: bool) -> tuple[list[Effect], list[Queued]]:
@@ -67,15 +65,24 @@ class Charging:
 
     # --- settings ----------------------------------------------------------------------------
     def _settings_changed(self, _ref: VariableRef, _value: str) -> None:
-        self._settings_dirty = True
+        self.settings_pending = True
 
     def refresh_settings(self, now: float, utc: datetime) -> None:
-        if self._settings_dirty:
-            self._settings_dirty = False
-            self.settings = TxSettings.from_device_model(self.dm)
+        """Put changed settings in effect: the station calls this at the end of the input that
+        changed them (SetVariables, config, ...), so the next input and `next_deadline()`
+        already see them. The state machines get them (TxStartPoint/TxStopPoint, timeouts,
+        samplers: `EvseTransactions.reconfigure`); the idle clock-aligned MeterValues (J01)
+        are rescheduled from now when AlignedDataCtrlr.Enabled or Interval changed."""
+        if not self.settings_pending:
+            return
+        self.settings_pending = False
+        old, self.settings = self.settings, TxSettings.from_device_model(self.dm)
+        for fsm in self.fsm.values():
+            fsm.reconfigure(self.settings, now, utc)
+        if (old.aligned_enabled, old.aligned_interval) != (self.settings.aligned_enabled,
+                                                           self.settings.aligned_interval):
             self._idle_due.clear()
-            for fsm in self.fsm.values():
-                fsm.reconfigure(self.settings, now, utc)
+            self._schedule_idle(now, utc)
 
     def set_online(self, online: bool) -> None:
         for fsm in self.fsm.values():
@@ -136,7 +143,6 @@ class Charging:
             self._idle_due.clear()
             return []
         out = []
-        epoch_now = utc.timestamp()
         for evse_id, fsm in self.fsm.items():
             due = self._idle_due.get(evse_id)
             if due is not None and due[0] <= now:
@@ -146,8 +152,18 @@ class Charging:
                                      utc_from_epoch(due[1]))
                     if mv is not None:
                         out.append(m.MeterValuesRequest(evse_id=evse_id, meter_value=[mv]))
-                due = None
-            if due is None:
+                del self._idle_due[evse_id]
+        self._schedule_idle(now, utc)
+        return out
+
+    def _schedule_idle(self, now: float, utc: datetime) -> None:
+        """The next AlignedDataCtrlr.Interval boundary (from midnight UTC) of every EVSE that
+        has none scheduled; none at all while clock-aligned data is off."""
+        s = self.settings
+        if not s.aligned_enabled or s.aligned_interval <= 0:
+            return
+        epoch_now = utc.timestamp()
+        for evse_id in self.fsm:
+            if evse_id not in self._idle_due:
                 epoch = next_aligned(epoch_now, s.aligned_interval)
                 self._idle_due[evse_id] = (now + (epoch - epoch_now), epoch)
-        return out

@@ -365,7 +365,10 @@ class Station:
         return out
 
     def _pump(self, now: float) -> list[Effect]:
-        """Send the next CALL if the link, the registration and the one-call rule allow it."""
+        """Send the next CALL if the link, the registration and the one-call rule allow it.
+        Every input ends here: a setting it changed is put in effect first (a flag check)."""
+        if self.charging.settings_pending:
+            self.charging.refresh_settings(now, self.clock.utc(now))
         if self.link_is_up and not self.rpc.busy:
             if self.registration is not Registration.Accepted:
                 if self._boot_due is not None and now >= self._boot_due:

@@ -176,6 +176,7 @@ class EvseTransactions:
         self._remote_start_id: int | None = None
         self._remote_pending = False
         self._ev_timeout_at: float | None = None
+        self._ev_wait_since = 0.0               # when the EVConnectionTimeOut running now started
         self._blocked = False                   # invalid id, StopTxOnInvalidId false
         self._invalid_budget_wh: float | None = None
         self._invalid_base_wh: float | None = None
@@ -219,11 +220,18 @@ class EvseTransactions:
         return None if d == INF else d
 
     def reconfigure(self, settings: TxSettings, now: float, utc: datetime) -> None:
-        """New settings (SetVariables changed the device model); the samplers of a running
-        transaction restart from now."""
+        """New settings (SetVariables changed the device model), in effect at once: the next
+        input already uses the new TxStartPoint/TxStopPoint; when a sampling setting changed,
+        the samplers of a running transaction restart from now (clock-aligned ones at the next
+        boundary of the new interval); a running EVConnectionTimeOut counts the new value
+        from the moment it started (E03.FR.05)."""
+        old = self.settings
         self._apply_settings(settings)
-        if self._tx is not None:
+        if self._tx is not None and _sampling(old) != _sampling(settings):
             self._arm_samplers(now, utc)
+        if self._ev_timeout_at is not None and old.ev_connection_timeout != settings.ev_connection_timeout:
+            timeout = settings.ev_connection_timeout
+            self._ev_timeout_at = self._ev_wait_since + timeout if timeout > 0 else None
 
     # --- inputs: the physical side ---------------------------------------------------------------
     def ev_connected(self, connector: int, now: float, utc: datetime) -> list[TxOutput]:
@@ -583,6 +591,7 @@ class EvseTransactions:
         timeout = self.settings.ev_connection_timeout
         if self._token is not None and self._connector is None and timeout > 0:
             if self._ev_timeout_at is None:
+                self._ev_wait_since = now
                 self._ev_timeout_at = now + timeout
         else:
             self._ev_timeout_at = None
@@ -828,6 +837,13 @@ class EvseTransactions:
                 if mv is not None:
                     tx.ended_values.append(mv)
         self._sample_due = min(tx.updated_due, tx.clock_due, tx.ended_due, tx.ended_clock_due)
+
+
+def _sampling(s: TxSettings) -> tuple:
+    """The settings the meter-value samplers of a transaction are armed from."""
+    return (s.sampled_enabled, s.tx_updated_interval, bool(s.tx_updated_measurands), s.tx_ended_interval,
+            bool(s.tx_ended_measurands), s.aligned_enabled, s.aligned_interval, bool(s.aligned_measurands),
+            s.aligned_send_during_idle, s.aligned_tx_ended_interval, bool(s.aligned_tx_ended_measurands))
 
 
 def _timestamp(mv: m.MeterValue) -> datetime:

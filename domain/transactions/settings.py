@@ -76,6 +76,20 @@ class TxSettings:
     aligned_tx_ended_interval: int = 0
     aligned_tx_ended_measurands: tuple[m.Measurand, ...] = (_E,)
 
+    # (component, variable) of every variable read by from_device_model: a change of any of
+    # them makes the station read the settings again (Charging subscribes to exactly these).
+    VARIABLES = (
+        ("TxCtrlr", "TxStartPoint"), ("TxCtrlr", "TxStopPoint"), ("TxCtrlr", "EVConnectionTimeOut"),
+        ("TxCtrlr", "StopTxOnEVSideDisconnect"), ("TxCtrlr", "StopTxOnInvalidId"),
+        ("TxCtrlr", "MaxEnergyOnInvalidId"), ("OCPPCommCtrlr", "UnlockOnEVSideDisconnect"),
+        ("SampledDataCtrlr", "Enabled"), ("SampledDataCtrlr", "TxStartedMeasurands"),
+        ("SampledDataCtrlr", "TxUpdatedMeasurands"), ("SampledDataCtrlr", "TxUpdatedInterval"),
+        ("SampledDataCtrlr", "TxEndedMeasurands"), ("SampledDataCtrlr", "TxEndedInterval"),
+        ("AlignedDataCtrlr", "Enabled"), ("AlignedDataCtrlr", "Interval"), ("AlignedDataCtrlr", "Measurands"),
+        ("AlignedDataCtrlr", "SendDuringIdle"), ("AlignedDataCtrlr", "TxEndedInterval"),
+        ("AlignedDataCtrlr", "TxEndedMeasurands"),
+    )
+
     @classmethod
     def from_device_model(cls, dm: Any) -> "TxSettings":
         """Read the settings from a DeviceModel (anything with `get(component, variable)`).

@@ -3,6 +3,7 @@ dev CSMS over loopback websockets."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import trio
@@ -149,6 +150,37 @@ async def test_reconnects_after_csms_drops_without_new_boot(tmp_path):
             await rig.csms.wait_connected(SID, timeout=10)
             await rig.csms.wait_for("StatusNotification", after=n, where=lambda p: p["connectorStatus"] == "Occupied")
             assert "BootNotification" not in rig.actions(n)
+            nursery.cancel_scope.cancel()
+
+
+async def test_link_settings_set_by_the_csms_reach_the_link_at_once(tmp_path, caplog):
+    """SecurityCtrlr.BasicAuthPassword and the OCPPCommCtrlr back-off, accepted by SetVariables,
+    go to the websocket link at once (the runtime carries out the station's Reconfigure
+    effect): after the next connection loss the station waits the new back-off and connects
+    with the new password, which is now the only one the CSMS takes."""
+    new_password = "a-new-password-0123"
+    caplog.set_level(logging.WARNING, logger="evse.link")
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            rig = await open_rig(nursery, tmp_path, basic_auth={SID: "0123456789abcdef"})
+            await rig.csms.wait_for("StatusNotification")
+            res = await rig.csms.call(SID, "SetVariables", {"setVariableData": [
+                {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"},
+                 "attributeValue": new_password},
+                {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "RetryBackOffWaitMinimum"},
+                 "attributeValue": "2"},
+                {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "RetryBackOffRandomRange"},
+                 "attributeValue": "0"}]})
+            assert [r["attributeStatus"] for r in res["setVariableResult"]] == ["Accepted"] * 3
+            rig.csms.basic_auth = {SID: new_password}
+            caplog.clear()
+            lost = trio.current_time()
+            await rig.csms.disconnect(SID, abrupt=True)
+            await rig.csms.wait_connected(SID, timeout=10)
+            assert trio.current_time() - lost >= 2.0
+            waits = [r.getMessage() for r in caplog.records if "retry in" in r.getMessage()]
+            assert waits and all("retry in 2.0 s" in w for w in waits), waits
+            assert not any("401" in w for w in waits)                    # the first attempt got in
             nursery.cancel_scope.cancel()
 
 
