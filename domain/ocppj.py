@@ -207,7 +207,8 @@ _JSON_TYPE = {"str": "string", "int": "integer", "float": "number", "bool": "boo
 
 
 def _json_type(msgspec_types: str) -> str:
-    """"int | null" -> "integer": the "| null" only says the field is optional."""
+    """"int" -> "integer", "null" -> "null" (a "| null" alternative, which no message
+    type has since optional fields reject null, would be left out)."""
     names = [n for n in msgspec_types.split(" | ") if n != "null"] or ["null"]
     return " or ".join(_JSON_TYPE.get(n, n) for n in names)
 
@@ -251,9 +252,9 @@ def classify_violation(error: str | Exception) -> Violation:
     * TypeConstraintViolation is "violates data type constraints (e.g.
       "somestring": 12)": the JSON type is wrong. `null` is not a type any OCPP
       field has (4.1.5: an empty optional field is left out, never null), so a
-      null value is a type violation too. (domain.messages reads null for an
-      *optional* field as absent - a documented leniency - so only a null for
-      a required field, or inside an array, gets here.)
+      null value is a type violation too, for required and optional fields
+      alike (domain.messages types optional fields without null). Only
+      DataTransfer's `data`, which the schema leaves untyped, takes null.
     * PropertyConstraintViolation is "contains an invalid value": the type is
       right but the value is not allowed - out of [minimum, maximum] or not one
       of the enum's values.
