@@ -470,11 +470,121 @@ def test_too_many_array_items_is_format_violation():
     assert_reply(r, "a-2", E.FormatViolation, field="chargingProfile.chargingSchedule", mentions=["more than 3 items"])
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2024-13-01T00:00:00Z", "2024-05-01 12:00", "", "2024-05-01T12:00:00"])
+@pytest.mark.parametrize("value", ["yesterday", "2024-13-01T00:00:00Z", "2024-05-01 12:00", "", "2024-05-01T12:00",
+                                   "2024-05-01T12:00:00+25:00", "2024-05-01"])
 def test_malformed_date_time_is_format_violation(value):
     bad = mutated(SET_CHARGING_PROFILE, ["chargingProfile", "validFrom"], value)
     r = endpoint().receive(frame(2, "d-1", "SetChargingProfile", bad), T0)
     assert_reply(r, "d-1", E.FormatViolation, field="chargingProfile.validFrom", mentions=["date-time"])
+
+
+# --------------------------------------------------------------------------- leniency: no UTC offset
+
+
+def test_date_time_without_offset_in_a_call_result_is_read_as_utc_with_a_warning():
+    """Interop (README "Leniencies"): CSMSs that answer BootNotification with a
+    date-time without offset are read as UTC instead of a FormatViolation."""
+    ep = endpoint(new_message_id=fixed_ids(OUT_ID))
+    ep.send_call(boot_request(), T0)
+    result = {"currentTime": "2026-12-07T21:00:00.123456", "interval": 300, "status": "Accepted"}
+    r = ep.receive(frame(3, OUT_ID, result), T0 + 1)
+    assert isinstance(r, CallResultReceived) and not ep.busy
+    assert r.response.current_time == datetime.datetime(2026, 12, 7, 21, 0, 0, 123456, tzinfo=UTC)
+    assert r.response.status == m.RegistrationStatus.Accepted and r.response.interval == 300
+    assert r.warning == ("CSMS sent date-time without UTC offset in BootNotificationResponse.currentTime; "
+                         "read as UTC")
+
+
+def test_date_time_without_offset_in_a_call_is_read_as_utc_with_a_warning():
+    payload = mutated(SET_CHARGING_PROFILE, ["chargingProfile", "validFrom"], "2024-05-01T12:00:00")
+    payload = mutated(payload, ["chargingProfile", "validTo"], "2024-05-02t08:30:00.5")
+    r = endpoint().receive(frame(2, "d-2", "SetChargingProfile", payload), T0)
+    assert isinstance(r, IncomingCall)
+    profile = r.request.charging_profile
+    assert profile.valid_from == datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert profile.valid_to == datetime.datetime(2024, 5, 2, 8, 30, 0, 500000, tzinfo=UTC)
+    assert r.warning == ("CSMS sent date-time without UTC offset in SetChargingProfileRequest.chargingProfile.validFrom"
+                         " (and 1 more); read as UTC")
+
+
+def test_only_date_time_fields_are_read_as_utc_at_any_depth():
+    """Every date-time field of the message, in arrays too; offsets given are kept;
+    a string field that looks like a date-time is left alone."""
+    entries = [
+        {"idToken": {"idToken": "2024-05-01T12:00:00", "type": "Central"},
+         "idTokenInfo": {"status": "Accepted", "cacheExpiryDateTime": "2030-01-01T00:00:00"}},
+        {"idToken": {"idToken": "B", "type": "Central"},
+         "idTokenInfo": {"status": "Accepted", "cacheExpiryDateTime": "2030-01-01T00:00:00+02:00"}},
+        {"idToken": {"idToken": "C", "type": "Central"},
+         "idTokenInfo": {"status": "Blocked", "cacheExpiryDateTime": "2031-06-01T10:00:00.25"}},
+    ]
+    payload = {"versionNumber": 3, "updateType": "Full", "localAuthorizationList": entries}
+    r = endpoint(supported_actions=["SendLocalList"]).receive(frame(2, "d-3", "SendLocalList", payload), T0)
+    assert isinstance(r, IncomingCall)
+    got = [(d.id_token.id_token, d.id_token_info.cache_expiry_date_time) for d in r.request.local_authorization_list]
+    assert got == [
+        ("2024-05-01T12:00:00", datetime.datetime(2030, 1, 1, tzinfo=UTC)),
+        ("B", datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))),
+        ("C", datetime.datetime(2031, 6, 1, 10, 0, 0, 250000, tzinfo=UTC)),
+    ]
+    assert "SendLocalListRequest.localAuthorizationList[0].idTokenInfo.cacheExpiryDateTime (and 1 more)" in r.warning
+
+
+@pytest.mark.parametrize(
+    "path, value, code, field",
+    [
+        (["chargingProfile", "validTo"], "2024-13-01T00:00:00", E.FormatViolation, "chargingProfile.validTo"),
+        (["chargingProfile", "validTo"], None, E.TypeConstraintViolation, "chargingProfile.validTo"),
+        (["chargingProfile", "chargingProfileKind"], "Weekly", E.PropertyConstraintViolation,
+         "chargingProfile.chargingProfileKind"),
+        (["chargingProfile", "transactionId"], "x" * 37, E.FormatViolation, "chargingProfile.transactionId"),
+        (["chargingProfile", "bogus"], 1, E.FormatViolation, "chargingProfile.bogus"),
+        (["chargingProfile", "chargingSchedule", 0, "startSchedule"], "2024-05-01T12:00:00Z x",
+         E.FormatViolation, "chargingProfile.chargingSchedule[0].startSchedule"),
+    ],
+)
+def test_other_violations_beside_a_date_time_without_offset_are_still_answered(path, value, code, field):
+    """Reading a missing offset as UTC changes nothing else: the strict decoding follows."""
+    bad = mutated(SET_CHARGING_PROFILE, ["chargingProfile", "validFrom"], "2024-05-01T12:00:00")
+    bad = mutated(bad, path, value)
+    r = endpoint().receive(frame(2, "d-4", "SetChargingProfile", bad), T0)
+    assert_reply(r, "d-4", code, field=field)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-05-01t12:00:00z", datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)),
+        ("2024-05-01 12:00:00Z", datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)),
+        ("2024-05-01T12:00:00.123456789Z", datetime.datetime(2024, 5, 1, 12, 0, 0, 123457, tzinfo=UTC)),
+        ("2024-05-01T14:00:00+0200", datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)),
+        ("2024-05-01T12:00:00-00:00", datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)),
+    ],
+)
+def test_date_time_spellings_listed_in_the_readme_leniencies(text, expected):
+    """README "Leniencies": accepted as the instant they name, without a warning."""
+    ep = busy_endpoint()
+    r = ep.receive(frame(3, OUT_ID, {"currentTime": text}), T0)
+    assert isinstance(r, CallResultReceived) and r.warning is None
+    assert r.response.current_time == expected
+
+
+def test_date_time_without_offset_is_warned_about_once_per_connection():
+    ep = endpoint(new_message_id=fixed_ids("o-1", "o-2", "o-3", "o-4"))
+    naive = {"currentTime": "2024-05-01T12:00:00"}
+    ep.send_call(m.HeartbeatRequest(), T0)
+    assert ep.receive(frame(3, "o-1", naive), T0).warning is not None
+    ep.send_call(m.HeartbeatRequest(), T0)
+    r = ep.receive(frame(3, "o-2", naive), T0)
+    assert isinstance(r, CallResultReceived) and r.warning is None  # read as UTC all the same
+    assert r.response.current_time == datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)
+    payload = mutated(SET_CHARGING_PROFILE, ["chargingProfile", "validFrom"], "2024-05-01T12:00:00")
+    assert ep.receive(frame(2, "in-1", "SetChargingProfile", payload), T0).warning is None
+    ep.connection_lost()  # a new connection: warned about again
+    ep.send_call(m.HeartbeatRequest(), T0)
+    assert "HeartbeatResponse.currentTime" in ep.receive(frame(3, "o-3", naive), T0).warning
+    ep.send_call(m.HeartbeatRequest(), T0)
+    assert ep.receive(frame(3, "o-4", HEARTBEAT_RESULT), T0).warning is None
 
 
 def test_unknown_field_is_format_violation():
