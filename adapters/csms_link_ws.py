@@ -19,6 +19,10 @@ Spec rules implemented here (OCPP 2.0.1 Edition 3, Part 4 unless said otherwise)
   (TC_B_57_CS checks "at least 2x the previous reconnection time").
 - §8.4 WebSocketPingInterval: ping every N s, 0 = no client pings (we still answer
   the CSMS's pings). The spec gives no pong timeout; we use min(N, 10 s).
+- §4.1.2 / RFC 6455 8.1, 7.1.7, 7.4.1: a text message that is not UTF-8 (or any frame
+  the protocol forbids) fails the connection: we send a Close frame with 1007 (1002),
+  wait for the CSMS to close TCP (bounded), report that the station closed it because
+  of what the CSMS sent, and reconnect with back-off as after any link loss.
 - Part 2 A00 (security profiles; requirement ids as in Part 2 / Part 6 / errata):
   profile 1 ws:// + HTTP Basic auth, profile 2 wss:// + Basic auth, profile 3
   wss:// + TLS client certificate, no Basic auth. Basic auth user = station id,
@@ -51,6 +55,8 @@ import trio
 import trio_websocket
 import wsproto.utilities
 from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import CloseConnection
 
 from ports.csms_link import FrameIn, LinkClosed, LinkDown, LinkEvent, LinkSettings, LinkUp
 
@@ -214,6 +220,29 @@ def _describe_io_error(exc: BaseException) -> str:
                 return "; ".join(texts)
         return cause.strerror or str(cause) or type(cause).__name__
     return str(cause) or type(cause).__name__
+
+
+# The RFC 6455 7.4.1 codes wsproto fails a connection with: (what the CSMS sent, for
+# the log; the reason of our Close frame). 1007: a text message (or a Close reason)
+# that is not UTF-8 (8.1); 1002: any other frame the protocol does not allow.
+_FAILURES = {
+    1007: ("invalid UTF-8", "invalid UTF-8"),
+    1002: ("a frame the WebSocket protocol does not allow", "protocol error"),
+}
+
+
+def _failed_by_us(ws: WebSocketConnection) -> bool:
+    """The connection ended because our side found the CSMS's data invalid.
+
+    wsproto turns a frame it cannot accept (invalid UTF-8 in a text message, a
+    protocol violation) into a CloseConnection event as if the CSMS had sent it,
+    and trio-websocket then ends the connection with that code without sending
+    a Close frame. Only in that case is wsproto's connection still OPEN: a Close
+    frame from the CSMS moves it on (REMOTE_CLOSING, CLOSED), so do a lost TCP
+    connection (CLOSED) and our own close (LOCAL_CLOSING). trio-websocket has no
+    public accessor for it (checked by tests/adapters/test_csms_link.py)."""
+    proto = getattr(ws, "_wsproto", None)
+    return proto is not None and proto.state is ConnectionState.OPEN
 
 
 def _close_text(reason: trio_websocket.CloseReason | None) -> str:
@@ -602,7 +631,7 @@ class WebSocketCsmsLink:
                 self._backoff, self._doublings, self._failed = None, 0, 0  # §5.3: reset on success
                 self._log.info("link up: %s%s", target.url, _tls_info(raw))
                 await self._emit(events, LinkUp(target.url))
-                return await self._receive(ws, events)
+                return await self._receive(ws, events, watched)
             # The body was cancelled: close(), reconnect() or no pong.
             if dead:
                 close_with = None  # nobody there to answer a close frame
@@ -624,12 +653,16 @@ class WebSocketCsmsLink:
                     await ws.aclose(*close_with)
             nursery.cancel_scope.cancel()
 
-    async def _receive(self, ws: WebSocketConnection, events: trio.MemorySendChannel[LinkEvent]) -> str:
+    async def _receive(
+        self, ws: WebSocketConnection, events: trio.MemorySendChannel[LinkEvent], watched: _WatchedStream
+    ) -> str:
         get, put = ws.get_message, events.send
         while True:
             try:
                 message = await get()
             except ConnectionClosed as exc:
+                if exc.reason is not None and _failed_by_us(ws):
+                    return await self._fail(ws, watched, exc.reason)
                 return self._closed_reason(exc.reason)
             if message.__class__ is str:
                 try:
@@ -638,6 +671,28 @@ class WebSocketCsmsLink:
                     raise _ConsumerGone("link events channel closed by its receiver") from exc
             else:  # OCPP-J messages are JSON text, UTF-8 (Part 4 §4.1.2): no binary frames
                 self._log.warning("ignored a binary frame of %d bytes from the CSMS", len(message))
+
+    async def _fail(self, ws: WebSocketConnection, watched: _WatchedStream, reason: trio_websocket.CloseReason) -> str:
+        """RFC 6455 7.1.7 _Fail the WebSocket Connection_ on invalid data from the CSMS:
+        send a Close frame with the code wsproto chose (7.4.1: 1007 for a text message
+        that is not UTF-8, 8.1), then, as a client (7.1.1), wait up to CLOSE_TIMEOUT for
+        the CSMS to close TCP. Returns the LinkDown reason."""
+        what, close_reason = _FAILURES.get(reason.code, _FAILURES[1002])
+        self._log.debug("failing the connection: %s", reason.reason)
+        with trio.move_on_after(CLOSE_TIMEOUT) as waiting:
+            watched.on_broken = waiting.cancel
+            try:
+                # trio-websocket's locked writer (the public aclose() is a no-op here:
+                # the connection already counts as closed)
+                await ws._send(CloseConnection(code=reason.code, reason=close_reason))
+            except ConnectionClosed:
+                pass  # TCP already gone
+            else:
+                if watched.broken is None:
+                    await trio.sleep_forever()
+        watched.on_broken = None
+        name = reason.name.replace("_", " ").lower()  # e.g. "invalid frame payload data"
+        return f"closed by the station with code {reason.code} ({name}): the CSMS sent {what}"
 
     def _closed_reason(self, reason: trio_websocket.CloseReason | None) -> str:
         if reason is None:

@@ -28,9 +28,13 @@ Names
 
 Types
 -----
-- Required fields have no default; optional fields are `T | None = None` and are
-  left out when encoding (`omit_defaults=True`). Schema defaults are named in
-  the field comments, never filled in: an absent field decodes as None.
+- Required fields have no default; optional fields are `T = None`: an absent
+  field decodes as None and None is left out when encoding
+  (`omit_defaults=True`). The annotation is deliberately `T`, not `T | None`:
+  OCPP-J leaves an empty optional field out and does not allow `null` (Part 4
+  4.1.5), so an explicit `null` is rejected as a wrong type in the same single
+  decoding pass ("Expected `str`, got `null`"). Schema defaults are named in
+  the field comments, never filled in.
 - string -> `str` (`maxLength` -> `String<N>`), `format: date-time` ->
   timezone-aware `datetime.datetime` (RFC 3339; UTC encodes with `Z`),
   integer -> `int`, number -> `float`, `minimum`/`maximum` -> `Meta(ge/le)`,
@@ -44,11 +48,10 @@ Types
 
 Differences from the schemas
 ----------------------------
-- Lenient: `null` for an optional field decodes as absent (the schemas have no
-  null type); null is never produced when encoding.
 - Lenient: unknown members of `customData` are accepted but dropped (above).
-- `DataTransfer*.data` is any JSON value; an explicit `"data": null` decodes
-  as None and so is left out when re-encoded.
+- `DataTransfer*.data` is any JSON value, null included (the schema gives it no
+  type); an explicit `"data": null` decodes as None, like an absent `data`, and
+  so is left out when re-encoded. Null is never produced anywhere else.
 - Strict: an integer field written as `1.0` is rejected ("Expected `int`, got
   `float`") although JSON Schema counts it as an integer; a number beyond the
   double range (`1e400`) gives "Number out of range - at `<path>`".
@@ -60,17 +63,17 @@ one of the shapes below (tests/test_messages.py checks every rule at every place
 of every schema). <path> is the wire path, e.g. `$.chargingStation.model`,
 `$.meterValue[0].sampledValue[2].value`; the " - at `<path>`" suffix is left out
 when the error is at the root. In "wrong type", <type> is `str` (strings and
-enums), `int`, `float`, `bool`, `datetime`, `object` or `array`, followed by
-` | null` when the field is optional; <got> is the JSON type found (`str`,
-`int`, `float`, `bool`, `object`, `array`). Range and length messages never add
-` | null`.
+enums), `int`, `float`, `bool`, `datetime`, `object` or `array`, the same for
+required and optional fields; <got> is the JSON type found (`str`, `int`,
+`float`, `bool`, `object`, `array`, `null`).
 
   missing required  Object missing required field `<wireName>` - at `<path>`
                     (path of the object that lacks it)
   unknown field     Object contains unknown field `<wireName>` - at `<path>`
                     (path of the object that has it)
   wrong type        Expected `<type>`, got `<got>` - at `<path>`
-                    (an integer field given 1.5 or 1.0: Expected `int`, got `float`)
+                    (an integer field given 1.5 or 1.0: Expected `int`, got `float`;
+                    any typed field given null: Expected `<type>`, got `null`)
   string too long   Expected `str` of length <= <maxLength> - at `<path>`
   below minimum     Expected `int` >= <minimum> - at `<path>`
   above maximum     Expected `int` <= <maximum> - at `<path>`
@@ -1058,7 +1061,7 @@ class ACChargingParameters(
     ev_max_current: int
     #: Maximum voltage supported by the electric vehicle
     ev_max_voltage: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class APN(
@@ -1073,19 +1076,19 @@ class APN(
     #: The Access Point Name as an URL.
     apn: String512
     #: APN username.
-    apn_user_name: String20 | None = None
+    apn_user_name: String20 = None
     #: APN Password.
-    apn_password: String20 | None = None
+    apn_password: String20 = None
     #: SIM card pin code.
-    sim_pin: int | None = None
+    sim_pin: int = None
     #: Preferred network, written as MCC and MNC concatenated. See note.
-    preferred_network: String6 | None = None
+    preferred_network: String6 = None
     #: Default: false. Use only the preferred Network, do not dial in when not
     #: available. See Note.
-    use_only_preferred_network: bool | None = None
+    use_only_preferred_network: bool = None
     #: Authentication method.
     apn_authentication: APNAuthentication
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class AdditionalInfo(
@@ -1102,7 +1105,7 @@ class AdditionalInfo(
     #: This defines the type of the additionalIdToken. This is a custom type, so the
     #: implementation needs to be agreed upon by all involved parties.
     type: String50
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class IdToken(
@@ -1114,13 +1117,13 @@ class IdToken(
     authorization to support multiple forms of identifiers.
     """
 
-    additional_info: ListMin1[AdditionalInfo] | None = None
+    additional_info: ListMin1[AdditionalInfo] = None
     #: IdToken is case insensitive. Might hold the hidden id of an RFID tag, but can for
     #: example also contain a UUID.
     id_token: String36
     #: Enumeration of possible idToken types.
     type: IdTokenEnum
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class MessageContent(
@@ -1132,10 +1135,10 @@ class MessageContent(
     #: Format of the message.
     format: MessageFormat
     #: Message language identifier. Contains a language code as defined in [RFC5646].
-    language: String8 | None = None
+    language: String8 = None
     #: Message contents.
     content: String512
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class IdTokenInfo(
@@ -1151,24 +1154,24 @@ class IdTokenInfo(
     #: Current status of the ID Token.
     status: AuthorizationStatus
     #: Date and Time after which the token must be considered invalid.
-    cache_expiry_date_time: DateTime | None = None
+    cache_expiry_date_time: DateTime = None
     #: Priority from a business point of view. Default priority is 0, The range is from
     #: -9 to 9. Higher values indicate a higher priority. The chargingPriority in
     #: TransactionEventResponse overrules this one.
-    charging_priority: int | None = None
+    charging_priority: int = None
     #: Preferred user interface language of identifier user. Contains a language code as
     #: defined in [RFC5646].
-    language1: String8 | None = None
+    language1: String8 = None
     #: Only used when the IdToken is only valid for one or more specific EVSEs, not for
     #: the entire Charging Station.
-    evse_id: ListMin1[int] | None = None
-    group_id_token: IdToken | None = None
+    evse_id: ListMin1[int] = None
+    group_id_token: IdToken = None
     #: Second preferred user interface language of identifier user. Don’t use when
     #: language1 is omitted, has to be different from language1. Contains a language
     #: code as defined in [RFC5646].
-    language2: String8 | None = None
-    personal_message: MessageContent | None = None
-    custom_data: CustomData | None = None
+    language2: String8 = None
+    personal_message: MessageContent = None
+    custom_data: CustomData = None
 
 
 class AuthorizationData(
@@ -1178,8 +1181,8 @@ class AuthorizationData(
     """Contains the identifier to use for authorization."""
 
     id_token: IdToken
-    id_token_info: IdTokenInfo | None = None
-    custom_data: CustomData | None = None
+    id_token_info: IdTokenInfo = None
+    custom_data: CustomData = None
 
 
 class CertificateHashData(
@@ -1194,7 +1197,7 @@ class CertificateHashData(
     issuer_key_hash: String128
     #: The serial number of the certificate.
     serial_number: String40
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class CertificateHashDataChain(
@@ -1204,8 +1207,8 @@ class CertificateHashDataChain(
     certificate_hash_data: CertificateHashData
     #: Indicates the type of the requested certificate(s).
     certificate_type: GetCertificateIdUse
-    child_certificate_hash_data: List1To4[CertificateHashData] | None = None
-    custom_data: CustomData | None = None
+    child_certificate_hash_data: List1To4[CertificateHashData] = None
+    custom_data: CustomData = None
 
 
 class ChargingLimit(
@@ -1215,8 +1218,8 @@ class ChargingLimit(
     #: Represents the source of the charging limit.
     charging_limit_source: ChargingLimitSource
     #: Indicates whether the charging limit is critical for the grid.
-    is_grid_critical: bool | None = None
-    custom_data: CustomData | None = None
+    is_grid_critical: bool = None
+    custom_data: CustomData = None
 
 
 class DCChargingParameters(
@@ -1232,33 +1235,33 @@ class DCChargingParameters(
     ev_max_voltage: int
     #: Amount of energy requested (in Wh). This inludes energy required for
     #: preconditioning.
-    energy_amount: int | None = None
+    energy_amount: int = None
     #: Maximum power (in W) supported by the electric vehicle. Required for DC charging.
-    ev_max_power: int | None = None
+    ev_max_power: int = None
     #: Energy available in the battery (in percent of the battery capacity)
-    state_of_charge: IntMin0Max100 | None = None
+    state_of_charge: IntMin0Max100 = None
     #: Capacity of the electric vehicle battery (in Wh)
-    ev_energy_capacity: int | None = None
+    ev_energy_capacity: int = None
     #: Percentage of SoC at which the EV considers the battery fully charged. (possible
     #: values: 0 - 100)
-    full_soc: IntMin0Max100 | None = msgspec.field(default=None, name="fullSoC")
+    full_soc: IntMin0Max100 = msgspec.field(default=None, name="fullSoC")
     #: Percentage of SoC at which the EV considers a fast charging process to end.
     #: (possible values: 0 - 100)
-    bulk_soc: IntMin0Max100 | None = msgspec.field(default=None, name="bulkSoC")
-    custom_data: CustomData | None = None
+    bulk_soc: IntMin0Max100 = msgspec.field(default=None, name="bulkSoC")
+    custom_data: CustomData = None
 
 
 class ChargingNeeds(
     msgspec.Struct, kw_only=True, omit_defaults=True, forbid_unknown_fields=True,
     rename="camel", gc=False,
 ):
-    ac_charging_parameters: ACChargingParameters | None = None
-    dc_charging_parameters: DCChargingParameters | None = None
+    ac_charging_parameters: ACChargingParameters = None
+    dc_charging_parameters: DCChargingParameters = None
     #: Mode of energy transfer requested by the EV.
     requested_energy_transfer: EnergyTransferMode
     #: Estimated departure time of the EV.
-    departure_time: DateTime | None = None
-    custom_data: CustomData | None = None
+    departure_time: DateTime = None
+    custom_data: CustomData = None
 
 
 class ChargingProfileCriterion(
@@ -1271,19 +1274,19 @@ class ChargingProfileCriterion(
     """
 
     #: Defines the purpose of the schedule transferred by this profile
-    charging_profile_purpose: ChargingProfilePurpose | None = None
+    charging_profile_purpose: ChargingProfilePurpose = None
     #: Value determining level in hierarchy stack of profiles. Higher values have
     #: precedence over lower values. Lowest level is 0.
-    stack_level: int | None = None
+    stack_level: int = None
     #: List of all the chargingProfileIds requested. Any ChargingProfile that matches
     #: one of these profiles will be reported. If omitted, the Charging Station SHALL
     #: not filter on chargingProfileId. This field SHALL NOT contain more ids than set
     #: in ChargingProfileEntries.maxLimit
-    charging_profile_id: ListMin1[int] | None = None
+    charging_profile_id: ListMin1[int] = None
     #: For which charging limit sources, charging profiles SHALL be reported. If
     #: omitted, the Charging Station SHALL not filter on chargingLimitSource.
-    charging_limit_source: List1To4[ChargingLimitSource] | None = None
-    custom_data: CustomData | None = None
+    charging_limit_source: List1To4[ChargingLimitSource] = None
+    custom_data: CustomData = None
 
 
 class ChargingSchedulePeriod(
@@ -1303,14 +1306,14 @@ class ChargingSchedulePeriod(
     limit: float
     #: The number of phases that can be used for charging. If a number of phases is
     #: needed, numberPhases=3 will be assumed unless another number is given.
-    number_phases: int | None = None
+    number_phases: int = None
     #: Values: 1..3, Used if numberPhases=1 and if the EVSE is capable of switching the
     #: phase connected to the EV, i.e. ACPhaseSwitchingSupported is defined and true.
     #: It’s not allowed unless both conditions above are true. If both conditions are
     #: true, and phaseToUse is omitted, the Charging Station / EVSE will make the
     #: selection on its own.
-    phase_to_use: int | None = None
-    custom_data: CustomData | None = None
+    phase_to_use: int = None
+    custom_data: CustomData = None
 
 
 class Cost(
@@ -1323,8 +1326,8 @@ class Cost(
     amount: int
     #: Values: -3..3, The amountMultiplier defines the exponent to base 10 (dec). The
     #: final value is determined by: amount * 10 ^ amountMultiplier
-    amount_multiplier: int | None = None
-    custom_data: CustomData | None = None
+    amount_multiplier: int = None
+    custom_data: CustomData = None
 
 
 class ConsumptionCost(
@@ -1335,7 +1338,7 @@ class ConsumptionCost(
     #: consumption block. The block interval extends to the start of the next interval.
     start_value: float
     cost: List1To3[Cost]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class RelativeTimeInterval(
@@ -1345,8 +1348,8 @@ class RelativeTimeInterval(
     #: Start of the interval, in seconds from NOW.
     start: int
     #: Duration of the interval, in seconds.
-    duration: int | None = None
-    custom_data: CustomData | None = None
+    duration: int = None
+    custom_data: CustomData = None
 
 
 class SalesTariffEntry(
@@ -1357,9 +1360,9 @@ class SalesTariffEntry(
     #: Defines the price level of this SalesTariffEntry (referring to NumEPriceLevels).
     #: Small values for the EPriceLevel represent a cheaper TariffEntry. Large values
     #: for the EPriceLevel represent a more expensive TariffEntry.
-    e_price_level: IntMin0 | None = None
-    consumption_cost: List1To3[ConsumptionCost] | None = None
-    custom_data: CustomData | None = None
+    e_price_level: IntMin0 = None
+    consumption_cost: List1To3[ConsumptionCost] = None
+    custom_data: CustomData = None
 
 
 class SalesTariff(
@@ -1373,12 +1376,12 @@ class SalesTariff(
     id: int
     #: A human readable title/short description of the sales tariff e.g. for HMI display
     #: purposes.
-    sales_tariff_description: String32 | None = None
+    sales_tariff_description: String32 = None
     #: Defines the overall number of distinct price levels used across all provided
     #: SalesTariff elements.
-    num_e_price_levels: int | None = None
+    num_e_price_levels: int = None
     sales_tariff_entry: List1To1024[SalesTariffEntry]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class ChargingSchedule(
@@ -1394,11 +1397,11 @@ class ChargingSchedule(
     id: int
     #: Starting point of an absolute schedule. If absent the schedule will be relative
     #: to start of charging.
-    start_schedule: DateTime | None = None
+    start_schedule: DateTime = None
     #: Duration of the charging schedule in seconds. If the duration is left empty, the
     #: last period will continue indefinitely or until end of the transaction if
     #: chargingProfilePurpose = TxProfile.
-    duration: int | None = None
+    duration: int = None
     #: The unit of measure Limit is expressed in.
     charging_rate_unit: ChargingRateUnit
     charging_schedule_period: List1To1024[ChargingSchedulePeriod]
@@ -1407,9 +1410,9 @@ class ChargingSchedule(
     #: algorithm to optimize the power allocation for in the case a charging process is
     #: inefficient at lower charging rates. Accepts at most one digit fraction (e.g.
     #: 8.1)
-    min_charging_rate: float | None = None
-    sales_tariff: SalesTariff | None = None
-    custom_data: CustomData | None = None
+    min_charging_rate: float = None
+    sales_tariff: SalesTariff = None
+    custom_data: CustomData = None
 
 
 class ChargingProfile(
@@ -1431,18 +1434,18 @@ class ChargingProfile(
     #: Indicates the kind of schedule.
     charging_profile_kind: ChargingProfileKind
     #: Indicates the start point of a recurrence.
-    recurrency_kind: RecurrencyKind | None = None
+    recurrency_kind: RecurrencyKind = None
     #: Point in time at which the profile starts to be valid. If absent, the profile is
     #: valid as soon as it is received by the Charging Station.
-    valid_from: DateTime | None = None
+    valid_from: DateTime = None
     #: Point in time at which the profile stops to be valid. If absent, the profile is
     #: valid until it is replaced by another profile.
-    valid_to: DateTime | None = None
+    valid_to: DateTime = None
     charging_schedule: List1To3[ChargingSchedule]
     #: SHALL only be included if ChargingProfilePurpose is set to TxProfile. The
     #: transactionId is used to match the profile to a specific transaction.
-    transaction_id: String36 | None = None
-    custom_data: CustomData | None = None
+    transaction_id: String36 = None
+    custom_data: CustomData = None
 
 
 class Modem(
@@ -1455,10 +1458,10 @@ class Modem(
     """
 
     #: This contains the ICCID of the modem’s SIM card.
-    iccid: String20 | None = None
+    iccid: String20 = None
     #: This contains the IMSI of the modem’s SIM card.
-    imsi: String20 | None = None
-    custom_data: CustomData | None = None
+    imsi: String20 = None
+    custom_data: CustomData = None
 
 
 class ChargingStation(
@@ -1468,15 +1471,15 @@ class ChargingStation(
     """The physical system where an Electrical Vehicle (EV) can be charged."""
 
     #: Vendor-specific device identifier.
-    serial_number: String25 | None = None
+    serial_number: String25 = None
     #: Defines the model of the device.
     model: String20
-    modem: Modem | None = None
+    modem: Modem = None
     #: Identifies the vendor (not necessarily in a unique manner).
     vendor_name: String50
     #: This contains the firmware version of the Charging Station.
-    firmware_version: String50 | None = None
-    custom_data: CustomData | None = None
+    firmware_version: String50 = None
+    custom_data: CustomData = None
 
 
 class ClearChargingProfile(
@@ -1492,14 +1495,14 @@ class ClearChargingProfile(
     #: zero (0) specifies the charging profile for the overall Charging Station. Absence
     #: of this parameter means the clearing applies to all charging profiles that match
     #: the other criteria in the request.
-    evse_id: int | None = None
+    evse_id: int = None
     #: Specifies to purpose of the charging profiles that will be cleared, if they meet
     #: the other criteria in the request.
-    charging_profile_purpose: ChargingProfilePurpose | None = None
+    charging_profile_purpose: ChargingProfilePurpose = None
     #: Specifies the stackLevel for which charging profiles will be cleared, if they
     #: meet the other criteria in the request.
-    stack_level: int | None = None
-    custom_data: CustomData | None = None
+    stack_level: int = None
+    custom_data: CustomData = None
 
 
 class StatusInfo(
@@ -1512,8 +1515,8 @@ class StatusInfo(
     #: string is case-insensitive.
     reason_code: String20
     #: Additional text to provide detailed information.
-    additional_info: String512 | None = None
-    custom_data: CustomData | None = None
+    additional_info: String512 = None
+    custom_data: CustomData = None
 
 
 class ClearMonitoringResult(
@@ -1524,8 +1527,8 @@ class ClearMonitoringResult(
     status: ClearMonitoringStatus
     #: Id of the monitor of which a clear was requested.
     id: int
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class EVSE(
@@ -1538,8 +1541,8 @@ class EVSE(
     #: Station.
     id: int
     #: An id to designate a specific connector (on an EVSE) by connector index number.
-    connector_id: int | None = None
-    custom_data: CustomData | None = None
+    connector_id: int = None
+    custom_data: CustomData = None
 
 
 class Component(
@@ -1548,15 +1551,15 @@ class Component(
 ):
     """A physical or logical component"""
 
-    evse: EVSE | None = None
+    evse: EVSE = None
     #: Name of the component. Name should be taken from the list of standardized
     #: component names whenever possible. Case Insensitive. strongly advised to use
     #: Camel Case.
     name: String50
     #: Name of instance in case the component exists as multiple instances. Case
     #: Insensitive. strongly advised to use Camel Case.
-    instance: String50 | None = None
-    custom_data: CustomData | None = None
+    instance: String50 = None
+    custom_data: CustomData = None
 
 
 class Variable(
@@ -1570,8 +1573,8 @@ class Variable(
     name: String50
     #: Name of instance in case the variable exists as multiple instances. Case
     #: Insensitive. strongly advised to use Camel Case.
-    instance: String50 | None = None
-    custom_data: CustomData | None = None
+    instance: String50 = None
+    custom_data: CustomData = None
 
 
 class ComponentVariable(
@@ -1583,8 +1586,8 @@ class ComponentVariable(
     """
 
     component: Component
-    variable: Variable | None = None
-    custom_data: CustomData | None = None
+    variable: Variable = None
+    custom_data: CustomData = None
 
 
 class CompositeSchedule(
@@ -1602,7 +1605,7 @@ class CompositeSchedule(
     schedule_start: DateTime
     #: The unit of measure Limit is expressed in.
     charging_rate_unit: ChargingRateUnit
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class EventData(
@@ -1618,26 +1621,26 @@ class EventData(
     #: Type of monitor that triggered this event, e.g. exceeding a threshold value.
     trigger: EventTrigger
     #: Refers to the Id of an event that is considered to be the cause for this event.
-    cause: int | None = None
+    cause: int = None
     #: Actual value (_attributeType_ Actual) of the variable.
     actual_value: String2500
     #: Technical (error) code as reported by component.
-    tech_code: String50 | None = None
+    tech_code: String50 = None
     #: Technical detail information as reported by component.
-    tech_info: String500 | None = None
+    tech_info: String500 = None
     #: _Cleared_ is set to true to report the clearing of a monitored situation, i.e. a
     #: 'return to normal'.
-    cleared: bool | None = None
+    cleared: bool = None
     #: If an event notification is linked to a specific transaction, this field can be
     #: used to specify its transactionId.
-    transaction_id: String36 | None = None
+    transaction_id: String36 = None
     component: Component
     #: Identifies the VariableMonitoring which triggered the event.
-    variable_monitoring_id: int | None = None
+    variable_monitoring_id: int = None
     #: Specifies the event notification type of the message.
     event_notification_type: EventNotification
     variable: Variable
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class Firmware(
@@ -1654,12 +1657,12 @@ class Firmware(
     #: Date and time at which the firmware shall be retrieved.
     retrieve_date_time: DateTime
     #: Date and time at which the firmware shall be installed.
-    install_date_time: DateTime | None = None
+    install_date_time: DateTime = None
     #: Certificate with which the firmware was signed. PEM encoded X.509 certificate.
-    signing_certificate: String5500 | None = None
+    signing_certificate: String5500 = None
     #: Base64 encoded firmware signature.
-    signature: String800 | None = None
-    custom_data: CustomData | None = None
+    signature: String800 = None
+    custom_data: CustomData = None
 
 
 class GetVariableData(
@@ -1670,10 +1673,10 @@ class GetVariableData(
 
     #: Attribute type for which value is requested. When absent, default Actual is
     #: assumed.
-    attribute_type: Attribute | None = None
+    attribute_type: Attribute = None
     component: Component
     variable: Variable
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class GetVariableResult(
@@ -1682,18 +1685,18 @@ class GetVariableResult(
 ):
     """Class to hold results of GetVariables request."""
 
-    attribute_status_info: StatusInfo | None = None
+    attribute_status_info: StatusInfo = None
     #: Result status of getting the variable.
     attribute_status: GetVariableStatus
     #: Attribute type for which value is requested. When absent, default Actual is
     #: assumed.
-    attribute_type: Attribute | None = None
+    attribute_type: Attribute = None
     #: Value of requested attribute type of component-variable. This field can only be
     #: empty when the given status is NOT accepted.
-    attribute_value: String2500 | None = None
+    attribute_value: String2500 = None
     component: Component
     variable: Variable
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class LogParameters(
@@ -1706,11 +1709,11 @@ class LogParameters(
     remote_location: String512
     #: This contains the date and time of the oldest logging information to include in
     #: the diagnostics.
-    oldest_timestamp: DateTime | None = None
+    oldest_timestamp: DateTime = None
     #: This contains the date and time of the latest logging information to include in
     #: the diagnostics.
-    latest_timestamp: DateTime | None = None
-    custom_data: CustomData | None = None
+    latest_timestamp: DateTime = None
+    custom_data: CustomData = None
 
 
 class MessageInfo(
@@ -1719,7 +1722,7 @@ class MessageInfo(
 ):
     """Contains message details, for a message to be displayed on a Charging Station."""
 
-    display: Component | None = None
+    display: Component = None
     #: Master resource identifier, unique within an exchange context. It is defined
     #: within the OCPP context as a positive Integer value (greater or equal to zero).
     id: int
@@ -1727,17 +1730,17 @@ class MessageInfo(
     priority: MessagePriority
     #: During what state should this message be shown. When omitted this message should
     #: be shown in any state of the Charging Station.
-    state: MessageState | None = None
+    state: MessageState = None
     #: From what date-time should this message be shown. If omitted: directly.
-    start_date_time: DateTime | None = None
+    start_date_time: DateTime = None
     #: Until what date-time should this message be shown, after this date/time this
     #: message SHALL be removed.
-    end_date_time: DateTime | None = None
+    end_date_time: DateTime = None
     #: During which transaction shall this message be shown. Message SHALL be removed by
     #: the Charging Station after transaction has ended.
-    transaction_id: String36 | None = None
+    transaction_id: String36 = None
     message: MessageContent
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SignedMeterValue(
@@ -1758,7 +1761,7 @@ class SignedMeterValue(
     #: Base64 encoded, sending depends on configuration variable
     #: _PublicKeyWithSignedMeterValue_.
     public_key: String2500
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class UnitOfMeasure(
@@ -1771,11 +1774,11 @@ class UnitOfMeasure(
     #: This field SHALL use a value from the list Standardized Units of Measurements in
     #: Part 2 Appendices. If an applicable unit is available in that list, otherwise a
     #: "custom" unit might be used.
-    unit: String20 | None = None
+    unit: String20 = None
     #: Multiplier, this value represents the exponent to base 10. I.e. multiplier 3
     #: means 10 raised to the 3rd power. Default is 0.
-    multiplier: int | None = None
-    custom_data: CustomData | None = None
+    multiplier: int = None
+    custom_data: CustomData = None
 
 
 class SampledValue(
@@ -1790,19 +1793,19 @@ class SampledValue(
     #: Indicates the measured value.
     value: float
     #: Type of detail value: start, end or sample. Default = "Sample.Periodic"
-    context: ReadingContext | None = None
+    context: ReadingContext = None
     #: Type of measurement. Default = "Energy.Active.Import.Register"
-    measurand: Measurand | None = None
+    measurand: Measurand = None
     #: Indicates how the measured value is to be interpreted. For instance between L1
     #: and neutral (L1-N) Please note that not all values of phase are applicable to all
     #: Measurands. When phase is absent, the measured value is interpreted as an overall
     #: value.
-    phase: Phase | None = None
+    phase: Phase = None
     #: Indicates where the measured value has been sampled. Default = "Outlet"
-    location: Location | None = None
-    signed_meter_value: SignedMeterValue | None = None
-    unit_of_measure: UnitOfMeasure | None = None
-    custom_data: CustomData | None = None
+    location: Location = None
+    signed_meter_value: SignedMeterValue = None
+    unit_of_measure: UnitOfMeasure = None
+    custom_data: CustomData = None
 
 
 class MeterValue(
@@ -1817,7 +1820,7 @@ class MeterValue(
     sampled_value: ListMin1[SampledValue]
     #: Timestamp for measured value(s).
     timestamp: DateTime
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class VariableMonitoring(
@@ -1840,7 +1843,7 @@ class VariableMonitoring(
     #: The severity range is 0-9, with 0 as the highest and 9 as the lowest severity
     #: level.
     severity: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class MonitoringData(
@@ -1852,7 +1855,7 @@ class MonitoringData(
     component: Component
     variable: Variable
     variable_monitoring: ListMin1[VariableMonitoring]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class VPN(
@@ -1866,14 +1869,14 @@ class VPN(
     #: VPN User
     user: String20
     #: VPN group.
-    group: String20 | None = None
+    group: String20 = None
     #: VPN Password.
     password: String20
     #: VPN shared secret.
     key: String255
     #: Type of VPN
     type: VPNEnum
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NetworkConnectionProfile(
@@ -1885,7 +1888,7 @@ class NetworkConnectionProfile(
     communication link.
     """
 
-    apn: APN | None = None
+    apn: APN = None
     #: Defines the OCPP version used for this communication function.
     ocpp_version: OCPPVersion
     #: Defines the transport protocol (e.g. SOAP or JSON). Note: SOAP is not supported
@@ -1903,8 +1906,8 @@ class NetworkConnectionProfile(
     security_profile: int
     #: Applicable Network Interface.
     ocpp_interface: OCPPInterface
-    vpn: VPN | None = None
-    custom_data: CustomData | None = None
+    vpn: VPN = None
+    custom_data: CustomData = None
 
 
 class OCSPRequestData(
@@ -1921,7 +1924,7 @@ class OCSPRequestData(
     serial_number: String40
     #: This contains the responder URL (Case insensitive).
     responder_url: String512 = msgspec.field(name="responderURL")
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class VariableAttribute(
@@ -1931,19 +1934,19 @@ class VariableAttribute(
     """Attribute data of a variable."""
 
     #: Attribute: Actual, MinSet, MaxSet, etc. Defaults to Actual if absent.
-    type: Attribute | None = None
+    type: Attribute = None
     #: Value of the attribute. May only be omitted when mutability is set to
     #: 'WriteOnly'.
-    value: String2500 | None = None
+    value: String2500 = None
     #: Defines the mutability of this attribute. Default is ReadWrite when omitted.
-    mutability: Mutability | None = None
+    mutability: Mutability = None
     #: If true, value will be persistent across system reboots or power down. Default
     #: when omitted is false.
-    persistent: bool | None = None
+    persistent: bool = None
     #: If true, value that will never be changed by the Charging Station at runtime.
     #: Default when omitted is false.
-    constant: bool | None = None
-    custom_data: CustomData | None = None
+    constant: bool = None
+    custom_data: CustomData = None
 
 
 class VariableCharacteristics(
@@ -1954,20 +1957,20 @@ class VariableCharacteristics(
 
     #: Unit of the variable. When the transmitted value has a unit, this field SHALL be
     #: included.
-    unit: String16 | None = None
+    unit: String16 = None
     #: Data type of this variable.
     data_type: Data
     #: Minimum possible value of this variable.
-    min_limit: float | None = None
+    min_limit: float = None
     #: Maximum possible value of this variable. When the datatype of this Variable is
     #: String, OptionList, SequenceList or MemberList, this field defines the maximum
     #: length of the (CSV) string.
-    max_limit: float | None = None
+    max_limit: float = None
     #: Allowed values when variable is Option/Member/SequenceList.
-    values_list: String1000 | None = None
+    values_list: String1000 = None
     #: Flag indicating if this variable supports monitoring.
     supports_monitoring: bool
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class ReportData(
@@ -1981,8 +1984,8 @@ class ReportData(
     component: Component
     variable: Variable
     variable_attribute: List1To4[VariableAttribute]
-    variable_characteristics: VariableCharacteristics | None = None
-    custom_data: CustomData | None = None
+    variable_characteristics: VariableCharacteristics = None
+    custom_data: CustomData = None
 
 
 class SetMonitoringData(
@@ -1993,10 +1996,10 @@ class SetMonitoringData(
 
     #: An id SHALL only be given to replace an existing monitor. The Charging Station
     #: handles the generation of id's for new monitors.
-    id: int | None = None
+    id: int = None
     #: Monitor only active when a transaction is ongoing on a component relevant to this
     #: transaction. Default = false.
-    transaction: bool | None = None
+    transaction: bool = None
     #: Value for threshold or delta monitoring. For Periodic or PeriodicClockAligned
     #: this is the interval in seconds.
     value: float
@@ -2008,7 +2011,7 @@ class SetMonitoringData(
     severity: int
     component: Component
     variable: Variable
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SetMonitoringResult(
@@ -2021,8 +2024,8 @@ class SetMonitoringResult(
     #: when status is accepted. Installed VariableMonitors should have unique id's but
     #: the id's of removed Installed monitors should have unique id's but the id's of
     #: removed monitors MAY be reused.
-    id: int | None = None
-    status_info: StatusInfo | None = None
+    id: int = None
+    status_info: StatusInfo = None
     #: Status is OK if a value could be returned. Otherwise this will indicate the
     #: reason why a value could not be returned.
     status: SetMonitoringStatus
@@ -2034,7 +2037,7 @@ class SetMonitoringResult(
     #: The severity range is 0-9, with 0 as the highest and 9 as the lowest severity
     #: level.
     severity: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SetVariableData(
@@ -2043,12 +2046,12 @@ class SetVariableData(
 ):
     #: Type of attribute: Actual, Target, MinSet, MaxSet. Default is Actual when
     #: omitted.
-    attribute_type: Attribute | None = None
+    attribute_type: Attribute = None
     #: Value to be assigned to attribute of variable.
     attribute_value: String1000
     component: Component
     variable: Variable
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SetVariableResult(
@@ -2057,13 +2060,13 @@ class SetVariableResult(
 ):
     #: Type of attribute: Actual, Target, MinSet, MaxSet. Default is Actual when
     #: omitted.
-    attribute_type: Attribute | None = None
+    attribute_type: Attribute = None
     #: Result status of setting the variable.
     attribute_status: SetVariableStatus
-    attribute_status_info: StatusInfo | None = None
+    attribute_status_info: StatusInfo = None
     component: Component
     variable: Variable
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class Transaction(
@@ -2073,18 +2076,18 @@ class Transaction(
     #: This contains the Id of the transaction.
     transaction_id: String36
     #: Current charging state, is required when state has changed.
-    charging_state: ChargingState | None = None
+    charging_state: ChargingState = None
     #: Contains the total time that energy flowed from EVSE to EV during the transaction
     #: (in seconds). Note that timeSpentCharging is smaller or equal to the duration of
     #: the transaction.
-    time_spent_charging: int | None = None
+    time_spent_charging: int = None
     #: This contains the reason why the transaction was stopped. MAY only be omitted
     #: when Reason is "Local".
-    stopped_reason: Reason | None = None
+    stopped_reason: Reason = None
     #: The ID given to remote start request (RequestStartTransactionRequest. This
     #: enables to CSMS to match the started transaction to the given start request.
-    remote_start_id: int | None = None
-    custom_data: CustomData | None = None
+    remote_start_id: int = None
+    custom_data: CustomData = None
 
 
 class AuthorizeRequest(
@@ -2097,9 +2100,9 @@ class AuthorizeRequest(
 
     id_token: IdToken
     #: The X.509 certificated presented by EV and encoded in PEM format.
-    certificate: String5500 | None = None
-    iso15118_certificate_hash_data: List1To4[OCSPRequestData] | None = None
-    custom_data: CustomData | None = None
+    certificate: String5500 = None
+    iso15118_certificate_hash_data: List1To4[OCSPRequestData] = None
+    custom_data: CustomData = None
 
 
 class AuthorizeResponse(
@@ -2114,8 +2117,8 @@ class AuthorizeResponse(
     #: Certificate status information. - if all certificates are valid: return
     #: 'Accepted'. - if one of the certificates was revoked, return
     #: 'CertificateRevoked'.
-    certificate_status: AuthorizeCertificateStatus | None = None
-    custom_data: CustomData | None = None
+    certificate_status: AuthorizeCertificateStatus = None
+    custom_data: CustomData = None
 
 
 class BootNotificationRequest(
@@ -2129,7 +2132,7 @@ class BootNotificationRequest(
     charging_station: ChargingStation
     #: This contains the reason for sending this message to the CSMS.
     reason: BootReason
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class BootNotificationResponse(
@@ -2148,8 +2151,8 @@ class BootNotificationResponse(
     interval: int
     #: This contains whether the Charging Station has been registered within the CSMS.
     status: RegistrationStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class CancelReservationRequest(
@@ -2162,7 +2165,7 @@ class CancelReservationRequest(
 
     #: Id of the reservation to cancel.
     reservation_id: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class CancelReservationResponse(
@@ -2175,8 +2178,8 @@ class CancelReservationResponse(
 
     #: This indicates the success or failure of the canceling of a reservation by CSMS.
     status: CancelReservationStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class CertificateSignedRequest(
@@ -2197,8 +2200,8 @@ class CertificateSignedRequest(
     #: typeOfCertificate was included in the SignCertificateRequest that requested this
     #: certificate to be signed AND both the 15118 connection and the Charging Station
     #: connection are implemented.
-    certificate_type: CertificateSigningUse | None = None
-    custom_data: CustomData | None = None
+    certificate_type: CertificateSigningUse = None
+    custom_data: CustomData = None
 
 
 class CertificateSignedResponse(
@@ -2211,8 +2214,8 @@ class CertificateSignedResponse(
 
     #: Returns whether certificate signing has been accepted, otherwise rejected.
     status: CertificateSignedStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class ChangeAvailabilityRequest(
@@ -2223,11 +2226,11 @@ class ChangeAvailabilityRequest(
 
     action: ClassVar[str] = "ChangeAvailability"
 
-    evse: EVSE | None = None
+    evse: EVSE = None
     #: This contains the type of availability change that the Charging Station should
     #: perform.
     operational_status: OperationalStatus
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class ChangeAvailabilityResponse(
@@ -2241,8 +2244,8 @@ class ChangeAvailabilityResponse(
     #: This indicates whether the Charging Station is able to perform the availability
     #: change.
     status: ChangeAvailabilityStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class ClearCacheRequest(
@@ -2253,7 +2256,7 @@ class ClearCacheRequest(
 
     action: ClassVar[str] = "ClearCache"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class ClearCacheResponse(
@@ -2266,8 +2269,8 @@ class ClearCacheResponse(
 
     #: Accepted if the Charging Station has executed the request, otherwise rejected.
     status: ClearCacheStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class ClearChargingProfileRequest(
@@ -2279,9 +2282,9 @@ class ClearChargingProfileRequest(
     action: ClassVar[str] = "ClearChargingProfile"
 
     #: The Id of the charging profile to clear.
-    charging_profile_id: int | None = None
-    charging_profile_criteria: ClearChargingProfile | None = None
-    custom_data: CustomData | None = None
+    charging_profile_id: int = None
+    charging_profile_criteria: ClearChargingProfile = None
+    custom_data: CustomData = None
 
 
 class ClearChargingProfileResponse(
@@ -2294,8 +2297,8 @@ class ClearChargingProfileResponse(
 
     #: Indicates if the Charging Station was able to execute the request.
     status: ClearChargingProfileStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class ClearDisplayMessageRequest(
@@ -2308,7 +2311,7 @@ class ClearDisplayMessageRequest(
 
     #: Id of the message that SHALL be removed from the Charging Station.
     id: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class ClearDisplayMessageResponse(
@@ -2321,8 +2324,8 @@ class ClearDisplayMessageResponse(
 
     #: Returns whether the Charging Station has been able to remove the message.
     status: ClearMessageStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class ClearVariableMonitoringRequest(
@@ -2335,7 +2338,7 @@ class ClearVariableMonitoringRequest(
 
     #: List of the monitors to be cleared, identified by there Id.
     id: ListMin1[int]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class ClearVariableMonitoringResponse(
@@ -2347,7 +2350,7 @@ class ClearVariableMonitoringResponse(
     action: ClassVar[str] = "ClearVariableMonitoring"
 
     clear_monitoring_result: ListMin1[ClearMonitoringResult]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class ClearedChargingLimitRequest(
@@ -2361,8 +2364,8 @@ class ClearedChargingLimitRequest(
     #: Source of the charging limit.
     charging_limit_source: ChargingLimitSource
     #: EVSE Identifier.
-    evse_id: int | None = None
-    custom_data: CustomData | None = None
+    evse_id: int = None
+    custom_data: CustomData = None
 
 
 class ClearedChargingLimitResponse(
@@ -2373,7 +2376,7 @@ class ClearedChargingLimitResponse(
 
     action: ClassVar[str] = "ClearedChargingLimit"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class CostUpdatedRequest(
@@ -2390,7 +2393,7 @@ class CostUpdatedRequest(
     total_cost: float
     #: Transaction Id of the transaction the current cost are asked for.
     transaction_id: String36
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class CostUpdatedResponse(
@@ -2401,7 +2404,7 @@ class CostUpdatedResponse(
 
     action: ClassVar[str] = "CostUpdated"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class CustomerInformationRequest(
@@ -2412,8 +2415,8 @@ class CustomerInformationRequest(
 
     action: ClassVar[str] = "CustomerInformation"
 
-    customer_certificate: CertificateHashData | None = None
-    id_token: IdToken | None = None
+    customer_certificate: CertificateHashData = None
+    id_token: IdToken = None
     #: The Id of the request.
     request_id: int
     #: Flag indicating whether the Charging Station should return
@@ -2427,8 +2430,8 @@ class CustomerInformationRequest(
     #: field contains a custom identifier other than IdToken and Certificate. One of the
     #: possible identifiers (customerIdentifier, customerIdToken or customerCertificate)
     #: should be in the request message.
-    customer_identifier: String64 | None = None
-    custom_data: CustomData | None = None
+    customer_identifier: String64 = None
+    custom_data: CustomData = None
 
 
 class CustomerInformationResponse(
@@ -2441,8 +2444,8 @@ class CustomerInformationResponse(
 
     #: Indicates whether the request was accepted.
     status: CustomerInformationStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class DataTransferRequest(
@@ -2454,13 +2457,13 @@ class DataTransferRequest(
     action: ClassVar[str] = "DataTransfer"
 
     #: May be used to indicate a specific message or implementation.
-    message_id: String50 | None = None
+    message_id: String50 = None
     #: Data without specified length or format. This needs to be decided by both parties
     #: (Open to implementation).
     data: Any = None
     #: This identifies the Vendor specific implementation
     vendor_id: String255
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class DataTransferResponse(
@@ -2473,10 +2476,10 @@ class DataTransferResponse(
 
     #: This indicates the success or failure of the data transfer.
     status: DataTransferStatus
-    status_info: StatusInfo | None = None
+    status_info: StatusInfo = None
     #: Data without specified length or format, in response to request.
     data: Any = None
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class DeleteCertificateRequest(
@@ -2488,7 +2491,7 @@ class DeleteCertificateRequest(
     action: ClassVar[str] = "DeleteCertificate"
 
     certificate_hash_data: CertificateHashData
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class DeleteCertificateResponse(
@@ -2501,8 +2504,8 @@ class DeleteCertificateResponse(
 
     #: Charging Station indicates if it can process the request.
     status: DeleteCertificateStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class FirmwareStatusNotificationRequest(
@@ -2518,8 +2521,8 @@ class FirmwareStatusNotificationRequest(
     #: The request id that was provided in the UpdateFirmwareRequest that started this
     #: firmware update. This field is mandatory, unless the message was triggered by a
     #: TriggerMessageRequest AND there is no firmware update ongoing.
-    request_id: int | None = None
-    custom_data: CustomData | None = None
+    request_id: int = None
+    custom_data: CustomData = None
 
 
 class FirmwareStatusNotificationResponse(
@@ -2530,7 +2533,7 @@ class FirmwareStatusNotificationResponse(
 
     action: ClassVar[str] = "FirmwareStatusNotification"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class Get15118EVCertificateRequest(
@@ -2548,7 +2551,7 @@ class Get15118EVCertificateRequest(
     action_: CertificateAction = msgspec.field(name="action")
     #: Raw CertificateInstallationReq request from EV, Base64 encoded.
     exi_request: String5600
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class Get15118EVCertificateResponse(
@@ -2561,10 +2564,10 @@ class Get15118EVCertificateResponse(
 
     #: Indicates whether the message was processed properly.
     status: Iso15118EVCertificateStatus
-    status_info: StatusInfo | None = None
+    status_info: StatusInfo = None
     #: Raw CertificateInstallationRes response for the EV, Base64 encoded.
     exi_response: String7500
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class GetBaseReportRequest(
@@ -2579,7 +2582,7 @@ class GetBaseReportRequest(
     request_id: int
     #: This field specifies the report base.
     report_base: ReportBase
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class GetBaseReportResponse(
@@ -2592,8 +2595,8 @@ class GetBaseReportResponse(
 
     #: This indicates whether the Charging Station is able to accept this request.
     status: GenericDeviceModelStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class GetCertificateStatusRequest(
@@ -2605,7 +2608,7 @@ class GetCertificateStatusRequest(
     action: ClassVar[str] = "GetCertificateStatus"
 
     ocsp_request_data: OCSPRequestData
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class GetCertificateStatusResponse(
@@ -2619,12 +2622,12 @@ class GetCertificateStatusResponse(
     #: This indicates whether the charging station was able to retrieve the OCSP
     #: certificate status.
     status: GetCertificateStatus
-    status_info: StatusInfo | None = None
+    status_info: StatusInfo = None
     #: OCSPResponse class as defined in IETF RFC 6960. DER encoded (as defined in IETF
     #: RFC 6960), and then base64 encoded. MAY only be omitted when status is not
     #: Accepted.
-    ocsp_result: String5500 | None = None
-    custom_data: CustomData | None = None
+    ocsp_result: String5500 = None
+    custom_data: CustomData = None
 
 
 class GetChargingProfilesRequest(
@@ -2641,9 +2644,9 @@ class GetChargingProfilesRequest(
     #: For which EVSE installed charging profiles SHALL be reported. If 0, only charging
     #: profiles installed on the Charging Station itself (the grid connection) SHALL be
     #: reported. If omitted, all installed charging profiles SHALL be reported.
-    evse_id: int | None = None
+    evse_id: int = None
     charging_profile: ChargingProfileCriterion
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class GetChargingProfilesResponse(
@@ -2657,8 +2660,8 @@ class GetChargingProfilesResponse(
     #: This indicates whether the Charging Station is able to process this request and
     #: will send ReportChargingProfilesRequest messages.
     status: GetChargingProfileStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class GetCompositeScheduleRequest(
@@ -2672,11 +2675,11 @@ class GetCompositeScheduleRequest(
     #: Length of the requested schedule in seconds.
     duration: int
     #: Can be used to force a power or current profile.
-    charging_rate_unit: ChargingRateUnit | None = None
+    charging_rate_unit: ChargingRateUnit = None
     #: The ID of the EVSE for which the schedule is requested. When evseid=0, the
     #: Charging Station will calculate the expected consumption for the grid connection.
     evse_id: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class GetCompositeScheduleResponse(
@@ -2689,9 +2692,9 @@ class GetCompositeScheduleResponse(
 
     #: The Charging Station will indicate if it was able to process the request
     status: GenericStatus
-    status_info: StatusInfo | None = None
-    schedule: CompositeSchedule | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    schedule: CompositeSchedule = None
+    custom_data: CustomData = None
 
 
 class GetDisplayMessagesRequest(
@@ -2705,16 +2708,16 @@ class GetDisplayMessagesRequest(
     #: If provided the Charging Station shall return Display Messages of the given ids.
     #: This field SHALL NOT contain more ids than set in
     #: NumberOfDisplayMessages.maxLimit
-    id: ListMin1[int] | None = None
+    id: ListMin1[int] = None
     #: The Id of this request.
     request_id: int
     #: If provided the Charging Station shall return Display Messages with the given
     #: priority only.
-    priority: MessagePriority | None = None
+    priority: MessagePriority = None
     #: If provided the Charging Station shall return Display Messages with the given
     #: state only.
-    state: MessageState | None = None
-    custom_data: CustomData | None = None
+    state: MessageState = None
+    custom_data: CustomData = None
 
 
 class GetDisplayMessagesResponse(
@@ -2728,8 +2731,8 @@ class GetDisplayMessagesResponse(
     #: Indicates if the Charging Station has Display Messages that match the request
     #: criteria in the GetDisplayMessagesRequest
     status: GetDisplayMessagesStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class GetInstalledCertificateIdsRequest(
@@ -2742,8 +2745,8 @@ class GetInstalledCertificateIdsRequest(
 
     #: Indicates the type of certificates requested. When omitted, all certificate types
     #: are requested.
-    certificate_type: ListMin1[GetCertificateIdUse] | None = None
-    custom_data: CustomData | None = None
+    certificate_type: ListMin1[GetCertificateIdUse] = None
+    custom_data: CustomData = None
 
 
 class GetInstalledCertificateIdsResponse(
@@ -2756,9 +2759,9 @@ class GetInstalledCertificateIdsResponse(
 
     #: Charging Station indicates if it can process the request.
     status: GetInstalledCertificateStatus
-    status_info: StatusInfo | None = None
-    certificate_hash_data_chain: ListMin1[CertificateHashDataChain] | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    certificate_hash_data_chain: ListMin1[CertificateHashDataChain] = None
+    custom_data: CustomData = None
 
 
 class GetLocalListVersionRequest(
@@ -2769,7 +2772,7 @@ class GetLocalListVersionRequest(
 
     action: ClassVar[str] = "GetLocalListVersion"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class GetLocalListVersionResponse(
@@ -2783,7 +2786,7 @@ class GetLocalListVersionResponse(
     #: This contains the current version number of the local authorization list in the
     #: Charging Station.
     version_number: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class GetLogRequest(
@@ -2802,12 +2805,12 @@ class GetLogRequest(
     #: This specifies how many times the Charging Station must try to upload the log
     #: before giving up. If this field is not present, it is left to Charging Station to
     #: decide how many times it wants to retry.
-    retries: int | None = None
+    retries: int = None
     #: The interval in seconds after which a retry may be attempted. If this field is
     #: not present, it is left to Charging Station to decide how long to wait between
     #: attempts.
-    retry_interval: int | None = None
-    custom_data: CustomData | None = None
+    retry_interval: int = None
+    custom_data: CustomData = None
 
 
 class GetLogResponse(
@@ -2820,11 +2823,11 @@ class GetLogResponse(
 
     #: This field indicates whether the Charging Station was able to accept the request.
     status: LogStatus
-    status_info: StatusInfo | None = None
+    status_info: StatusInfo = None
     #: This contains the name of the log file that will be uploaded. This field is not
     #: present when no logging information is available.
-    filename: String255 | None = None
-    custom_data: CustomData | None = None
+    filename: String255 = None
+    custom_data: CustomData = None
 
 
 class GetMonitoringReportRequest(
@@ -2835,13 +2838,13 @@ class GetMonitoringReportRequest(
 
     action: ClassVar[str] = "GetMonitoringReport"
 
-    component_variable: ListMin1[ComponentVariable] | None = None
+    component_variable: ListMin1[ComponentVariable] = None
     #: The Id of the request.
     request_id: int
     #: This field contains criteria for components for which a monitoring report is
     #: requested
-    monitoring_criteria: List1To3[MonitoringCriterion] | None = None
-    custom_data: CustomData | None = None
+    monitoring_criteria: List1To3[MonitoringCriterion] = None
+    custom_data: CustomData = None
 
 
 class GetMonitoringReportResponse(
@@ -2854,8 +2857,8 @@ class GetMonitoringReportResponse(
 
     #: This field indicates whether the Charging Station was able to accept the request.
     status: GenericDeviceModelStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class GetReportRequest(
@@ -2866,12 +2869,12 @@ class GetReportRequest(
 
     action: ClassVar[str] = "GetReport"
 
-    component_variable: ListMin1[ComponentVariable] | None = None
+    component_variable: ListMin1[ComponentVariable] = None
     #: The Id of the request.
     request_id: int
     #: This field contains criteria for components for which a report is requested
-    component_criteria: List1To4[ComponentCriterion] | None = None
-    custom_data: CustomData | None = None
+    component_criteria: List1To4[ComponentCriterion] = None
+    custom_data: CustomData = None
 
 
 class GetReportResponse(
@@ -2884,8 +2887,8 @@ class GetReportResponse(
 
     #: This field indicates whether the Charging Station was able to accept the request.
     status: GenericDeviceModelStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class GetTransactionStatusRequest(
@@ -2897,8 +2900,8 @@ class GetTransactionStatusRequest(
     action: ClassVar[str] = "GetTransactionStatus"
 
     #: The Id of the transaction for which the status is requested.
-    transaction_id: String36 | None = None
-    custom_data: CustomData | None = None
+    transaction_id: String36 = None
+    custom_data: CustomData = None
 
 
 class GetTransactionStatusResponse(
@@ -2910,10 +2913,10 @@ class GetTransactionStatusResponse(
     action: ClassVar[str] = "GetTransactionStatus"
 
     #: Whether the transaction is still ongoing.
-    ongoing_indicator: bool | None = None
+    ongoing_indicator: bool = None
     #: Whether there are still message to be delivered.
     messages_in_queue: bool
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class GetVariablesRequest(
@@ -2925,7 +2928,7 @@ class GetVariablesRequest(
     action: ClassVar[str] = "GetVariables"
 
     get_variable_data: ListMin1[GetVariableData]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class GetVariablesResponse(
@@ -2937,7 +2940,7 @@ class GetVariablesResponse(
     action: ClassVar[str] = "GetVariables"
 
     get_variable_result: ListMin1[GetVariableResult]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class HeartbeatRequest(
@@ -2948,7 +2951,7 @@ class HeartbeatRequest(
 
     action: ClassVar[str] = "Heartbeat"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class HeartbeatResponse(
@@ -2961,7 +2964,7 @@ class HeartbeatResponse(
 
     #: Contains the current time of the CSMS.
     current_time: DateTime
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class InstallCertificateRequest(
@@ -2976,7 +2979,7 @@ class InstallCertificateRequest(
     certificate_type: InstallCertificateUse
     #: A PEM encoded X.509 certificate.
     certificate: String5500
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class InstallCertificateResponse(
@@ -2989,8 +2992,8 @@ class InstallCertificateResponse(
 
     #: Charging Station indicates if installation was successful.
     status: InstallCertificateStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class LogStatusNotificationRequest(
@@ -3006,8 +3009,8 @@ class LogStatusNotificationRequest(
     #: The request id that was provided in GetLogRequest that started this log upload.
     #: This field is mandatory, unless the message was triggered by a
     #: TriggerMessageRequest AND there is no log upload ongoing.
-    request_id: int | None = None
-    custom_data: CustomData | None = None
+    request_id: int = None
+    custom_data: CustomData = None
 
 
 class LogStatusNotificationResponse(
@@ -3018,7 +3021,7 @@ class LogStatusNotificationResponse(
 
     action: ClassVar[str] = "LogStatusNotification"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class MeterValuesRequest(
@@ -3033,7 +3036,7 @@ class MeterValuesRequest(
     #: (zero) is used to designate the main power meter.
     evse_id: int
     meter_value: ListMin1[MeterValue]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class MeterValuesResponse(
@@ -3044,7 +3047,7 @@ class MeterValuesResponse(
 
     action: ClassVar[str] = "MeterValues"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyChargingLimitRequest(
@@ -3055,12 +3058,12 @@ class NotifyChargingLimitRequest(
 
     action: ClassVar[str] = "NotifyChargingLimit"
 
-    charging_schedule: ListMin1[ChargingSchedule] | None = None
+    charging_schedule: ListMin1[ChargingSchedule] = None
     #: The charging schedule contained in this notification applies to an EVSE. evseId
     #: must be > 0.
-    evse_id: int | None = None
+    evse_id: int = None
     charging_limit: ChargingLimit
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyChargingLimitResponse(
@@ -3071,7 +3074,7 @@ class NotifyChargingLimitResponse(
 
     action: ClassVar[str] = "NotifyChargingLimit"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyCustomerInformationRequest(
@@ -3088,14 +3091,14 @@ class NotifyCustomerInformationRequest(
     #: “to be continued” indicator. Indicates whether another part of the monitoringData
     #: follows in an upcoming notifyMonitoringReportRequest message. Default value when
     #: omitted is false.
-    tbc: bool | None = None
+    tbc: bool = None
     #: Sequence number of this message. First message starts at 0.
     seq_no: int
     #: Timestamp of the moment this message was generated at the Charging Station.
     generated_at: DateTime
     #: The Id of the request.
     request_id: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyCustomerInformationResponse(
@@ -3106,7 +3109,7 @@ class NotifyCustomerInformationResponse(
 
     action: ClassVar[str] = "NotifyCustomerInformation"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyDisplayMessagesRequest(
@@ -3117,14 +3120,14 @@ class NotifyDisplayMessagesRequest(
 
     action: ClassVar[str] = "NotifyDisplayMessages"
 
-    message_info: ListMin1[MessageInfo] | None = None
+    message_info: ListMin1[MessageInfo] = None
     #: The id of the GetDisplayMessagesRequest that requested this message.
     request_id: int
     #: "to be continued" indicator. Indicates whether another part of the report follows
     #: in an upcoming NotifyDisplayMessagesRequest message. Default value when omitted
     #: is false.
-    tbc: bool | None = None
-    custom_data: CustomData | None = None
+    tbc: bool = None
+    custom_data: CustomData = None
 
 
 class NotifyDisplayMessagesResponse(
@@ -3135,7 +3138,7 @@ class NotifyDisplayMessagesResponse(
 
     action: ClassVar[str] = "NotifyDisplayMessages"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyEVChargingNeedsRequest(
@@ -3147,11 +3150,11 @@ class NotifyEVChargingNeedsRequest(
     action: ClassVar[str] = "NotifyEVChargingNeeds"
 
     #: Contains the maximum schedule tuples the car supports per schedule.
-    max_schedule_tuples: int | None = None
+    max_schedule_tuples: int = None
     charging_needs: ChargingNeeds
     #: Defines the EVSE and connector to which the EV is connected. EvseId may not be 0.
     evse_id: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyEVChargingNeedsResponse(
@@ -3166,8 +3169,8 @@ class NotifyEVChargingNeedsResponse(
     #: does not imply that the evChargingNeeds can be met with the current charging
     #: profile.
     status: NotifyEVChargingNeedsStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class NotifyEVChargingScheduleRequest(
@@ -3184,7 +3187,7 @@ class NotifyEVChargingScheduleRequest(
     #: The charging schedule contained in this notification applies to an EVSE. EvseId
     #: must be > 0.
     evse_id: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyEVChargingScheduleResponse(
@@ -3198,8 +3201,8 @@ class NotifyEVChargingScheduleResponse(
     #: Returns whether the CSMS has been able to process the message successfully. It
     #: does not imply any approval of the charging schedule.
     status: GenericStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class NotifyEventRequest(
@@ -3214,11 +3217,11 @@ class NotifyEventRequest(
     generated_at: DateTime
     #: “to be continued” indicator. Indicates whether another part of the report follows
     #: in an upcoming notifyEventRequest message. Default value when omitted is false.
-    tbc: bool | None = None
+    tbc: bool = None
     #: Sequence number of this message. First message starts at 0.
     seq_no: int
     event_data: ListMin1[EventData]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyEventResponse(
@@ -3229,7 +3232,7 @@ class NotifyEventResponse(
 
     action: ClassVar[str] = "NotifyEvent"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyMonitoringReportRequest(
@@ -3240,18 +3243,18 @@ class NotifyMonitoringReportRequest(
 
     action: ClassVar[str] = "NotifyMonitoringReport"
 
-    monitor: ListMin1[MonitoringData] | None = None
+    monitor: ListMin1[MonitoringData] = None
     #: The id of the GetMonitoringRequest that requested this report.
     request_id: int
     #: “to be continued” indicator. Indicates whether another part of the monitoringData
     #: follows in an upcoming notifyMonitoringReportRequest message. Default value when
     #: omitted is false.
-    tbc: bool | None = None
+    tbc: bool = None
     #: Sequence number of this message. First message starts at 0.
     seq_no: int
     #: Timestamp of the moment this message was generated at the Charging Station.
     generated_at: DateTime
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyMonitoringReportResponse(
@@ -3262,7 +3265,7 @@ class NotifyMonitoringReportResponse(
 
     action: ClassVar[str] = "NotifyMonitoringReport"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyReportRequest(
@@ -3277,13 +3280,13 @@ class NotifyReportRequest(
     request_id: int
     #: Timestamp of the moment this message was generated at the Charging Station.
     generated_at: DateTime
-    report_data: ListMin1[ReportData] | None = None
+    report_data: ListMin1[ReportData] = None
     #: “to be continued” indicator. Indicates whether another part of the report follows
     #: in an upcoming notifyReportRequest message. Default value when omitted is false.
-    tbc: bool | None = None
+    tbc: bool = None
     #: Sequence number of this message. First message starts at 0.
     seq_no: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class NotifyReportResponse(
@@ -3294,7 +3297,7 @@ class NotifyReportResponse(
 
     action: ClassVar[str] = "NotifyReport"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class PublishFirmwareRequest(
@@ -3311,7 +3314,7 @@ class PublishFirmwareRequest(
     #: This specifies how many times Charging Station must try to download the firmware
     #: before giving up. If this field is not present, it is left to Charging Station to
     #: decide how many times it wants to retry.
-    retries: int | None = None
+    retries: int = None
     #: The MD5 checksum over the entire firmware file as a hexadecimal string of length
     #: 32.
     checksum: String32
@@ -3320,8 +3323,8 @@ class PublishFirmwareRequest(
     #: The interval in seconds after which a retry may be attempted. If this field is
     #: not present, it is left to Charging Station to decide how long to wait between
     #: attempts.
-    retry_interval: int | None = None
-    custom_data: CustomData | None = None
+    retry_interval: int = None
+    custom_data: CustomData = None
 
 
 class PublishFirmwareResponse(
@@ -3334,8 +3337,8 @@ class PublishFirmwareResponse(
 
     #: Indicates whether the request was accepted.
     status: GenericStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class PublishFirmwareStatusNotificationRequest(
@@ -3350,11 +3353,11 @@ class PublishFirmwareStatusNotificationRequest(
     status: PublishFirmwareStatus
     #: Required if status is Published. Can be multiple URI’s, if the Local Controller
     #: supports e.g. HTTP, HTTPS, and FTP.
-    location: ListMin1[String512] | None = None
+    location: ListMin1[String512] = None
     #: The request id that was provided in the PublishFirmwareRequest which triggered
     #: this action.
-    request_id: int | None = None
-    custom_data: CustomData | None = None
+    request_id: int = None
+    custom_data: CustomData = None
 
 
 class PublishFirmwareStatusNotificationResponse(
@@ -3365,7 +3368,7 @@ class PublishFirmwareStatusNotificationResponse(
 
     action: ClassVar[str] = "PublishFirmwareStatusNotification"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class ReportChargingProfilesRequest(
@@ -3385,11 +3388,11 @@ class ReportChargingProfilesRequest(
     charging_profile: ListMin1[ChargingProfile]
     #: To Be Continued. Default value when omitted: false. false indicates that there
     #: are no further messages as part of this report.
-    tbc: bool | None = None
+    tbc: bool = None
     #: The evse to which the charging profile applies. If evseId = 0, the message
     #: contains an overall limit for the Charging Station.
     evse_id: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class ReportChargingProfilesResponse(
@@ -3400,7 +3403,7 @@ class ReportChargingProfilesResponse(
 
     action: ClassVar[str] = "ReportChargingProfiles"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class RequestStartTransactionRequest(
@@ -3412,15 +3415,15 @@ class RequestStartTransactionRequest(
     action: ClassVar[str] = "RequestStartTransaction"
 
     #: Number of the EVSE on which to start the transaction. EvseId SHALL be > 0
-    evse_id: int | None = None
-    group_id_token: IdToken | None = None
+    evse_id: int = None
+    group_id_token: IdToken = None
     id_token: IdToken
     #: Id given by the server to this start request. The Charging Station might return
     #: this in the TransactionEventRequest, letting the server know which transaction
     #: was started for this request. Use to start a transaction.
     remote_start_id: int
-    charging_profile: ChargingProfile | None = None
-    custom_data: CustomData | None = None
+    charging_profile: ChargingProfile = None
+    custom_data: CustomData = None
 
 
 class RequestStartTransactionResponse(
@@ -3434,12 +3437,12 @@ class RequestStartTransactionResponse(
     #: Status indicating whether the Charging Station accepts the request to start a
     #: transaction.
     status: RequestStartStopStatus
-    status_info: StatusInfo | None = None
+    status_info: StatusInfo = None
     #: When the transaction was already started by the Charging Station before the
     #: RequestStartTransactionRequest was received, for example: cable plugged in first.
     #: This contains the transactionId of the already started transaction.
-    transaction_id: String36 | None = None
-    custom_data: CustomData | None = None
+    transaction_id: String36 = None
+    custom_data: CustomData = None
 
 
 class RequestStopTransactionRequest(
@@ -3453,7 +3456,7 @@ class RequestStopTransactionRequest(
     #: The identifier of the transaction which the Charging Station is requested to
     #: stop.
     transaction_id: String36
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class RequestStopTransactionResponse(
@@ -3467,8 +3470,8 @@ class RequestStopTransactionResponse(
     #: Status indicating whether Charging Station accepts the request to stop a
     #: transaction.
     status: RequestStartStopStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class ReservationStatusUpdateRequest(
@@ -3483,7 +3486,7 @@ class ReservationStatusUpdateRequest(
     reservation_id: int
     #: The updated reservation status.
     reservation_update_status: ReservationUpdateStatus
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class ReservationStatusUpdateResponse(
@@ -3494,7 +3497,7 @@ class ReservationStatusUpdateResponse(
 
     action: ClassVar[str] = "ReservationStatusUpdate"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class ReserveNowRequest(
@@ -3510,12 +3513,12 @@ class ReserveNowRequest(
     #: Date and time at which the reservation expires.
     expiry_date_time: DateTime
     #: This field specifies the connector type.
-    connector_type: Connector | None = None
+    connector_type: Connector = None
     id_token: IdToken
     #: This contains ID of the evse to be reserved.
-    evse_id: int | None = None
-    group_id_token: IdToken | None = None
-    custom_data: CustomData | None = None
+    evse_id: int = None
+    group_id_token: IdToken = None
+    custom_data: CustomData = None
 
 
 class ReserveNowResponse(
@@ -3528,8 +3531,8 @@ class ReserveNowResponse(
 
     #: This indicates the success or failure of the reservation.
     status: ReserveNowStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class ResetRequest(
@@ -3544,8 +3547,8 @@ class ResetRequest(
     type: Reset
     #: This contains the ID of a specific EVSE that needs to be reset, instead of the
     #: entire Charging Station.
-    evse_id: int | None = None
-    custom_data: CustomData | None = None
+    evse_id: int = None
+    custom_data: CustomData = None
 
 
 class ResetResponse(
@@ -3558,8 +3561,8 @@ class ResetResponse(
 
     #: This indicates whether the Charging Station is able to perform the reset.
     status: ResetStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class SecurityEventNotificationRequest(
@@ -3576,8 +3579,8 @@ class SecurityEventNotificationRequest(
     #: Date and time at which the event occurred.
     timestamp: DateTime
     #: Additional information about the occurred security event.
-    tech_info: String255 | None = None
-    custom_data: CustomData | None = None
+    tech_info: String255 = None
+    custom_data: CustomData = None
 
 
 class SecurityEventNotificationResponse(
@@ -3588,7 +3591,7 @@ class SecurityEventNotificationResponse(
 
     action: ClassVar[str] = "SecurityEventNotification"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SendLocalListRequest(
@@ -3599,14 +3602,14 @@ class SendLocalListRequest(
 
     action: ClassVar[str] = "SendLocalList"
 
-    local_authorization_list: ListMin1[AuthorizationData] | None = None
+    local_authorization_list: ListMin1[AuthorizationData] = None
     #: In case of a full update this is the version number of the full list. In case of
     #: a differential update it is the version number of the list after the update has
     #: been applied.
     version_number: int
     #: This contains the type of update (full or differential) of this request.
     update_type: Update
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SendLocalListResponse(
@@ -3620,8 +3623,8 @@ class SendLocalListResponse(
     #: This indicates whether the Charging Station has successfully received and applied
     #: the update of the Local Authorization List.
     status: SendLocalListStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class SetChargingProfileRequest(
@@ -3637,7 +3640,7 @@ class SetChargingProfileRequest(
     #: contains an overal limit for the whole Charging Station.
     evse_id: int
     charging_profile: ChargingProfile
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SetChargingProfileResponse(
@@ -3653,8 +3656,8 @@ class SetChargingProfileResponse(
     #: letter. There might be other constraints the Charging Station may need to take
     #: into account.
     status: ChargingProfileStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class SetDisplayMessageRequest(
@@ -3666,7 +3669,7 @@ class SetDisplayMessageRequest(
     action: ClassVar[str] = "SetDisplayMessage"
 
     message: MessageInfo
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SetDisplayMessageResponse(
@@ -3679,8 +3682,8 @@ class SetDisplayMessageResponse(
 
     #: This indicates whether the Charging Station is able to display the message.
     status: DisplayMessageStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class SetMonitoringBaseRequest(
@@ -3693,7 +3696,7 @@ class SetMonitoringBaseRequest(
 
     #: Specify which monitoring base will be set
     monitoring_base: MonitoringBase
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SetMonitoringBaseResponse(
@@ -3706,8 +3709,8 @@ class SetMonitoringBaseResponse(
 
     #: Indicates whether the Charging Station was able to accept the request.
     status: GenericDeviceModelStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class SetMonitoringLevelRequest(
@@ -3722,7 +3725,7 @@ class SetMonitoringLevelRequest(
     #: or equal to this severity. The severity range is 0-9, with 0 as the highest and 9
     #: as the lowest severity level.
     severity: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SetMonitoringLevelResponse(
@@ -3735,8 +3738,8 @@ class SetMonitoringLevelResponse(
 
     #: Indicates whether the Charging Station was able to accept the request.
     status: GenericStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class SetNetworkProfileRequest(
@@ -3750,7 +3753,7 @@ class SetNetworkProfileRequest(
     #: Slot in which the configuration should be stored.
     configuration_slot: int
     connection_data: NetworkConnectionProfile
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SetNetworkProfileResponse(
@@ -3763,8 +3766,8 @@ class SetNetworkProfileResponse(
 
     #: Result of operation.
     status: SetNetworkProfileStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class SetVariableMonitoringRequest(
@@ -3776,7 +3779,7 @@ class SetVariableMonitoringRequest(
     action: ClassVar[str] = "SetVariableMonitoring"
 
     set_monitoring_data: ListMin1[SetMonitoringData]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SetVariableMonitoringResponse(
@@ -3788,7 +3791,7 @@ class SetVariableMonitoringResponse(
     action: ClassVar[str] = "SetVariableMonitoring"
 
     set_monitoring_result: ListMin1[SetMonitoringResult]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SetVariablesRequest(
@@ -3800,7 +3803,7 @@ class SetVariablesRequest(
     action: ClassVar[str] = "SetVariables"
 
     set_variable_data: ListMin1[SetVariableData]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SetVariablesResponse(
@@ -3812,7 +3815,7 @@ class SetVariablesResponse(
     action: ClassVar[str] = "SetVariables"
 
     set_variable_result: ListMin1[SetVariableResult]
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class SignCertificateRequest(
@@ -3830,8 +3833,8 @@ class SignCertificateRequest(
     #: Indicates the type of certificate that is to be signed. When omitted the
     #: certificate is to be used for both the 15118 connection (if implemented) and the
     #: Charging Station to CSMS connection.
-    certificate_type: CertificateSigningUse | None = None
-    custom_data: CustomData | None = None
+    certificate_type: CertificateSigningUse = None
+    custom_data: CustomData = None
 
 
 class SignCertificateResponse(
@@ -3844,8 +3847,8 @@ class SignCertificateResponse(
 
     #: Specifies whether the CSMS can process the request.
     status: GenericStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class StatusNotificationRequest(
@@ -3866,7 +3869,7 @@ class StatusNotificationRequest(
     evse_id: int
     #: The id of the connector within the EVSE for which the status is reported.
     connector_id: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class StatusNotificationResponse(
@@ -3877,7 +3880,7 @@ class StatusNotificationResponse(
 
     action: ClassVar[str] = "StatusNotification"
 
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class TransactionEventRequest(
@@ -3892,7 +3895,7 @@ class TransactionEventRequest(
     #: SHALL contain: "Started" The last TransactionEvent of a transaction SHALL
     #: contain: "Ended" All others SHALL contain: "Updated"
     event_type: TransactionEvent
-    meter_value: ListMin1[MeterValue] | None = None
+    meter_value: ListMin1[MeterValue] = None
     #: The date and time at which this transaction event occurred.
     timestamp: DateTime
     #: Reason the Charging Station sends this message to the CSMS
@@ -3903,20 +3906,20 @@ class TransactionEventRequest(
     #: Indication that this transaction event happened when the Charging Station was
     #: offline. Default = false, meaning: the event occurred when the Charging Station
     #: was online.
-    offline: bool | None = None
+    offline: bool = None
     #: If the Charging Station is able to report the number of phases used, then it
     #: SHALL provide it. When omitted the CSMS may be able to determine the number of
     #: phases used via device management.
-    number_of_phases_used: int | None = None
+    number_of_phases_used: int = None
     #: The maximum current of the connected cable in Ampere (A).
-    cable_max_current: int | None = None
+    cable_max_current: int = None
     #: This contains the Id of the reservation that terminates as a result of this
     #: transaction.
-    reservation_id: int | None = None
+    reservation_id: int = None
     transaction_info: Transaction
-    evse: EVSE | None = None
-    id_token: IdToken | None = None
-    custom_data: CustomData | None = None
+    evse: EVSE = None
+    id_token: IdToken = None
+    custom_data: CustomData = None
 
 
 class TransactionEventResponse(
@@ -3931,16 +3934,16 @@ class TransactionEventResponse(
     #: including taxes. In the currency configured with the Configuration Variable:
     #: `Currency`. When omitted, the transaction was NOT free. To indicate a free
     #: transaction, the CSMS SHALL send 0.00.
-    total_cost: float | None = None
+    total_cost: float = None
     #: Priority from a business point of view. Default priority is 0, The range is from
     #: -9 to 9. Higher values indicate a higher priority. The chargingPriority in
     #: TransactionEventResponse is temporarily, so it may not be set in the
     #: IdTokenInfoType afterwards. Also the chargingPriority in TransactionEventResponse
     #: overrules the one in IdTokenInfoType.
-    charging_priority: int | None = None
-    id_token_info: IdTokenInfo | None = None
-    updated_personal_message: MessageContent | None = None
-    custom_data: CustomData | None = None
+    charging_priority: int = None
+    id_token_info: IdTokenInfo = None
+    updated_personal_message: MessageContent = None
+    custom_data: CustomData = None
 
 
 class TriggerMessageRequest(
@@ -3951,10 +3954,10 @@ class TriggerMessageRequest(
 
     action: ClassVar[str] = "TriggerMessage"
 
-    evse: EVSE | None = None
+    evse: EVSE = None
     #: Type of message to be triggered.
     requested_message: MessageTrigger
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class TriggerMessageResponse(
@@ -3968,8 +3971,8 @@ class TriggerMessageResponse(
     #: Indicates whether the Charging Station will send the requested notification or
     #: not.
     status: TriggerMessageStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class UnlockConnectorRequest(
@@ -3985,7 +3988,7 @@ class UnlockConnectorRequest(
     evse_id: int
     #: This contains the identifier of the connector that needs to be unlocked.
     connector_id: int
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class UnlockConnectorResponse(
@@ -3998,8 +4001,8 @@ class UnlockConnectorResponse(
 
     #: This indicates whether the Charging Station has unlocked the connector.
     status: UnlockStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 class UnpublishFirmwareRequest(
@@ -4013,7 +4016,7 @@ class UnpublishFirmwareRequest(
     #: The MD5 checksum over the entire firmware file as a hexadecimal string of length
     #: 32.
     checksum: String32
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class UnpublishFirmwareResponse(
@@ -4026,7 +4029,7 @@ class UnpublishFirmwareResponse(
 
     #: Indicates whether the Local Controller succeeded in unpublishing the firmware.
     status: UnpublishFirmwareStatus
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class UpdateFirmwareRequest(
@@ -4040,15 +4043,15 @@ class UpdateFirmwareRequest(
     #: This specifies how many times Charging Station must try to download the firmware
     #: before giving up. If this field is not present, it is left to Charging Station to
     #: decide how many times it wants to retry.
-    retries: int | None = None
+    retries: int = None
     #: The interval in seconds after which a retry may be attempted. If this field is
     #: not present, it is left to Charging Station to decide how long to wait between
     #: attempts.
-    retry_interval: int | None = None
+    retry_interval: int = None
     #: The Id of this request
     request_id: int
     firmware: Firmware
-    custom_data: CustomData | None = None
+    custom_data: CustomData = None
 
 
 class UpdateFirmwareResponse(
@@ -4061,8 +4064,8 @@ class UpdateFirmwareResponse(
 
     #: This field indicates whether the Charging Station was able to accept the request.
     status: UpdateFirmwareStatus
-    status_info: StatusInfo | None = None
-    custom_data: CustomData | None = None
+    status_info: StatusInfo = None
+    custom_data: CustomData = None
 
 
 ACTIONS: tuple[str, ...] = (

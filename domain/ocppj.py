@@ -32,19 +32,27 @@ Rules (Part 4 section 4 + errata 2025-01):
   with a CALLERROR, even when malformed, so two endpoints can never ping-pong
   errors; a malformed response to our outstanding call still ends that call.
 * 4.1.5 allows `null` as well as `{}` for "no payload"; an inbound `null`
-  payload is therefore read as `{}` (and then validated like `{}`).
+  payload is therefore read as `{}` (and then validated like `{}`). A `null`
+  for a field is a TypeConstraintViolation (4.1.5: an empty field is left out).
+* Leniency (README "Leniencies"): a date-time without UTC offset in any
+  date-time field of a CALL or CALLRESULT from the CSMS is read as UTC. The
+  event carries a `warning` for the log, on the first such frame of a
+  connection only (`connection_lost()` starts the next connection afresh).
+  What we send is never lenient: `send_call` refuses a date-time without
+  offset.
 
 Schema violations are mapped to RPC error codes by `classify_violation()`,
 the one place that decides it (see its docstring for the reasoning).
 """
 from __future__ import annotations
 
+import datetime
 import enum
 import re
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -96,6 +104,7 @@ class IncomingCall:
     message_id: str
     action: str
     request: msgspec.Struct
+    warning: str | None = None  # a leniency used, for the log (once per connection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +113,7 @@ class CallResultReceived:
     action: str
     request: msgspec.Struct
     response: msgspec.Struct
+    warning: str | None = None  # a leniency used, for the log (once per connection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +217,8 @@ _JSON_TYPE = {"str": "string", "int": "integer", "float": "number", "bool": "boo
 
 
 def _json_type(msgspec_types: str) -> str:
-    """"int | null" -> "integer": the "| null" only says the field is optional."""
+    """"int" -> "integer", "null" -> "null" (a "| null" alternative, which no message
+    type has since optional fields reject null, would be left out)."""
     names = [n for n in msgspec_types.split(" | ") if n != "null"] or ["null"]
     return " or ".join(_JSON_TYPE.get(n, n) for n in names)
 
@@ -251,9 +262,9 @@ def classify_violation(error: str | Exception) -> Violation:
     * TypeConstraintViolation is "violates data type constraints (e.g.
       "somestring": 12)": the JSON type is wrong. `null` is not a type any OCPP
       field has (4.1.5: an empty optional field is left out, never null), so a
-      null value is a type violation too. (domain.messages reads null for an
-      *optional* field as absent - a documented leniency - so only a null for
-      a required field, or inside an array, gets here.)
+      null value is a type violation too, for required and optional fields
+      alike (domain.messages types optional fields without null). Only
+      DataTransfer's `data`, which the schema leaves untyped, takes null.
     * PropertyConstraintViolation is "contains an invalid value": the type is
       right but the value is not allowed - out of [minimum, maximum] or not one
       of the enum's values.
@@ -307,6 +318,12 @@ _outbound: dict[type, tuple[str, bytes, msgspec.json.Decoder]] = {}
 
 _EMPTY_OBJECT = b"{}"
 _NULL_PAYLOAD = "Expected `object`, got `null`"
+_NO_OFFSET = "Expected `datetime` with a timezone component"  # a valid RFC 3339 date-time but for the offset
+_NO_FIELDS: tuple[str, ...] = ()
+_any_decoder = msgspec.json.Decoder()
+_OffsetLess = Annotated[datetime.datetime, msgspec.Meta(tz=False)]
+# message class -> where its date-time fields are (see _date_time_plan)
+_date_time_plans: dict[type, Any] = {}
 
 
 def _request_decoder(action: str) -> msgspec.json.Decoder:
@@ -333,14 +350,84 @@ def _outbound_entry(cls: type) -> tuple[str, bytes, msgspec.json.Decoder]:
     return entry
 
 
-def _decode_payload(decoder: msgspec.json.Decoder, raw: msgspec.Raw) -> Any:
-    """Decode a payload; raises msgspec.ValidationError (null is read as {}, 4.1.5)."""
+def _decode_payload(decoder: msgspec.json.Decoder, raw: msgspec.Raw) -> tuple[Any, tuple[str, ...] | list[str]]:
+    """Decode a CSMS payload: (message, wire paths of the date-times read as UTC).
+
+    Raises msgspec.ValidationError. A null payload is read as {} (4.1.5). One pass
+    over the JSON; only a payload with a date-time without offset is read again
+    (`_read_offsetless_as_utc`), so the leniency costs nothing on the usual path.
+    """
     try:
-        return decoder.decode(raw)
+        return decoder.decode(raw), _NO_FIELDS
     except msgspec.ValidationError as exc:
-        if str(exc) == _NULL_PAYLOAD:
-            return decoder.decode(_EMPTY_OBJECT)
+        text = str(exc)
+        if text == _NULL_PAYLOAD:
+            return decoder.decode(_EMPTY_OBJECT), _NO_FIELDS
+        if text.startswith(_NO_OFFSET):
+            return _read_offsetless_as_utc(decoder, raw, exc)
         raise
+
+
+def _read_offsetless_as_utc(
+    decoder: msgspec.json.Decoder, raw: msgspec.Raw, error: msgspec.ValidationError
+) -> tuple[Any, list[str]]:
+    """The leniency of README "Leniencies": every date-time field of the payload
+    that has no UTC offset is read as UTC, then the payload is decoded as strictly
+    as ever (any other violation is raised as usual). Only date-time fields of the
+    message type are touched, never a string that merely looks like a date-time."""
+    tree = _any_decoder.decode(raw)
+    found: list[str] = []
+    tree = _as_utc(tree, _date_time_plan(decoder.type), "", found)
+    if not found:  # cannot happen: msgspec reported one; keep its error then
+        raise error
+    return decoder.decode(_encode(tree)), found
+
+
+def _date_time_plan(cls: type) -> Any:
+    """Where `cls` has date-time fields: True (this value), {wire name: plan} (an
+    object's fields that have some), [plan] (each item of an array); None: nowhere."""
+    plan = _date_time_plans.get(cls, False)
+    if plan is False:
+        plan = _date_time_plans[cls] = _plan_of(msgspec.inspect.type_info(cls))
+    return plan
+
+
+def _plan_of(t: msgspec.inspect.Type) -> Any:
+    if isinstance(t, msgspec.inspect.DateTimeType):
+        return True
+    if isinstance(t, msgspec.inspect.StructType):
+        fields = {f.encode_name: p for f in t.fields if (p := _plan_of(f.type)) is not None}
+        return fields or None
+    if isinstance(t, msgspec.inspect.ListType):
+        item = _plan_of(t.item_type)
+        return None if item is None else [item]
+    return None
+
+
+def _as_utc(value: Any, plan: Any, path: str, found: list[str]) -> Any:
+    """`value` (decoded JSON) with the offset-less date-times at `plan` made UTC
+    datetimes; their wire paths are appended to `found`."""
+    if plan is True:
+        if type(value) is str:
+            try:
+                naive = msgspec.convert(value, _OffsetLess)
+            except msgspec.ValidationError:
+                return value  # not RFC 3339, or with an offset: left to the strict decoder
+            found.append(path)
+            return naive.replace(tzinfo=datetime.timezone.utc)
+        return value
+    if plan is None:
+        return value
+    if type(plan) is dict:
+        if type(value) is dict:
+            for name, sub in plan.items():
+                if name in value:
+                    value[name] = _as_utc(value[name], sub, f"{path}.{name}" if path else name, found)
+        return value
+    if type(value) is list:
+        for n, item in enumerate(value):
+            value[n] = _as_utc(item, plan[0], f"{path}[{n}]", found)
+    return value
 
 
 def _read(decoder: msgspec.json.Decoder, parts: list[msgspec.Raw], index: int) -> Any:
@@ -391,7 +478,7 @@ class OcppJEndpoint:
         SecurityError while the BootNotification is not accepted).
     """
 
-    __slots__ = ("_call_decoders", "_new_message_id", "_pending", "message_timeout", "refusal")
+    __slots__ = ("_call_decoders", "_new_message_id", "_offset_warned", "_pending", "message_timeout", "refusal")
 
     def __init__(
         self,
@@ -408,6 +495,7 @@ class OcppJEndpoint:
         self.message_timeout = message_timeout
         self._pending: _Pending | None = None
         self.refusal: tuple[str, str] | None = None
+        self._offset_warned = False  # a date-time without offset was logged on this connection
 
     # ---------------------------------------------------------------- outbound
 
@@ -456,9 +544,13 @@ class OcppJEndpoint:
         return CallTimedOut(p.message_id, p.action, p.request)
 
     def connection_lost(self) -> tuple[str, msgspec.Struct] | None:
-        """Forget the outstanding call; returns (message_id, request) for a resend."""
+        """Forget the outstanding call; returns (message_id, request) for a resend.
+
+        The next frames belong to a new connection: its first date-time without
+        offset is warned about again."""
         p = self._pending
         self._pending = None
+        self._offset_warned = False
         return None if p is None else (p.message_id, p.request)
 
     def result_frame(self, message_id: str, response: msgspec.Struct) -> str:
@@ -561,7 +653,7 @@ class OcppJEndpoint:
                 return self._reply(message_id, RpcErrorCode.NotSupported, f"{shown}Request not supported")
             return self._reply(message_id, RpcErrorCode.NotImplemented, f"action {shown!r} not implemented")
         try:
-            request = _decode_payload(decoder, parts[3])
+            request, offsetless = _decode_payload(decoder, parts[3])
         except msgspec.ValidationError as exc:
             v = classify_violation(exc)
             return self._reply(message_id, v.code, v.description, v.details)
@@ -569,6 +661,8 @@ class OcppJEndpoint:
             return self._reply(
                 message_id, RpcErrorCode.FormatViolation, f"{action}Request payload unreadable: {type(exc).__name__}"
             )
+        if offsetless:
+            return IncomingCall(message_id, action, request, self._offset_warning(f"{action}Request", offsetless))
         return IncomingCall(message_id, action, request)
 
     def _response(
@@ -590,7 +684,7 @@ class OcppJEndpoint:
                     f"malformed CALLRESULT: {len(parts)} elements, expected 3", {},
                 )
             try:
-                response = _decode_payload(p.response_decoder, parts[2])
+                response, offsetless = _decode_payload(p.response_decoder, parts[2])
             except msgspec.ValidationError as exc:
                 v = classify_violation(exc)
                 return CallErrorReceived(
@@ -602,6 +696,9 @@ class OcppJEndpoint:
                     message_id, p.action, p.request, RpcErrorCode.FormatViolation,
                     f"invalid {p.action}Response: unreadable payload ({type(exc).__name__})", {},
                 )
+            if offsetless:
+                warning = self._offset_warning(f"{p.action}Response", offsetless)
+                return CallResultReceived(message_id, p.action, p.request, response, warning)
             return CallResultReceived(message_id, p.action, p.request, response)
         # CALLERROR: [4, id, code, description, details]; take what can be read.
         code = _read(_str_decoder, parts, 2)
@@ -614,6 +711,14 @@ class OcppJEndpoint:
         return CallErrorReceived(
             message_id, p.action, p.request, code, description or "", {} if details is None else details
         )
+
+    def _offset_warning(self, message: str, fields: list[str]) -> str | None:
+        """The log line for date-times read as UTC: on the connection's first only."""
+        if self._offset_warned:
+            return None
+        self._offset_warned = True
+        more = f" (and {len(fields) - 1} more)" if len(fields) > 1 else ""
+        return f"CSMS sent date-time without UTC offset in {message}.{fields[0]}{more}; read as UTC"
 
     def _unparseable(self, frame: str | bytes, why: str) -> Reply | Dropped | CallErrorReceived:
         """A frame that is not JSON: answer "-1", unless it looks like a CALLRESULT/CALLERROR."""

@@ -255,9 +255,13 @@ class Station:
     def frame_received(self, frame: str | bytes, now: float) -> list[Effect]:
         ev = self.rpc.receive(frame, now)
         if isinstance(ev, IncomingCall):
+            if ev.warning is not None:      # a leniency (README "Leniencies"), once per connection
+                self._effects.append(Log("warning", ev.warning))
             size = len(frame) if isinstance(frame, bytes) or frame.isascii() else len(frame.encode())
             self._on_call(ev, now, size)
         elif isinstance(ev, CallResultReceived):
+            if ev.warning is not None:
+                self._effects.append(Log("warning", ev.warning))
             self._on_result(ev.request, ev.response, now)
         elif isinstance(ev, (CallErrorReceived, CallTimedOut)):
             self._on_call_failed(ev, now)

@@ -168,14 +168,6 @@ def test_names() -> None:
                       "exi_request": "exiRequest", "custom_data": "customData"}
 
 
-def _unwrap_optional(t: msgspec.inspect.Type) -> msgspec.inspect.Type:
-    if isinstance(t, msgspec.inspect.UnionType):
-        rest = [x for x in t.types if not isinstance(x, msgspec.inspect.NoneType)]
-        assert len(rest) == 1 and len(t.types) == 2
-        return rest[0]
-    return t
-
-
 def _check_type(t: msgspec.inspect.Type, schema: dict, root: dict, where: str) -> None:
     schema = deref(schema, root)
     kind = schema.get("type")
@@ -216,12 +208,10 @@ def _check_struct(t: msgspec.inspect.StructType, schema: dict, root: dict, where
         f = by_wire[wire]
         required = wire in schema.get("required", [])
         assert f.required is required, f"{where}.{wire}"
-        if required:
-            ft = f.type
-        else:
+        if not required:
             assert f.default is None, f"{where}.{wire}"
-            ft = f.type if "type" not in prop and "$ref" not in prop else _unwrap_optional(f.type)
-        _check_type(ft, prop, root, f"{where}.{wire}")
+        # no null in the type, optional or not (Part 4 4.1.5); _check_type checks it is T
+        _check_type(f.type, prop, root, f"{where}.{wire}")
 
 
 @pytest.mark.parametrize("stem", sorted(SCHEMAS))
@@ -467,7 +457,6 @@ def violations(stem: str) -> Iterator[tuple[str, str, Any, str]]:
                        f"Object missing required field `{name}`{_at(parent)}")
         if kind is None and "enum" not in sub:
             continue  # DataTransfer.data: any JSON
-        null = "" if required else " | null"
         if "enum" in sub or kind == "string":
             bad, expected = 7, ("datetime" if sub.get("format") else "str")
             got = "int"
@@ -479,7 +468,11 @@ def violations(stem: str) -> Iterator[tuple[str, str, Any, str]]:
         else:
             bad, expected, got = ["x"], "object", "array"
         yield ("wrong type", path, _replace(good, path, bad),
-               f"Expected `{expected}{null}`, got `{got}`{_at(path)}")
+               f"Expected `{expected}`, got `{got}`{_at(path)}")
+        # Part 4 4.1.5: an empty optional field is left out; null is a wrong type,
+        # for optional fields as for required ones and array items
+        yield ("null", path, _replace(good, path, None),
+               f"Expected `{expected}`, got `null`{_at(path)}")
         if "enum" in sub:
             yield ("bad enum value", path, _replace(good, path, "NotAValue"),
                    f"Invalid enum value 'NotAValue'{_at(path)}")
@@ -506,8 +499,7 @@ def violations(stem: str) -> Iterator[tuple[str, str, Any, str]]:
                        f"Expected `{name}` <= {int(hi)}{_at(path)}")
             if kind == "integer":
                 yield ("fraction for integer", path, _replace(good, path, 1.5),
-                       f"Expected `int{'' if required else ' | null'}`, got `float`"
-                       f"{_at(path)}")
+                       f"Expected `int`, got `float`{_at(path)}")
         elif kind == "array":
             lo, hi = sub.get("minItems", 0), sub.get("maxItems")
             if lo:
@@ -530,7 +522,7 @@ def _replace_add(doc: Any, path: str) -> Any:
     return doc
 
 
-RULES = {"missing required", "wrong type", "bad enum value", "bad date-time", "no UTC offset",
+RULES = {"missing required", "wrong type", "null", "bad enum value", "bad date-time", "no UTC offset",
          "string too long", "number too small", "number too large", "fraction for integer",
          "too few items", "too many items", "unknown field"}
 
@@ -579,8 +571,12 @@ def test_violation_examples_for_the_docs() -> None:
     msg = decode(b'{"customData": {"vendorId": "acme", "colour": "red"}}',
                  type=messages.HeartbeatRequest)
     assert msg.custom_data == messages.CustomData(vendor_id="acme")
-    # documented leniency: null for an optional field reads as absent
-    assert decode(b'{"customData": null}', type=messages.HeartbeatRequest).custom_data is None
+    # Part 4 4.1.5: null for an optional field is a wrong type, not "absent"
+    with pytest.raises(msgspec.ValidationError,
+                       match=r"^Expected `object`, got `null` - at `\$.customData`$"):
+        decode(b'{"customData": null}', type=messages.HeartbeatRequest)
+    # DataTransfer.data is untyped in the schema: null is a legal value (read as None)
+    assert decode(b'{"vendorId": "v", "data": null}', type=messages.DataTransferRequest).data is None
 
 
 # ---------------------------------------------------------------------------

@@ -443,8 +443,9 @@ def render_struct(
         if wire in required:
             value = f" = msgspec.field({explicit})" if explicit else ""
         else:
-            if annotation != "Any":
-                annotation += " | None"
+            # Optional: absent decodes as the default None, but the type stays T (not
+            # T | None), so an explicit null is a type error (Part 4 4.1.5) - in the
+            # same single decoding pass. An `Any` field (DataTransfer.data) takes null.
             value = f" = msgspec.field(default=None, {explicit})" if explicit else " = None"
         field_lines.append(f"    {name}: {annotation}{value}")
     if len({snake_case(w) for w in props}) != len(props):
@@ -524,9 +525,13 @@ Names
 
 Types
 -----
-- Required fields have no default; optional fields are `T | None = None` and are
-  left out when encoding (`omit_defaults=True`). Schema defaults are named in
-  the field comments, never filled in: an absent field decodes as None.
+- Required fields have no default; optional fields are `T = None`: an absent
+  field decodes as None and None is left out when encoding
+  (`omit_defaults=True`). The annotation is deliberately `T`, not `T | None`:
+  OCPP-J leaves an empty optional field out and does not allow `null` (Part 4
+  4.1.5), so an explicit `null` is rejected as a wrong type in the same single
+  decoding pass ("Expected `str`, got `null`"). Schema defaults are named in
+  the field comments, never filled in.
 - string -> `str` (`maxLength` -> `String<N>`), `format: date-time` ->
   timezone-aware `datetime.datetime` (RFC 3339; UTC encodes with `Z`),
   integer -> `int`, number -> `float`, `minimum`/`maximum` -> `Meta(ge/le)`,
@@ -540,11 +545,10 @@ Types
 
 Differences from the schemas
 ----------------------------
-- Lenient: `null` for an optional field decodes as absent (the schemas have no
-  null type); null is never produced when encoding.
 - Lenient: unknown members of `customData` are accepted but dropped (above).
-- `DataTransfer*.data` is any JSON value; an explicit `"data": null` decodes
-  as None and so is left out when re-encoded.
+- `DataTransfer*.data` is any JSON value, null included (the schema gives it no
+  type); an explicit `"data": null` decodes as None, like an absent `data`, and
+  so is left out when re-encoded. Null is never produced anywhere else.
 - Strict: an integer field written as `1.0` is rejected ("Expected `int`, got
   `float`") although JSON Schema counts it as an integer; a number beyond the
   double range (`1e400`) gives "Number out of range - at `<path>`".
@@ -556,17 +560,17 @@ one of the shapes below (tests/test_messages.py checks every rule at every place
 of every schema). <path> is the wire path, e.g. `$.chargingStation.model`,
 `$.meterValue[0].sampledValue[2].value`; the " - at `<path>`" suffix is left out
 when the error is at the root. In "wrong type", <type> is `str` (strings and
-enums), `int`, `float`, `bool`, `datetime`, `object` or `array`, followed by
-` | null` when the field is optional; <got> is the JSON type found (`str`,
-`int`, `float`, `bool`, `object`, `array`). Range and length messages never add
-` | null`.
+enums), `int`, `float`, `bool`, `datetime`, `object` or `array`, the same for
+required and optional fields; <got> is the JSON type found (`str`, `int`,
+`float`, `bool`, `object`, `array`, `null`).
 
   missing required  Object missing required field `<wireName>` - at `<path>`
                     (path of the object that lacks it)
   unknown field     Object contains unknown field `<wireName>` - at `<path>`
                     (path of the object that has it)
   wrong type        Expected `<type>`, got `<got>` - at `<path>`
-                    (an integer field given 1.5 or 1.0: Expected `int`, got `float`)
+                    (an integer field given 1.5 or 1.0: Expected `int`, got `float`;
+                    any typed field given null: Expected `<type>`, got `null`)
   string too long   Expected `str` of length <= <maxLength> - at `<path>`
   below minimum     Expected `int` >= <minimum> - at `<path>`
   above maximum     Expected `int` <= <maximum> - at `<path>`

@@ -7,6 +7,7 @@ with a station certificate for security profile 3.
 from __future__ import annotations
 
 import base64
+import logging
 import random
 import socket
 import ssl
@@ -192,6 +193,49 @@ class RawCsms:
                         return
         except (trio.BrokenResourceError, trio.ClosedResourceError, wsproto.utilities.ProtocolError):
             pass
+
+
+class BadFrameCsms:
+    """Bare wsproto server whose first connection, once open, sends `frame` (raw bytes
+    written by hand: wsproto would not build a bad frame), then records the close code
+    the station sends back. Later connections stay open."""
+
+    def __init__(self, frame: bytes) -> None:
+        self.frame = frame
+        self.connections = 0
+        self.close_codes: list[int | None] = []
+        self.close_reasons: list[str | None] = []
+        self.closed = trio.Event()
+        self.port = 0
+
+    async def start(self, nursery: trio.Nursery) -> BadFrameCsms:
+        listeners = await nursery.start(trio.serve_tcp, self._handle, 0)
+        self.port = listeners[0].socket.getsockname()[1]
+        return self
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        self.connections += 1
+        first = self.connections == 1
+        conn = wsproto.WSConnection(wsproto.ConnectionType.SERVER)
+        try:
+            while data := await stream.receive_some():
+                conn.receive_data(data)
+                for event in conn.events():
+                    if isinstance(event, wsproto.events.Request):
+                        await stream.send_all(conn.send(wsproto.events.AcceptConnection(subprotocol=SUBPROTOCOL)))
+                        if first:
+                            await stream.send_all(self.frame)
+                    elif isinstance(event, wsproto.events.CloseConnection):
+                        self.close_codes.append(event.code)
+                        self.close_reasons.append(event.reason)
+                        await stream.send_all(conn.send(event.response()))
+                        return
+        except (trio.BrokenResourceError, trio.ClosedResourceError, wsproto.utilities.ProtocolError):
+            pass
+        finally:
+            if first:
+                self.closed.set()
+            await trio.aclose_forcefully(stream)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -784,6 +828,50 @@ async def test_oversized_message_closes_with_1009_and_reconnects() -> None:
             assert (await next_event(rx, FrameIn)).text == "x" * MAX_MESSAGE_SIZE
             await link.close()
             nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize(
+    "frame, code, reason, sent",
+    [
+        # FIN + text, unmasked (server), 6 bytes: ["<ff><fe>"]
+        (b"\x81\x06" + b'["\xff\xfe"]', 1007, "invalid frame payload data",
+         "invalid UTF-8"),
+        # split across two frames, the second ends inside a 3-byte sequence ("€" cut short)
+        (b"\x01\x02" + b'["' + b"\x80\x03" + b"\xe2\x82\x22", 1007, "invalid frame payload data",
+         "invalid UTF-8"),
+        # RSV1 set without a negotiated extension
+        (b"\xc1\x02[]", 1002, "protocol error", "a frame the WebSocket protocol does not allow"),
+    ],
+    ids=["invalid-utf8", "invalid-utf8-fragmented", "reserved-bit"],
+)
+async def test_invalid_data_from_the_csms_is_answered_with_a_close_frame_and_reconnects(
+        caplog, frame: bytes, code: int, reason: str, sent: str) -> None:
+    """RFC 6455 8.1 / 7.1.7 / 7.4.1: a text message that is not UTF-8 (or a frame the
+    protocol forbids) fails the connection: the station sends a Close frame with 1007
+    (1002), logs that it closed because of what the CSMS sent (not that the CSMS
+    closed), and reconnects."""
+    caplog.set_level(logging.INFO, logger="evse.link")
+    with trio.fail_after(T):
+        async with trio.open_nursery() as nursery:
+            csms = await BadFrameCsms(frame).start(nursery)
+            link = WebSocketCsmsLink(settings(f"ws://127.0.0.1:{csms.port}/ocpp"))
+            rx = await start_link(nursery, link)
+            assert isinstance(await rx.receive(), LinkUp)
+            down = await rx.receive()  # no FrameIn: the message is not handed on
+            assert isinstance(down, LinkDown), down
+            assert down.reason == f"closed by the station with code {code} ({reason}): the CSMS sent {sent}"
+            assert down.attempt == 0 and down.retry_in == pytest.approx(0.01)
+            await csms.closed.wait()
+            assert csms.close_codes == [code]
+            assert csms.close_reasons == [
+                "invalid UTF-8" if code == 1007 else "protocol error"]
+            assert isinstance(await rx.receive(), LinkUp)  # reconnected as after any link loss
+            assert csms.connections == 2
+            await link.close()
+            nursery.cancel_scope.cancel()
+    lines = [r.getMessage() for r in caplog.records if r.name == "evse.link" and "link down" in r.getMessage()]
+    assert lines == [f"link down: {down.reason} (failed attempts 0, retry in 0.0 s)"]
+    assert not any("CSMS closed" in r.getMessage() for r in caplog.records)
 
 
 async def test_server_accepting_tcp_but_never_answering_times_out() -> None:

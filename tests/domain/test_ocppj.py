@@ -352,6 +352,69 @@ def test_wrong_json_type_is_type_constraint_violation(path, value, field):
     assert_reply(r, "t-1", E.TypeConstraintViolation, field=field, mentions=["expected"])
 
 
+# Part 4 4.1.5: an optional field without a value is left out; null is not allowed.
+NULL_OPTIONALS = [
+    ("GetTransactionStatus", {"transactionId": None}, "transactionId", "string"),
+    ("TriggerMessage", {"requestedMessage": "StatusNotification", "evse": None}, "evse", "object"),
+    ("TriggerMessage", {"requestedMessage": "StatusNotification", "evse": {"id": 1, "connectorId": None}},
+     "evse.connectorId", "integer"),
+    ("ChangeAvailability", {"operationalStatus": "Inoperative", "evse": {"id": 1, "connectorId": None}},
+     "evse.connectorId", "integer"),
+    ("ChangeAvailability", {"operationalStatus": "Inoperative", "evse": None}, "evse", "object"),
+    ("GetVariables", mutated(GET_VARIABLES, ["getVariableData", 0, "attributeType"], None),
+     "getVariableData[0].attributeType", "string"),
+    ("GetVariables", mutated(GET_VARIABLES, ["getVariableData", 0, "component", "instance"], None),
+     "getVariableData[0].component.instance", "string"),
+    ("DataTransfer", {"vendorId": "acme", "messageId": None}, "messageId", "string"),
+    ("Reset", {"type": "Immediate", "evseId": None}, "evseId", "integer"),
+    ("Reset", {"type": "Immediate", "customData": None}, "customData", "object"),
+    ("RequestStartTransaction", {"idToken": {"idToken": "t", "type": "Central"}, "remoteStartId": 1,
+                                 "groupIdToken": None}, "groupIdToken", "object"),
+    ("SetChargingProfile", mutated(SET_CHARGING_PROFILE, ["chargingProfile", "validFrom"], None),
+     "chargingProfile.validFrom", "string (date-time)"),
+    ("SetChargingProfile", mutated(SET_CHARGING_PROFILE, ["chargingProfile", "chargingSchedule", 0,
+                                                          "salesTariff"], None),
+     "chargingProfile.chargingSchedule[0].salesTariff", "object"),
+    ("SetVariables", mutated(VALID_PAYLOADS["SetVariables"], ["setVariableData", 0, "attributeType"], None),
+     "setVariableData[0].attributeType", "string"),
+]
+
+
+@pytest.mark.parametrize("action, payload, field, expected", NULL_OPTIONALS,
+                         ids=[f"{a}.{f}" for a, _, f, _ in NULL_OPTIONALS])
+def test_null_for_an_optional_field_is_type_constraint_violation(action, payload, field, expected):
+    """Not read as absent: TypeConstraintViolation naming the field (its wire path),
+    and nothing happens (no IncomingCall)."""
+    ep = endpoint(supported_actions=[*SUPPORTED, "GetTransactionStatus", "ChangeAvailability"])
+    r = ep.receive(frame(2, "null-1", action, payload), T0)
+    parsed = assert_reply(r, "null-1", E.TypeConstraintViolation, field=field)
+    assert parsed[3] == f"{field}: wrong type: expected {expected}, got null"
+    # the same payload without the null field is accepted: the null alone is at fault
+    steps = [int(k) if k.isdigit() else k for k in field.replace("[", ".").replace("]", "").split(".")]
+    fixed = mutated(payload, steps, delete=True)
+    assert isinstance(ep.receive(frame(2, "null-2", action, fixed), T0), IncomingCall)
+
+
+def test_null_is_a_value_of_data_transfer_data():
+    """DataTransferRequest.data has no type in the schema ("anything"): null is legal."""
+    r = endpoint().receive(frame(2, "dt-1", "DataTransfer", {"vendorId": "acme", "data": None}), T0)
+    assert isinstance(r, IncomingCall) and r.request.data is None
+    ocpp_messages._validate_payload(
+        ocpp_messages.Call("dt-1", "DataTransfer", {"vendorId": "acme", "data": None}), "2.0.1")
+
+
+def test_null_for_an_optional_field_of_a_call_result_ends_the_call_as_an_error():
+    """Handled like any other schema violation of a CALLRESULT: the call ends with a
+    CallErrorReceived naming the field; nothing is answered."""
+    ep = endpoint(new_message_id=fixed_ids(OUT_ID))
+    ep.send_call(boot_request(), T0)
+    result = {"currentTime": "2024-05-01T12:00:00Z", "interval": 300, "status": "Accepted", "statusInfo": None}
+    r = ep.receive(frame(3, OUT_ID, result), T0 + 1)
+    assert isinstance(r, CallErrorReceived) and not ep.busy
+    assert (r.code, r.details) == (E.TypeConstraintViolation, {"field": "statusInfo"})
+    assert r.description == "invalid BootNotificationResponse: statusInfo: wrong type: expected object, got null"
+
+
 def test_wrong_type_in_untyped_positions():
     # Reset.evseId is an optional integer
     r = endpoint().receive(frame(2, "t-2", "Reset", {"type": "Immediate", "evseId": "1"}), T0)
@@ -407,11 +470,121 @@ def test_too_many_array_items_is_format_violation():
     assert_reply(r, "a-2", E.FormatViolation, field="chargingProfile.chargingSchedule", mentions=["more than 3 items"])
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2024-13-01T00:00:00Z", "2024-05-01 12:00", "", "2024-05-01T12:00:00"])
+@pytest.mark.parametrize("value", ["yesterday", "2024-13-01T00:00:00Z", "2024-05-01 12:00", "", "2024-05-01T12:00",
+                                   "2024-05-01T12:00:00+25:00", "2024-05-01"])
 def test_malformed_date_time_is_format_violation(value):
     bad = mutated(SET_CHARGING_PROFILE, ["chargingProfile", "validFrom"], value)
     r = endpoint().receive(frame(2, "d-1", "SetChargingProfile", bad), T0)
     assert_reply(r, "d-1", E.FormatViolation, field="chargingProfile.validFrom", mentions=["date-time"])
+
+
+# --------------------------------------------------------------------------- leniency: no UTC offset
+
+
+def test_date_time_without_offset_in_a_call_result_is_read_as_utc_with_a_warning():
+    """Interop (README "Leniencies"): CSMSs that answer BootNotification with a
+    date-time without offset are read as UTC instead of a FormatViolation."""
+    ep = endpoint(new_message_id=fixed_ids(OUT_ID))
+    ep.send_call(boot_request(), T0)
+    result = {"currentTime": "2026-12-07T21:00:00.123456", "interval": 300, "status": "Accepted"}
+    r = ep.receive(frame(3, OUT_ID, result), T0 + 1)
+    assert isinstance(r, CallResultReceived) and not ep.busy
+    assert r.response.current_time == datetime.datetime(2026, 12, 7, 21, 0, 0, 123456, tzinfo=UTC)
+    assert r.response.status == m.RegistrationStatus.Accepted and r.response.interval == 300
+    assert r.warning == ("CSMS sent date-time without UTC offset in BootNotificationResponse.currentTime; "
+                         "read as UTC")
+
+
+def test_date_time_without_offset_in_a_call_is_read_as_utc_with_a_warning():
+    payload = mutated(SET_CHARGING_PROFILE, ["chargingProfile", "validFrom"], "2024-05-01T12:00:00")
+    payload = mutated(payload, ["chargingProfile", "validTo"], "2024-05-02t08:30:00.5")
+    r = endpoint().receive(frame(2, "d-2", "SetChargingProfile", payload), T0)
+    assert isinstance(r, IncomingCall)
+    profile = r.request.charging_profile
+    assert profile.valid_from == datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert profile.valid_to == datetime.datetime(2024, 5, 2, 8, 30, 0, 500000, tzinfo=UTC)
+    assert r.warning == ("CSMS sent date-time without UTC offset in SetChargingProfileRequest.chargingProfile.validFrom"
+                         " (and 1 more); read as UTC")
+
+
+def test_only_date_time_fields_are_read_as_utc_at_any_depth():
+    """Every date-time field of the message, in arrays too; offsets given are kept;
+    a string field that looks like a date-time is left alone."""
+    entries = [
+        {"idToken": {"idToken": "2024-05-01T12:00:00", "type": "Central"},
+         "idTokenInfo": {"status": "Accepted", "cacheExpiryDateTime": "2030-01-01T00:00:00"}},
+        {"idToken": {"idToken": "B", "type": "Central"},
+         "idTokenInfo": {"status": "Accepted", "cacheExpiryDateTime": "2030-01-01T00:00:00+02:00"}},
+        {"idToken": {"idToken": "C", "type": "Central"},
+         "idTokenInfo": {"status": "Blocked", "cacheExpiryDateTime": "2031-06-01T10:00:00.25"}},
+    ]
+    payload = {"versionNumber": 3, "updateType": "Full", "localAuthorizationList": entries}
+    r = endpoint(supported_actions=["SendLocalList"]).receive(frame(2, "d-3", "SendLocalList", payload), T0)
+    assert isinstance(r, IncomingCall)
+    got = [(d.id_token.id_token, d.id_token_info.cache_expiry_date_time) for d in r.request.local_authorization_list]
+    assert got == [
+        ("2024-05-01T12:00:00", datetime.datetime(2030, 1, 1, tzinfo=UTC)),
+        ("B", datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))),
+        ("C", datetime.datetime(2031, 6, 1, 10, 0, 0, 250000, tzinfo=UTC)),
+    ]
+    assert "SendLocalListRequest.localAuthorizationList[0].idTokenInfo.cacheExpiryDateTime (and 1 more)" in r.warning
+
+
+@pytest.mark.parametrize(
+    "path, value, code, field",
+    [
+        (["chargingProfile", "validTo"], "2024-13-01T00:00:00", E.FormatViolation, "chargingProfile.validTo"),
+        (["chargingProfile", "validTo"], None, E.TypeConstraintViolation, "chargingProfile.validTo"),
+        (["chargingProfile", "chargingProfileKind"], "Weekly", E.PropertyConstraintViolation,
+         "chargingProfile.chargingProfileKind"),
+        (["chargingProfile", "transactionId"], "x" * 37, E.FormatViolation, "chargingProfile.transactionId"),
+        (["chargingProfile", "bogus"], 1, E.FormatViolation, "chargingProfile.bogus"),
+        (["chargingProfile", "chargingSchedule", 0, "startSchedule"], "2024-05-01T12:00:00Z x",
+         E.FormatViolation, "chargingProfile.chargingSchedule[0].startSchedule"),
+    ],
+)
+def test_other_violations_beside_a_date_time_without_offset_are_still_answered(path, value, code, field):
+    """Reading a missing offset as UTC changes nothing else: the strict decoding follows."""
+    bad = mutated(SET_CHARGING_PROFILE, ["chargingProfile", "validFrom"], "2024-05-01T12:00:00")
+    bad = mutated(bad, path, value)
+    r = endpoint().receive(frame(2, "d-4", "SetChargingProfile", bad), T0)
+    assert_reply(r, "d-4", code, field=field)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2024-05-01t12:00:00z", datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)),
+        ("2024-05-01 12:00:00Z", datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)),
+        ("2024-05-01T12:00:00.123456789Z", datetime.datetime(2024, 5, 1, 12, 0, 0, 123457, tzinfo=UTC)),
+        ("2024-05-01T14:00:00+0200", datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)),
+        ("2024-05-01T12:00:00-00:00", datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)),
+    ],
+)
+def test_date_time_spellings_listed_in_the_readme_leniencies(text, expected):
+    """README "Leniencies": accepted as the instant they name, without a warning."""
+    ep = busy_endpoint()
+    r = ep.receive(frame(3, OUT_ID, {"currentTime": text}), T0)
+    assert isinstance(r, CallResultReceived) and r.warning is None
+    assert r.response.current_time == expected
+
+
+def test_date_time_without_offset_is_warned_about_once_per_connection():
+    ep = endpoint(new_message_id=fixed_ids("o-1", "o-2", "o-3", "o-4"))
+    naive = {"currentTime": "2024-05-01T12:00:00"}
+    ep.send_call(m.HeartbeatRequest(), T0)
+    assert ep.receive(frame(3, "o-1", naive), T0).warning is not None
+    ep.send_call(m.HeartbeatRequest(), T0)
+    r = ep.receive(frame(3, "o-2", naive), T0)
+    assert isinstance(r, CallResultReceived) and r.warning is None  # read as UTC all the same
+    assert r.response.current_time == datetime.datetime(2024, 5, 1, 12, tzinfo=UTC)
+    payload = mutated(SET_CHARGING_PROFILE, ["chargingProfile", "validFrom"], "2024-05-01T12:00:00")
+    assert ep.receive(frame(2, "in-1", "SetChargingProfile", payload), T0).warning is None
+    ep.connection_lost()  # a new connection: warned about again
+    ep.send_call(m.HeartbeatRequest(), T0)
+    assert "HeartbeatResponse.currentTime" in ep.receive(frame(3, "o-3", naive), T0).warning
+    ep.send_call(m.HeartbeatRequest(), T0)
+    assert ep.receive(frame(3, "o-4", HEARTBEAT_RESULT), T0).warning is None
 
 
 def test_unknown_field_is_format_violation():
@@ -457,8 +630,10 @@ def _violation(payload: bytes, cls=m.ResetRequest) -> msgspec.ValidationError:
     [
         (b"{}", m.ResetRequest, "Object missing required field `type`", E.OccurrenceConstraintViolation, "type"),
         (b'{"type":"Immediate","evseId":"x"}', m.ResetRequest,
-         "Expected `int | null`, got `str` - at `$.evseId`", E.TypeConstraintViolation, "evseId"),
+         "Expected `int`, got `str` - at `$.evseId`", E.TypeConstraintViolation, "evseId"),
         (b'{"type":null}', m.ResetRequest, "Expected `str`, got `null` - at `$.type`", E.TypeConstraintViolation, "type"),
+        (b'{"type":"Immediate","evseId":null}', m.ResetRequest,
+         "Expected `int`, got `null` - at `$.evseId`", E.TypeConstraintViolation, "evseId"),
         (b'{"type":"X"}', m.ResetRequest, "Invalid enum value 'X' - at `$.type`", E.PropertyConstraintViolation, "type"),
         (b'{"type":"Immediate","x":1}', m.ResetRequest, "Object contains unknown field `x`", E.FormatViolation, "x"),
         (b"[]", m.ResetRequest, "Expected `object`, got `array`", E.FormatViolation, ""),
@@ -570,6 +745,23 @@ def test_outbound_naive_datetime_and_unencodable_values_are_refused():
     with pytest.raises(OutboundInvalid):
         ep.send_call(m.HeartbeatResponse(current_time=datetime.datetime.now(UTC)), T0)  # a response is not a CALL
     assert not ep.busy
+
+
+def test_outbound_frames_carry_no_null():
+    """Part 4 4.1.5 for what the station sends: an optional field without a value is
+    left out of CALLs and CALLRESULTs; a null where a value is required is refused."""
+    ep = endpoint(new_message_id=fixed_ids("m-1"))
+    request = m.StatusNotificationRequest(
+        timestamp=datetime.datetime(2024, 5, 1, tzinfo=UTC), connector_status=m.ConnectorStatus.Available,
+        evse_id=1, connector_id=1, custom_data=None)
+    assert "null" not in ep.send_call(request, T0)
+    response = m.GetVariablesResponse(get_variable_result=[m.GetVariableResult(
+        attribute_status=m.GetVariableStatus.Accepted, attribute_type=None, attribute_value="60",
+        component=m.Component(name="OCPPCommCtrlr", evse=None), variable=m.Variable(name="HeartbeatInterval"))])
+    assert "null" not in ep.result_frame("in-1", response)
+    with pytest.raises(OutboundInvalid) as info:
+        endpoint().send_call(msgspec.structs.replace(request, connector_status=None), T0)
+    assert (info.value.field, info.value.code) == ("connectorStatus", E.TypeConstraintViolation)
 
 
 def test_only_one_outstanding_call():
@@ -893,10 +1085,10 @@ def test_ocpp_like_arrays_never_raise_and_keep_the_rules(elements, ascii_only):
 @given(mutated_payload())
 def test_mutated_payloads_agree_with_the_official_schema_when_accepted(action_payload):
     """What we accept, the `ocpp` package's JSON-schema validation accepts too
-    (modulo the documented leniencies: null for an optional field, and
-    date-time formats, which jsonschema does not check)."""
+    (null included: it is accepted only where the schema allows it; date-time
+    formats are not checked by jsonschema)."""
     action, payload = action_payload
     result = endpoint().receive(frame(2, "h-1", action, payload), T0)
     check_invariants(None, result)
-    if isinstance(result, IncomingCall) and "null" not in json.dumps(payload):
+    if isinstance(result, IncomingCall):
         ocpp_messages._validate_payload(ocpp_messages.Call("h-1", action, payload), "2.0.1")

@@ -3,6 +3,7 @@ pure, no I/O, time injected as `now`."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -128,6 +129,37 @@ def test_heartbeat_after_interval_of_inactivity_sets_clock():
         "techInfo": "clock set from the CSMS, +86389.900 s"}]
     assert h.answer(event, {}, 10.2) == []
     assert h.station.next_deadline() == pytest.approx(20.2)
+
+
+def test_date_time_without_offset_from_the_csms_is_read_as_utc_and_logged_once_per_connection():
+    """Interop (README "Leniencies"): a CSMS answering BootNotification with
+    currentTime "2026-01-01T15:00:00.123456" gets the station Accepted, its clock
+    set to that time in UTC, and one warning per connection naming the field."""
+    h = Harness()
+    [boot] = h.up(0.0)
+    frames = h.answer(boot, {"currentTime": "2026-01-01T15:00:00.123456", "interval": 10, "status": "Accepted"}, 0.0)
+    assert h.station.registration is Registration.Accepted
+    assert h.station.clock.utc(0.0) == datetime(2026, 1, 1, 15, 0, 0, 123000, tzinfo=timezone.utc)  # ms clock
+    while frames:
+        sent = re.findall(r'"(\d{4}-\d\d-\d\dT[^"]*)"', json.dumps(frames))
+        assert sent and all(t.endswith("Z") for t in sent), sent  # what we send keeps its offset
+        frames = h.answer(frames[-1], {}, 0.0)
+
+    def warnings():
+        return [e for e in h.effects if isinstance(e, Log) and "without UTC offset" in e.text]
+
+    assert warnings() == [Log("warning", "CSMS sent date-time without UTC offset in "
+                                         "BootNotificationResponse.currentTime; read as UTC")]
+    [hb] = h.tick(10.0)
+    assert h.answer(hb, {"currentTime": "2026-01-01T15:00:10"}, 10.0) == []
+    assert len(warnings()) == 1                                   # once per connection
+    assert h.station.clock.utc(10.0) == datetime(2026, 1, 1, 15, 0, 10, tzinfo=timezone.utc)
+    h.run(h.station.link_down(11.0))
+    h.up(12.0)
+    [hb] = h.tick(22.0)
+    h.answer(hb, {"currentTime": "2026-01-01T15:00:22"}, 22.0)
+    assert len(warnings()) == 2                                   # the next connection: once again
+    assert warnings()[1].text.startswith("CSMS sent date-time without UTC offset in HeartbeatResponse.currentTime")
 
 
 def test_small_clock_adjustments_are_not_security_events():

@@ -17,10 +17,11 @@ import asyncio
 import base64
 import functools
 import inspect
+import logging
 import re
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -158,12 +159,12 @@ class _Csms(OcppChargePoint):
     def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
         self._note("BootNotification", payload)
         return call_result.BootNotification(
-            current_time=_utc_now(), interval=self._csms.heartbeat_interval, status="Accepted")
+            current_time=self._csms.current_time(), interval=self._csms.heartbeat_interval, status="Accepted")
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **payload: Any) -> call_result.Heartbeat:
         self._note("Heartbeat", payload)
-        return call_result.Heartbeat(current_time=_utc_now())
+        return call_result.Heartbeat(current_time=self._csms.current_time())
 
     @on(Action.status_notification)
     def on_status_notification(self, **payload: Any) -> call_result.StatusNotification:
@@ -186,8 +187,9 @@ class OcppCsms:
     thread of its own. Thread-safe API for the trio test: start(), stop(), call(),
     calls (list of (station_id, action, snake_case payload)), failures."""
 
-    def __init__(self, heartbeat_interval: int = 1) -> None:
+    def __init__(self, heartbeat_interval: int = 1, current_time=_utc_now) -> None:
         self.heartbeat_interval = heartbeat_interval
+        self.current_time = current_time   # currentTime of Boot/Heartbeat responses
         self.port = 0
         self.calls: list[tuple[str, str, dict]] = []
         self.failures: list[str] = []
@@ -419,3 +421,39 @@ async def test_station_against_ocpp_package_csms(tmp_path):
     assert csms.raw_frames >= len(csms.calls) + 4
     assert csms.connections == 2
     assert time.monotonic() - t0 < 20
+
+
+async def test_csms_sending_date_times_without_offset_gets_an_accepted_station(tmp_path, caplog):
+    """Interop: CSMSs that answer with currentTime like "2026-12-07T21:00:00.123456"
+    (no UTC offset). The station reads it as UTC (README "Leniencies"), becomes
+    Accepted, logs one warning for the connection, and sends RFC 3339 with offset."""
+    ahead = timedelta(hours=2)   # the CSMS's clock is 2 h ahead: shows the time is taken, as UTC
+
+    def naive_now() -> str:
+        return (datetime.now(timezone.utc) + ahead).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+    caplog.set_level(logging.WARNING, logger="evse.station")
+    csms = OcppCsms(heartbeat_interval=1, current_time=naive_now)
+    csms.start()
+    try:
+        with trio.fail_after(15):
+            async with trio.open_nursery() as nursery:
+                await start_station(nursery, tmp_path, csms.url)
+                await wait_for(csms, "BootNotification")
+                # only an Accepted station reports its connectors and sends heartbeats
+                await wait_statuses(csms, 0, [(1, 1), (2, 1), (2, 2)], "Available")
+                n = len(csms.calls)
+                await wait_for(csms, "Heartbeat", after=n, timeout=3)
+                await wait_for(csms, "Heartbeat", after=n + 1, timeout=3)   # a second naive answer
+                nursery.cancel_scope.cancel()
+    finally:
+        csms.stop()
+
+    assert csms.failures == [], "\n".join(csms.failures)   # every frame sent: schema + RFC 3339 with offset
+    boots = [p for _, a, p in csms.calls if a == "BootNotification"]
+    assert len(boots) == 1   # accepted at once: no FormatViolation, no boot loop
+    stamps = [datetime.fromisoformat(p["timestamp"]) for _, a, p in csms.calls if a == "StatusNotification"]
+    assert stamps and all(abs(t - (datetime.now(timezone.utc) + ahead)) < timedelta(seconds=20) for t in stamps)
+    warnings = [r.getMessage() for r in caplog.records if "without UTC offset" in r.getMessage()]
+    assert warnings == ["CSMS sent date-time without UTC offset in BootNotificationResponse.currentTime; "
+                        "read as UTC"]
