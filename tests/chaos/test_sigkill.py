@@ -49,29 +49,24 @@ import json
 import os
 import random
 import signal
-import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-import pytest
 import trio
 
 from bootstrap.dev_csms import DevCsms
 from bootstrap.sim_cli import send_control_command
-from tests.conformance.conftest import schema_problems
+from tests.chaos.harness import (
+    COMMANDS, EVSES, SID, Session, check_deliveries, config_text, fail_on, play_session, read_database,
+    schema_check, start_station, tx_id, wait_booted, wait_drained, wait_queue_empty,
+)
 
-SID = "CS-CHAOS-1"
-EVSES = (1, 2)
-TOKENS = {1: "CHAOSCARD01", 2: "CHAOSCARD02"}
-POWERS_W = (3700, 7400, 11000, 22000)
 # The fixed plan: how many lives end with a SIGKILL of each kind (shuffled by the seed).
 PLAN = {"boot": 6, "after_command": 14, "timer": 14, "delivery": 10, "idle": 6}
-COMMANDS = ("plug", "token", "ev_charge", "unplug")
 KILLS = sum(PLAN.values())
 SEED_ENV = "EVSE_CHAOS_SEED"
 TIME_LIMIT = 120.0          # hard cap of the whole test (a run takes about 50 s)
@@ -79,36 +74,6 @@ BOOT_TIMEOUT = 10.0         # start of the process to its StatusNotifications
 EVENT_TIMEOUT = 5.0         # a control command's TransactionEvent reaching the CSMS
 DRAIN_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0          # SIGTERM to exit
-
-
-def config_text(url: str) -> str:
-    return f"""
-[station]
-id = "{SID}"
-evse_connectors = [1, 1]
-[csms]
-url = "{url}"
-basic_auth_password = "0123456789abcdef"
-[storage]
-path = "station.db"
-[hardware]
-adapter = "sim"
-control_socket = "sim.sock"
-[device_model]
-"SampledDataCtrlr.TxUpdatedInterval" = 1
-"OCPPCommCtrlr.RetryBackOffWaitMinimum" = 0
-"OCPPCommCtrlr.RetryBackOffRandomRange" = 1
-"""
-
-
-@dataclass(eq=False)
-class Session:
-    life: int
-    evse: int
-    mark: int                           # index into csms.received when it began
-    tx: str | None = None               # transactionId of its Started, once the CSMS got it
-    unplug_sent: bool = False
-    ended: dict | None = None           # its Ended, when the driver waited for it
 
 
 @dataclass(eq=False)
@@ -131,10 +96,6 @@ class Life:
     current: dict[int, Session | None] = field(default_factory=dict)
     cut: dict[int, tuple[str, int]] = field(default_factory=dict)    # evse -> (tx, seq) running at the stop
     queued: int = 0                     # TransactionEvents in the database's queue at the stop
-
-
-def tx_id(payload: dict) -> str:
-    return payload["transactionInfo"]["transactionId"]
 
 
 class Chaos:
@@ -173,9 +134,7 @@ class Chaos:
         self.log.flush()
         rng = random.Random(f"{self.seed}/{index}")
         mark = len(self.csms.received)
-        proc = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "bootstrap.cli", "run", "--config", str(self.config)],
-            stdout=subprocess.DEVNULL, stderr=self.log)
+        proc = await start_station(self.config, self.log)
         life = Life(index, kind, proc, mark, rng, started_at=time.monotonic())
         if kind == "after_command":
             life.kill_after_command = (rng.choice(COMMANDS), rng.randint(1, 2))
@@ -235,10 +194,7 @@ class Chaos:
         async with trio.open_nursery() as drivers:
             for evse in EVSES:
                 drivers.start_soon(self.drive, life, evse, 1)
-        with trio.move_on_after(EVENT_TIMEOUT) as waiting:   # the last CALLRESULTs are processed too
-            while (await self.csms.call(SID, "GetTransactionStatus", {}))["messagesInQueue"]:
-                await trio.sleep(0.05)
-        if waiting.cancelled_caught:
+        if not await wait_queue_empty(self.csms, EVENT_TIMEOUT):   # the last CALLRESULTs are processed too
             self.problems.append(f"life {life.index}: GetTransactionStatus still says messagesInQueue after "
                                  f"{EVENT_TIMEOUT} s")
         self.stop(life, "at the end (clean stop)", signal.SIGTERM)
@@ -253,31 +209,20 @@ class Chaos:
             s = Session(life.index, evse, len(self.csms.received))
             self.sessions.append(s)
             life.current[evse] = s
-            await self.command(life, "plug", evse=evse)
-            if rng.random() < 0.3:
-                await trio.sleep(rng.uniform(0.0, 0.2))
-            await self.command(life, "token", id_token=TOKENS[evse], evse=evse)
-            started = await self.wait_event(
-                life, s.mark, f"the Started on EVSE {evse} after plug + card",
-                lambda p: p["eventType"] == "Started" and (p.get("evse") or {}).get("id") == evse)
-            s.tx = tx_id(started)
-            await self.command(life, "ev_charge", evse=evse, power_w=rng.choice(POWERS_W))
-            if final:
-                charge = 1.3                         # long enough for a MeterValuePeriodic
-            elif sessions is not None or rng.random() < 0.7:     # idle lives: short sessions
-                charge = rng.uniform(0.0, 0.6)
-            else:
-                charge = rng.uniform(1.0, 2.2)
-            await trio.sleep(charge)
-            s.unplug_sent = True
-            await self.command(life, "unplug", evse=evse)
-            if sessions is not None or rng.random() < 0.5:
-                s.ended = await self.wait_event(
-                    life, s.mark, f"the Ended of {s.tx} (EVSE {evse}) after the unplug",
-                    lambda p, tx=s.tx: p["eventType"] == "Ended" and tx_id(p) == tx)
+            await play_session(s, rng, partial(self.command, life), partial(self.wait_event, life),
+                               charge=partial(self.charge_time, rng, final, sessions),
+                               wait_ended=lambda: sessions is not None or rng.random() < 0.5)
             life.current[evse] = None
             done += 1
             await trio.sleep(rng.uniform(0.0, 0.3))
+
+    @staticmethod
+    def charge_time(rng: random.Random, final: bool, sessions: int | None) -> float:
+        if final:
+            return 1.3                               # long enough for a MeterValuePeriodic
+        if sessions is not None or rng.random() < 0.7:     # idle lives: short sessions
+            return rng.uniform(0.0, 0.6)
+        return rng.uniform(1.0, 2.2)
 
     async def command(self, life: Life, cmd: str, **fields: Any) -> dict:
         if life.stopped_by is not None:
@@ -342,25 +287,16 @@ class Chaos:
     async def wait_booted(self, life: Life) -> None:
         """Registered, every connector reported: what the previous lives queued went out first."""
         try:
-            await self.csms.wait_for("BootNotification", station_id=SID, after=life.mark, timeout=BOOT_TIMEOUT)
-            for evse in EVSES:
-                await self.csms.wait_for("StatusNotification", station_id=SID, after=life.mark,
-                                         where=lambda p, e=evse: p["evseId"] == e, timeout=BOOT_TIMEOUT)
+            await wait_booted(self.csms, life.mark, BOOT_TIMEOUT)
         except trio.TooSlowError:
             raise AssertionError(f"life {life.index}: the station did not boot within {BOOT_TIMEOUT} s "
                                  f"(see {self.log_path})") from None
 
     async def wait_drained(self, life: Life) -> None:
         """The CSMS has the Ended of every transaction it has a Started of (bounded; a problem if not)."""
-        with trio.move_on_after(DRAIN_TIMEOUT):
-            while True:
-                events = [f[3] for _, f in self.csms.received if f[0] == 2 and f[2] == "TransactionEvent"]
-                started = {tx_id(e) for e in events if e["eventType"] == "Started"}
-                ended = {tx_id(e) for e in events if e["eventType"] == "Ended"}
-                if started <= ended:
-                    return
-                await trio.sleep(0.05)
-        missing = sorted(started - ended)
+        missing = await wait_drained(self.csms, DRAIN_TIMEOUT)
+        if not missing:
+            return
         self.problems.append(f"life {life.index}: {len(missing)} transaction(s) still without Ended at the CSMS "
                              f"{DRAIN_TIMEOUT} s after the final start: {missing}")
 
@@ -370,26 +306,9 @@ class Chaos:
                 life.proc.kill()
 
     # --- the database after a stop -------------------------------------------------------------------
-    def read_database(self) -> tuple[dict[str, str], dict[int, dict]]:
-        queue: dict[str, str] = {}
-        snapshots: dict[int, dict] = {}
-        if not self.db_path.exists():
-            return queue, snapshots
-        db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
-        try:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "records" in tables:
-                queue = dict(db.execute("SELECT key, value FROM records WHERE tbl = 'queue'"))
-            if "kv" in tables:
-                for key, value in db.execute("SELECT key, value FROM kv WHERE key LIKE 'tx:%'"):
-                    snapshots[int(key[3:])] = json.loads(value)
-        finally:
-            db.close()
-        return queue, snapshots
-
     def inspect_database(self, life: Life) -> None:
         where = f"after life {life.index} ({life.kind}, stopped {life.stopped_by})"
-        queue, snapshots = self.read_database()
+        queue, snapshots = read_database(self.db_path)
         queued: list[tuple[str, int]] = []
         for key in sorted(queue):
             stored = json.loads(queue[key])
@@ -431,45 +350,12 @@ class Chaos:
     # --- the verdict ------------------------------------------------------------------------------------
     def verify(self, received: list[tuple[str, list]]) -> dict[str, Any]:
         p = self.problems
-        first: dict[tuple[str, int], tuple[int, dict]] = {}
-        arrivals: dict[str, list[int]] = defaultdict(list)       # seqNos in arrival order, repeats too
-        firsts: dict[str, list[dict]] = defaultdict(list)
-        repeats = 0
-        for i, (sid, f) in enumerate(received):
-            if sid != SID or f[0] != 2 or f[2] != "TransactionEvent":
-                continue
-            e = f[3]
-            t, seq = tx_id(e), e["seqNo"]
-            arrivals[t].append(seq)
-            if (t, seq) in first:
-                repeats += 1
-                if e != first[(t, seq)][1]:
-                    p.append(f"{t} seqNo {seq} arrived again with other contents:\n    first {first[(t, seq)][1]}"
-                             f"\n    again {e}")
-            else:
-                first[(t, seq)] = (i, e)
-                firsts[t].append(e)
-        evse_of: dict[str, int] = {}
+        d = check_deliveries(received, p)
+        first, firsts, evse_of = d.first, d.firsts, d.evse_of
         reasons = Counter()
         for t, events in firsts.items():
-            seqs = [e["seqNo"] for e in events]
-            if arrivals[t] != sorted(arrivals[t]):
-                p.append(f"{t}: seqNos arrived out of order (repeats included): {arrivals[t]}")
-            if seqs != list(range(len(seqs))):
-                p.append(f"{t}: seqNos (first arrivals, in arrival order) are {seqs}, not 0..{len(seqs) - 1}")
-            types = [e["eventType"] for e in events]
-            if types.count("Started") != 1 or events[0]["eventType"] != "Started":
-                p.append(f"{t}: eventTypes {types}: not exactly one Started, first")
-            if "Ended" not in types:
-                p.append(f"{t}: never ended at the CSMS (events {list(zip(seqs, types))})")
-            elif types.count("Ended") != 1 or types[-1] != "Ended":
-                p.append(f"{t}: eventTypes {types}: not exactly one Ended, last")
             evses = {e["evse"]["id"] for e in events if e.get("evse")}
-            if len(evses) != 1:
-                p.append(f"{t}: EVSEs {sorted(evses)} (one expected)")
-            if evses:
-                evse_of[t] = min(evses)
-            ended = next((e for e in events if e["eventType"] == "Ended"), None)
+            ended = d.ended(t)
             if ended is None:
                 continue
             reason = ended["transactionInfo"].get("stoppedReason")
@@ -488,19 +374,6 @@ class Chaos:
             elif reason != "EVDisconnected":
                 p.append(f"{t}: was not cut by a kill (the EV was unplugged), yet its Ended has stoppedReason "
                          f"{reason!r}: {ended}")
-        # no two transactions open at once on an EVSE (in order of first arrival)
-        open_on: dict[int, str] = {}
-        for i, e in sorted(first.values(), key=lambda x: x[0]):
-            t = tx_id(e)
-            evse = evse_of.get(t)
-            if evse is None:
-                continue
-            if e["eventType"] == "Started":
-                if open_on.get(evse):
-                    p.append(f"EVSE {evse}: {t} Started (frame {i}) while {open_on[evse]} had not ended")
-                open_on[evse] = t
-            elif e["eventType"] == "Ended" and open_on.get(evse) == t:
-                del open_on[evse]
         # nothing stored before a stop is lost, and it arrives as stored
         for k, (payload, life) in sorted(self.must_arrive.items(), key=lambda x: x[1][1]):
             if k not in first:
@@ -523,7 +396,7 @@ class Chaos:
             if s.tx is not None and evse_of.get(s.tx) not in (None, s.evse):
                 p.append(f"life {s.life}: the session on EVSE {s.evse} started {s.tx}, reported on EVSE "
                          f"{evse_of.get(s.tx)}")
-        return {"transactions": len(firsts), "events": len(first), "repeats": repeats, "reasons": dict(reasons)}
+        return {"transactions": len(firsts), "events": len(first), "repeats": d.repeats, "reasons": dict(reasons)}
 
     def life_table(self) -> str:
         return "\n".join(
@@ -576,16 +449,11 @@ async def test_sigkill_at_random_moments_loses_nothing(tmp_path):
         exc.add_note(f"chaos seed {seed} ({SEED_ENV}={seed}); station log: {tmp_path / 'station.log'}")
         raise
     assert chaos is not None
-    checked, schema = await trio.to_thread.run_sync(
-        schema_problems, SID, list(csms.received), list(csms.sent), list(log_lines))
+    checked, schema = await schema_check(csms, log_lines)
     stats = chaos.verify(csms.received)
-    problems = chaos.problems + [f"schema: {s}" for s in schema]
+    problems = chaos.problems + schema
     summary = chaos.summary(stats, checked, time.monotonic() - t0)
     print(chaos.life_table())
     print(summary)
     assert len([life for life in chaos.lives if life.signum == signal.SIGKILL]) == KILLS
-    if problems:
-        shown = "\n".join(f"  - {x}" for x in problems[:25])
-        more = f"\n  ... and {len(problems) - 25} more" if len(problems) > 25 else ""
-        pytest.fail(f"{len(problems)} problem(s); {summary}\nstation log: {chaos.log_path}\n{shown}{more}",
-                    pytrace=False)
+    fail_on(problems, summary, chaos.log_path)
