@@ -90,6 +90,13 @@ class DurableQueue:
         costs no write; a failed attempt is stored, see `failed`.)"""
         item.attempts += 1
 
+    def unsent(self, item: Queued) -> None:
+        """`item` went out but the link dropped before any answer: that send does not count as
+        an attempt (E13's MessageAttempts counts the times the CSMS failed to process it), so
+        link cuts alone never use up its attempts."""
+        if item.attempts > 0:
+            item.attempts -= 1
+
     def delivered(self, item: Queued) -> StoreRecords:
         """Its CALLRESULT came: gone for good."""
         if self._items and self._items[0] is item:

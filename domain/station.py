@@ -249,6 +249,8 @@ class Station:
                 if isinstance(request, m.AuthorizeRequest):      # decided offline instead
                     self._outbox.popleft()
                     self._auth_outcome(self.auth.csms_failed(request, self.clock.utc(now)), now)
+                elif isinstance(in_flight, Queued):
+                    self.charging.queue.unsent(in_flight)      # lost with the link: not an attempt
                 # otherwise the head stays: sent again after reconnecting
         return self._pump(now)       # sends nothing now; a reset waiting for delivery goes ahead
 

@@ -18,6 +18,7 @@ from domain.device_model import DeviceModel, VariableRef
 from domain.effects import Log, Persist, Reboot, Remember, Send
 from domain.hardware_events import (
     CablePlugged,
+    CableUnplugged,
     DeviceProblem,
     FaultCleared,
     FaultRaised,
@@ -752,3 +753,27 @@ def test_time_offset_and_time_zone_formats_are_checked(variable, instance, value
         {"component": {"name": "ClockCtrlr"}, "variable": {"name": variable, **({"instance": instance} if instance else {})},
          "attributeValue": value}]}, 1.0, msg_id="sv")
     assert (res[2]["setVariableResult"][0]["attributeStatus"] == "Accepted") is ok
+
+
+def test_sends_lost_with_the_link_do_not_use_up_message_attempts():
+    """E13: MessageAttempts counts the times the CSMS failed to process a TransactionEvent; a
+    send lost with the link is sent again and does not count (found by the link-cut chaos run)."""
+    h = booted((1,))
+    h.start_tx(1, 1.0)
+    frames = h.hw(CableUnplugged(1, 1), 2.0)
+    [ended] = [f for f in frames if f[0] == 2 and f[2] == "TransactionEvent"]
+    now = 2.0
+    for _ in range(3):                                   # three link cuts while it is in flight
+        now += 1
+        h.run(h.station.link_down(now))
+        [ended] = [f for f in h.up(now) if f[0] == 2 and f[2] == "TransactionEvent"]
+    now += 1
+    h.run(h.station.frame_received(json.dumps([4, ended[1], "InternalError", "CSMS failed once", {}]), now))
+    assert not [e for e in h.effects if isinstance(e, Log) and "dropped" in e.text]
+    assert len(h.station.charging.queue) == 1, "one CALLERROR dropped an event the CSMS never processed"
+    # it is retried after MessageAttemptInterval and delivered
+    interval = h.station.dm.get_int("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent")
+    [again] = [f for f in h.tick(now + interval) if f[0] == 2]
+    assert again[3] == ended[3]
+    h.answer(again, {}, now + interval)
+    assert len(h.station.charging.queue) == 0
