@@ -81,7 +81,7 @@ DRAIN_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0          # SIGTERM to exit
 
 
-def config_text(url: str) -> str:
+def config_text(url: str, storage: str = "station.db", device_model: str = "") -> str:
     return f"""
 [station]
 id = "{SID}"
@@ -90,7 +90,7 @@ evse_connectors = [1, 1]
 url = "{url}"
 basic_auth_password = "0123456789abcdef"
 [storage]
-path = "station.db"
+path = "{storage}"
 [hardware]
 adapter = "sim"
 control_socket = "sim.sock"
@@ -98,7 +98,7 @@ control_socket = "sim.sock"
 "SampledDataCtrlr.TxUpdatedInterval" = 1
 "OCPPCommCtrlr.RetryBackOffWaitMinimum" = 0
 "OCPPCommCtrlr.RetryBackOffRandomRange" = 1
-"""
+{device_model}"""
 
 
 @dataclass(eq=False)
@@ -135,6 +135,25 @@ class Life:
 
 def tx_id(payload: dict) -> str:
     return payload["transactionInfo"]["transactionId"]
+
+
+def read_database(db_path: Path) -> tuple[dict[str, str], dict[int, dict]]:
+    """The station's durable queue {key: stored record} and EVSE snapshots {evse: snapshot}, read-only."""
+    queue: dict[str, str] = {}
+    snapshots: dict[int, dict] = {}
+    if not db_path.exists():
+        return queue, snapshots
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "records" in tables:
+            queue = dict(db.execute("SELECT key, value FROM records WHERE tbl = 'queue'"))
+        if "kv" in tables:
+            for key, value in db.execute("SELECT key, value FROM kv WHERE key LIKE 'tx:%'"):
+                snapshots[int(key[3:])] = json.loads(value)
+    finally:
+        db.close()
+    return queue, snapshots
 
 
 class Chaos:
@@ -371,21 +390,7 @@ class Chaos:
 
     # --- the database after a stop -------------------------------------------------------------------
     def read_database(self) -> tuple[dict[str, str], dict[int, dict]]:
-        queue: dict[str, str] = {}
-        snapshots: dict[int, dict] = {}
-        if not self.db_path.exists():
-            return queue, snapshots
-        db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True)
-        try:
-            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if "records" in tables:
-                queue = dict(db.execute("SELECT key, value FROM records WHERE tbl = 'queue'"))
-            if "kv" in tables:
-                for key, value in db.execute("SELECT key, value FROM kv WHERE key LIKE 'tx:%'"):
-                    snapshots[int(key[3:])] = json.loads(value)
-        finally:
-            db.close()
-        return queue, snapshots
+        return read_database(self.db_path)
 
     def inspect_database(self, life: Life) -> None:
         where = f"after life {life.index} ({life.kind}, stopped {life.stopped_by})"
