@@ -3,12 +3,24 @@
 Writes are small and commit at once, so a value is durable when a call returns.
 A file that is not a readable SQLite database of ours is refused with a
 StorageError naming the file: the station does not run on defaults silently.
+
+Storage that cannot be written (disk full, read-only file system, I/O error) is not
+an error of the database: a write then raises StorageUnwritable (one line, why) and
+nothing of it is stored; the next write tries again. At start-up such a file system
+does not stop the station as long as the file can be read: it is opened read-only
+(`mode=ro`, which needs the WAL's -shm file, else `immutable=1` when there is no
+write-ahead log to read) and reopened for writing by the first write that succeeds.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
+
+from ports.storage import RecordChanges, StorageUnwritable
 
 SCHEMA_VERSION = 3
 
@@ -34,83 +46,210 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
 }
 
+# What a full or read-only file system (or a failing disk) looks like; anything else is a bug
+# or a damaged database and is raised as it is.
+_UNWRITABLE_CODES = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR,
+                               sqlite3.SQLITE_CANTOPEN})
+_UNWRITABLE_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EIO})
+_PROBE_KEY = "write_probe"
+
 
 class StorageError(Exception):
     """The database cannot be used; str() is one line naming the file."""
 
 
+def unwritable(exc: BaseException) -> bool:
+    """Whether `exc` says the storage cannot be written now (rather than that it is broken)."""
+    if isinstance(exc, sqlite3.Error):
+        code = getattr(exc, "sqlite_errorcode", None)
+        return code is not None and code & 0xFF in _UNWRITABLE_CODES
+    return isinstance(exc, OSError) and exc.errno in _UNWRITABLE_ERRNOS
+
+
+def describe(exc: BaseException, folder: Path) -> str:
+    """One line: SQLite's message (with the extended code where the message is vague) and, for
+    an I/O error, what the file system says (read-only, full): a file made and removed in `folder`."""
+    if not isinstance(exc, sqlite3.Error):
+        return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    name = getattr(exc, "sqlite_errorname", "")
+    if not name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY")):
+        return str(exc)
+    probe = folder / f".write-probe-{os.getpid()}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+    except OSError as fs:
+        return f"{fs.strerror.lower()}: {exc} {name}" if fs.strerror else f"{exc} {name}"
+    else:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return f"{exc} {name}"
+
+
 class SqliteStorage:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._read_only = False               # opened read-only (mode=ro / immutable): reconnect to write
+        self._reopen = False                  # a write failed other than by a full disk: reconnect first
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._migrate()
+            self._db = self._checked(self._connect)
         except (sqlite3.Error, OSError) as exc:
-            raise StorageError(
-                f"{self.path}: cannot open the station database ({exc}); "
-                f"see README 'Recovering a damaged database'"
-            ) from None
+            if not unwritable(exc):
+                raise self._refused(exc) from None
+            self._open_read_only(describe(exc, self.path.parent))
+            self._read_only = True
 
-    def _migrate(self) -> None:
-        check = self._db.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise sqlite3.DatabaseError(f"integrity check failed: {check}")
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"schema version {version} is newer than this software understands ({SCHEMA_VERSION})")
-        if version == 0:
-            tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if tables:
-                raise sqlite3.DatabaseError("not an evse-stack database (unknown tables, no schema version)")
-        while version < SCHEMA_VERSION:
-            with self._db:
-                self._db.execute("BEGIN")
-                for sql in MIGRATIONS[version]:
-                    self._db.execute(sql)
-                version += 1
-                self._db.execute(f"PRAGMA user_version={version}")
+    def _refused(self, why: BaseException | str) -> StorageError:
+        return StorageError(f"{self.path}: cannot open the station database ({why}); "
+                            f"see README 'Recovering a damaged database'")
 
+    def _checked(self, connect: Callable[[], sqlite3.Connection]) -> sqlite3.Connection:
+        """A connection to a database of ours, migrated to SCHEMA_VERSION (closed on failure)."""
+        db = connect()
+        try:
+            _migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _open_read_only(self, why: str) -> None:
+        """The file system cannot be written: read what the file holds. `mode=ro` reads the
+        write-ahead log too but needs its -shm file; without one, `immutable=1` can read the
+        file only when there is no write-ahead log with changes in it."""
+        uri = self.path.resolve().as_uri()
+        try:
+            self._db = self._checked(lambda: sqlite3.connect(
+                f"{uri}?mode=ro", uri=True, isolation_level=None, check_same_thread=False))
+        except sqlite3.Error as exc:
+            wal = Path(f"{self.path}-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise self._refused(f"{why}; its write-ahead log {wal.name} holds changes that can be read "
+                                    f"only where the file system can be written: {exc}") from None
+            try:
+                self._db = self._checked(lambda: sqlite3.connect(
+                    f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False))
+            except sqlite3.Error as exc2:
+                raise self._refused(f"{why}; read-only: {exc2}") from None
+
+    # --- reads ------------------------------------------------------------------------------
     def get(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def put(self, key: str, value: str | None) -> None:
-        if value is None:
-            self._db.execute("DELETE FROM kv WHERE key = ?", (key,))
-        else:
-            self._db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
-
     def load_variables(self) -> dict[tuple[str, str], str]:
         return {(k, a): v for k, a, v in self._db.execute("SELECT key, attribute, value FROM variables")}
-
-    def save_variable(self, key: str, value: str, attribute: str = "Actual") -> None:
-        self._db.execute("INSERT OR REPLACE INTO variables (key, attribute, value) VALUES (?, ?, ?)",
-                         (key, attribute, value))
 
     def load_records(self, table: str) -> dict[str, str]:
         return dict(self._db.execute("SELECT key, value FROM records WHERE tbl = ?", (table,)))
 
+    # --- writes -------------------------------------------------------------------------------
+    def put(self, key: str, value: str | None) -> None:
+        self._write(lambda db: _set_kv(db, {key: value}))
+
+    def save_variable(self, key: str, value: str, attribute: str = "Actual") -> None:
+        self._write(lambda db: _save_variables(db, {(key, attribute): value}))
+
     def write_records(self, table: str, upserts: Mapping[str, str] = {}, deletes: Iterable[str] = (),
                       *, clear: bool = False, kv: Mapping[str, str | None] = {}) -> None:
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
+        def change(db: sqlite3.Connection) -> None:
             if clear:
-                self._db.execute("DELETE FROM records WHERE tbl = ?", (table,))
-            self._db.executemany("DELETE FROM records WHERE tbl = ? AND key = ?", ((table, k) for k in deletes))
-            self._db.executemany("INSERT OR REPLACE INTO records (tbl, key, value) VALUES (?, ?, ?)",
-                                 ((table, k, v) for k, v in upserts.items()))
-            for k, v in kv.items():
-                if v is None:
-                    self._db.execute("DELETE FROM kv WHERE key = ?", (k,))
-                else:
-                    self._db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (k, v))
+                db.execute("DELETE FROM records WHERE tbl = ?", (table,))
+            db.executemany("DELETE FROM records WHERE tbl = ? AND key = ?", ((table, k) for k in deletes))
+            db.executemany("INSERT OR REPLACE INTO records (tbl, key, value) VALUES (?, ?, ?)",
+                           ((table, k, v) for k, v in upserts.items()))
+            _set_kv(db, kv)
+        self._write(change)
+
+    def write_changes(self, records: RecordChanges, kv: Mapping[str, str | None],
+                      variables: Mapping[tuple[str, str], str]) -> None:
+        def change(db: sqlite3.Connection) -> None:
+            for table, (clear, rows) in records.items():
+                if clear:
+                    db.execute("DELETE FROM records WHERE tbl = ?", (table,))
+                db.executemany("DELETE FROM records WHERE tbl = ? AND key = ?",
+                               ((table, k) for k, v in rows.items() if v is None))
+                db.executemany("INSERT OR REPLACE INTO records (tbl, key, value) VALUES (?, ?, ?)",
+                               ((table, k, v) for k, v in rows.items() if v is not None))
+            _set_kv(db, kv)
+            _save_variables(db, variables)
+        self._write(change)
+
+    def probe(self) -> None:
+        def change(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, '')", (_PROBE_KEY,))
+            db.execute("DELETE FROM kv WHERE key = ?", (_PROBE_KEY,))
+        self._write(change)
+
+    def _write(self, change: Callable[[sqlite3.Connection], None]) -> None:
+        """One transaction; StorageUnwritable (nothing stored) when the storage cannot be written."""
+        try:
+            if self._read_only or self._reopen:
+                self._reconnect()
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                change(self._db)
+        except (sqlite3.Error, OSError) as exc:
+            if not unwritable(exc):
+                raise
+            # A full disk heals by itself; anything else (read-only, I/O error) gets a new connection.
+            self._reopen = not (isinstance(exc, sqlite3.Error) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL)
+            raise StorageUnwritable(describe(exc, self.path.parent)) from None
+
+    def _reconnect(self) -> None:
+        db = self._connect()              # first: closing the old one then checkpoints nothing
+        self._db.close()
+        self._db, self._read_only, self._reopen = db, False, False
 
     def close(self) -> None:
         try:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            if not unwritable(exc):
+                raise
         finally:
             self._db.close()
+
+
+def _set_kv(db: sqlite3.Connection, kv: Mapping[str, str | None]) -> None:
+    for k, v in kv.items():
+        if v is None:
+            db.execute("DELETE FROM kv WHERE key = ?", (k,))
+        else:
+            db.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (k, v))
+
+
+def _save_variables(db: sqlite3.Connection, variables: Mapping[tuple[str, str], str]) -> None:
+    db.executemany("INSERT OR REPLACE INTO variables (key, attribute, value) VALUES (?, ?, ?)",
+                   ((k, a, v) for (k, a), v in variables.items()))
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    check = db.execute("PRAGMA quick_check").fetchone()[0]
+    if check != "ok":
+        raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise sqlite3.DatabaseError(
+            f"schema version {version} is newer than this software understands ({SCHEMA_VERSION})")
+    if version == 0:
+        tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if tables:
+            raise sqlite3.DatabaseError("not an evse-stack database (unknown tables, no schema version)")
+    while version < SCHEMA_VERSION:
+        with db:
+            db.execute("BEGIN")
+            for sql in MIGRATIONS[version]:
+                db.execute(sql)
+            version += 1
+            db.execute(f"PRAGMA user_version={version}")

@@ -7,6 +7,7 @@ everything reloaded from storage, with a new BootNotification.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import trio
 
 from bootstrap.config import Config, ConfigError
 from bootstrap.definitions import load_definitions
+from bootstrap.storage_guard import StorageGuard
 from domain.availability import AVAILABILITY_KEY
 from domain.clock import StationClock
 from domain.data_transfer import DataTransferRegistry, VendorExtension
@@ -120,6 +122,7 @@ class StationRuntime:
         self.link: CsmsLink | None = None
         self.boot_count = 0
         self._stopping = False
+        self.storage = StorageGuard()       # outlives boot cycles: what storage could not take yet
 
     def snapshot(self) -> dict:
         """The station's view for the sim control socket."""
@@ -130,18 +133,20 @@ class StationRuntime:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Boot cycles until cancelled (SIGTERM/SIGINT are handled by the caller)."""
         started = False
+        storage = self.storage
         while True:
-            storage = self.deployment.open_storage()
+            storage.attach(self.deployment.open_storage())
+            reason = None
             try:
                 reason = await self._boot_cycle(storage, task_status if not started else None)
                 started = True
             finally:
-                storage.close()
+                storage.detach(stopping=reason is None)
             if reason is None:
                 return
             log.info("soft reboot (%s)", reason)
 
-    async def _boot_cycle(self, storage: Storage, task_status) -> str | None:
+    async def _boot_cycle(self, storage: StorageGuard, task_status) -> str | None:
         config = self.config
         dm = build_device_model(config, storage, self.deployment.parts)
         boot_reason = storage.get(NEXT_BOOT_REASON) or "PowerUp"
@@ -174,6 +179,10 @@ class StationRuntime:
         clean = storage.get(CLEAN_STOP) is not None
         storage.put(CLEAN_STOP, None)
         startup = station.start(now, soft_reboot=clean or boot_reason not in ("PowerUp", "Unknown", "Watchdog"))
+        if storage.failing is not None:           # the station starts anyway, from what storage holds
+            storage.discovered = False
+            startup += station.storage_failed(now, f"{storage.failing}; found at start-up, the station "
+                                                   f"starts from what the database holds")
         d = self.deployment
         self._commands, commands = trio.open_memory_channel[object](math.inf)
         try:
@@ -208,7 +217,7 @@ class StationRuntime:
             self.station = None
         return reboot
 
-    async def _event_loop(self, station: Station, link: CsmsLink, storage: Storage,
+    async def _event_loop(self, station: Station, link: CsmsLink, storage: StorageGuard,
                           dm: DeviceModel, receive: trio.MemoryReceiveChannel) -> str:
         wire_on = wire.isEnabledFor(logging.INFO)
         service = self.deployment.service
@@ -221,14 +230,19 @@ class StationRuntime:
             except trio.WouldBlock:
                 deadline = station.next_deadline()
                 event = None
-                with trio.move_on_at(min(math.inf if deadline is None else deadline, next_ping)):
+                with trio.move_on_at(min(math.inf if deadline is None else deadline, next_ping,
+                                         storage.retry_at)):
                     event = await receive.receive()
             now = trio.current_time()
             if now >= next_ping:
                 service.watchdog()
                 next_ping = now + ping_every
-                if event is None and not ((d := station.next_deadline()) is not None and d <= now):
-                    continue
+            if now >= storage.retry_at and storage.retry():      # storage can be written again
+                reboot = await self._apply(station.storage_restored(now), link, storage, dm, wire_on)
+                if reboot is not None:
+                    return reboot
+            if event is None and not ((d := station.next_deadline()) is not None and d <= now):
+                continue
             if event is None:
                 effects = station.tick(now)
             elif type(event) is FrameIn:
@@ -294,16 +308,21 @@ class StationRuntime:
                 if type(effect) is UnlockConnector and effect.reply_to is not None:
                     await events.send(UnlockResult(effect.evse, effect.connector, ok, effect.reply_to))
 
-    async def _apply(self, effects: list, link: CsmsLink, storage: Storage, dm: DeviceModel,
+    async def _apply(self, effects: list, link: CsmsLink, storage: StorageGuard, dm: DeviceModel,
                      wire_on: bool = False) -> str | None:
-        """Carry out the station's effects in order; returns a reboot reason if one came."""
+        """Carry out the station's effects in order; returns a reboot reason if one came.
+        A write that finds storage failing is kept in memory (StorageGuard); the station
+        learns of it (storage_failed) once this batch is done."""
         for effect in effects:
             t = type(effect)
             if t is Send:
+                frame = effect.frame
+                if storage.discovered and frame.startswith("[3,"):
+                    frame = self._not_stored_answer(frame, storage.failing)
                 if wire_on:
-                    wire.info("CS -> CSMS  %s", effect.frame)
+                    wire.info("CS -> CSMS  %s", frame)
                 try:
-                    await link.send(effect.frame)
+                    await link.send(frame)
                 except LinkClosed:
                     pass    # LinkDown follows; the station re-sends what matters
             elif t is Persist:
@@ -332,4 +351,16 @@ class StationRuntime:
                 if in_process:
                     return effect.reason
                 log.info("the operating system reboots the board (%s)", effect.reason)
+        if storage.discovered and self.station is not None:
+            storage.discovered = False
+            return await self._apply(self.station.storage_failed(trio.current_time(), storage.failing),
+                                     link, storage, dm, wire_on)
         return None
+
+    def _not_stored_answer(self, frame: str, why: str | None) -> str:
+        """The answer to a CSMS CALL whose effect was to be stored by a write of the same batch
+        that found storage failing: no confirmation of what is not stored, an InternalError
+        CALLERROR instead. (Once the station knows, it refuses such CALLs itself.)"""
+        message_id = json.loads(frame)[1]
+        return self.station.rpc.error_frame(message_id, "InternalError",
+                                            f"storage unavailable, the change is not stored ({why})")

@@ -71,9 +71,10 @@ class Operations:
         return m.ChangeAvailabilityResponse(status=_A.Accepted)
 
     def apply(self, now: float) -> None:
-        """Connectors follow the availability; changed statuses are reported."""
+        """Connectors follow the availability (and a storage failure, like the station going
+        Inoperative: storage_health); changed statuses are reported."""
         a = self.availability
-        station_going_off = a.scheduled.get(STATION) is False
+        station_going_off = a.scheduled.get(STATION) is False or self.st.storage_health.failing is not None
         for e in self.st.evses.values():
             off_now = station_going_off and self.st.charging.fsm[e.id].transaction_id is None
             for c in e.connectors.values():
@@ -150,7 +151,9 @@ class Operations:
 
     # --- after every input ----------------------------------------------------------------
     def settle(self, now: float) -> None:
-        if not (self.availability.scheduled or self.evse_resets_scheduled or self.reset_scheduled):
+        storage_failing = self.st.storage_health.failing is not None
+        if not (self.availability.scheduled or self.evse_resets_scheduled or self.reset_scheduled
+                or storage_failing):
             return              # the common case, on every frame: nothing waits for an idle EVSE
         st = self.st
         busy = {e for e, f in st.charging.fsm.items() if f.transaction_id is not None}
@@ -160,7 +163,7 @@ class Operations:
                 self.availability.set(target, operative)
             self._store()
             self.apply(now)
-        elif self.availability.scheduled.get(STATION) is False:
+        elif self.availability.scheduled.get(STATION) is False or storage_failing:
             self.apply(now)             # an EVSE whose transaction ended goes Unavailable now
         for e in [e for e in self.evse_resets_scheduled if st.charging.fsm[e].idle]:
             self.evse_resets_scheduled.discard(e)

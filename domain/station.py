@@ -44,6 +44,7 @@ from domain.availability import Availability
 from domain.data_transfer import DataTransferRegistry
 from domain.operations import NEXT_BOOT_REASON, Operations
 from domain.status_report import StatusReport
+from domain.storage_health import StorageHealth
 from domain.hardware_events import (
     CablePlugged,
     CableUnplugged,
@@ -153,6 +154,7 @@ class Station:
         self._call_sent_at = 0.0
         self._offline_since: float | None = None       # when the link went down (B04 OfflineThreshold)
         self.report = StatusReport(self.evses, event_id_seed)
+        self.storage_health = StorageHealth()
         self._dm_service = DeviceModelService(device_model)
         self.charging = Charging(device_model, list(self.evses), queue_records=queue_records or {},
                                  snapshots=tx_snapshots or {}, new_transaction_id=new_transaction_id)
@@ -319,6 +321,23 @@ class Station:
             self._enqueue(request)
         if (due := self._time_offset_due(now)) is not None and due <= now:
             self._time_offset_transition()
+        return self._pump(now)
+
+    def storage_failed(self, now: float, why: str) -> list[Effect]:
+        """Storage cannot be written; the runtime keeps the changes in memory (storage_health:
+        EVSEs Unavailable, MemoryExhaustion sent as a volatile message, storing CALLs refused)."""
+        event = self.storage_health.failed(why, self.clock.utc(now))
+        if event is not None:
+            self._effects.append(Log("error", self.storage_health.failed_text()))
+            self._outbox.append(event)
+            self.ops.apply(now)
+        return self._pump(now)
+
+    def storage_restored(self, now: float) -> list[Effect]:
+        """What was kept in memory is stored: the connectors come back to their real status."""
+        if self.storage_health.restored():
+            self._effects.append(Log("info", self.storage_health.restored_text()))
+            self.ops.apply(now)
         return self._pump(now)
 
     def reboot_failed(self, now: float, why: str) -> list[Effect]:
@@ -561,7 +580,8 @@ class Station:
 
     # --- calls from the CSMS ----------------------------------------------------------------
     def _on_call(self, call: IncomingCall, now: float, size: int) -> None:
-        result = self._handlers[call.action](call.request, now, size)
+        result = self.storage_health.refusal(call.action, call.request) or \
+            self._handlers[call.action](call.request, now, size)
         self._effects.extend(self.auth.take_changes())      # stored before the answer goes out
         if isinstance(result, UnlockConnector):             # answered once the hardware has done it
             self._effects.append(UnlockConnector(result.evse, result.connector, reply_to=call.message_id))

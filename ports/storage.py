@@ -4,8 +4,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
+# table -> (clear the table first, key -> value; None deletes the record)
+RecordChanges = Mapping[str, tuple[bool, Mapping[str, str | None]]]
+
+
+class StorageUnwritable(Exception):
+    """Storage cannot be written now (disk full, read-only file system, I/O error). Nothing of
+    the write was stored, and what was stored before can still be read. str(): one line, why."""
+
 
 class Storage(Protocol):
+    """Every write raises StorageUnwritable when it cannot be stored now; the next write tries
+    again (a connection that was opened read-only is reopened for writing first)."""
+
     def get(self, key: str) -> str | None:
         """A value of the station's own state (e.g. the reason for the next boot)."""
 
@@ -26,5 +37,13 @@ class Storage(Protocol):
         """One atomic change: optionally clear the table, delete and upsert records, and set
         (None: delete) station-state values; durable when this returns."""
 
+    def write_changes(self, records: RecordChanges, kv: Mapping[str, str | None],
+                      variables: Mapping[tuple[str, str], str]) -> None:
+        """Changes of several tables, station-state values and device-model values as ONE
+        atomic change (what was kept in memory while storage could not be written)."""
+
+    def probe(self) -> None:
+        """A write that leaves nothing behind: raises StorageUnwritable if writes fail now."""
+
     def close(self) -> None:
-        """Flush and close."""
+        """Flush (as far as storage can be written) and close."""

@@ -47,9 +47,9 @@ DEVICE_MODEL: dict[str, int | str] = {
 }
 
 
-def config_text(url: str, device_model: dict[str, int | str] | None = None) -> str:
+def config_text(url: str, device_model: dict[str, int | str] | None = None, storage: str = "station.db") -> str:
     """The station's configuration; `device_model` values ("Component.Variable" = value) are
-    added to (or replace) DEVICE_MODEL."""
+    added to (or replace) DEVICE_MODEL; `storage` is the SQLite file's path."""
     values = {**DEVICE_MODEL, **(device_model or {})}
     return f"""
 [station]
@@ -59,7 +59,7 @@ evse_connectors = [1, 1]
 url = "{url}"
 basic_auth_password = "0123456789abcdef"
 [storage]
-path = "station.db"
+path = "{storage}"
 [hardware]
 adapter = "sim"
 control_socket = "sim.sock"
