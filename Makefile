@@ -20,10 +20,10 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python -m tools.bench
+	$(BIN)/python -m devtools.bench
 
 regen: $(STAMP)
-	$(BIN)/python -m tools.gen_messages
+	$(BIN)/python -m devtools.gen_messages
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -81,7 +81,7 @@ def _find(exc: BaseException, types: tuple[type[BaseException], ...]) -> BaseExc
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bootstrap.demo import run_demo
+    from devtools.demo import run_demo
 
     setup_logging("INFO")
     trio.run(run_until_signal, run_demo, args)
@@ -89,7 +89,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bootstrap.sim_cli import add_sim_parser, run_sim_command
+    from devtools.sim_cli import add_sim_parser, run_sim_command
 
     parser = argparse.ArgumentParser(prog="evse", description="OCPP 2.0.1 charging-station stack")
     sub = parser.add_subparsers(dest="command", required=True)

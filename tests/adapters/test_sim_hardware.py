@@ -1,4 +1,4 @@
-"""adapters.sim_hardware (the simulated charger) and bootstrap.sim_cli (its client)."""
+"""adapters.sim_hardware (the simulated charger) and devtools.sim_cli (its client)."""
 from __future__ import annotations
 
 import argparse
@@ -17,7 +17,7 @@ import trio
 import trio.testing
 
 from adapters.sim_hardware import MAX_LINE, SimHardware
-from bootstrap.sim_cli import (
+from devtools.sim_cli import (
     add_sim_parser,
     build_command,
     control_command,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from bootstrap.dev_csms import DevCsms
+from devtools.dev_csms import DevCsms
 
 SID = "CS-CLI-1"
 

@@ -61,8 +61,8 @@ from typing import Any, Callable
 import pytest
 import trio
 
-from bootstrap.dev_csms import DevCsms
-from bootstrap.sim_cli import send_control_command
+from devtools.dev_csms import DevCsms
+from devtools.sim_cli import send_control_command
 from tests.conformance.conftest import schema_problems
 
 SID = "CS-CHAOS-1"

@@ -2,7 +2,7 @@
 
 The REAL station (bootstrap.config.parse_config + bootstrap.compose.compose +
 bootstrap.runtime.StationRuntime: websocket link, SQLite file, simulated hardware with
-its control socket) runs against bootstrap.dev_csms.DevCsms, which plays the OCTT, over
+its control socket) runs against devtools.dev_csms.DevCsms, which plays the OCTT, over
 loopback websockets -- as in tests/integration/test_station_e2e.py.
 
 Use the ``boot_station`` fixture inside the test's own ``trio.fail_after``::
@@ -49,9 +49,9 @@ from ocpp.messages import Call, CallResult, get_validator, validate_payload
 
 from bootstrap.compose import compose
 from bootstrap.config import Config, ConfigError, parse_config
-from bootstrap.dev_csms import DevCsms
+from devtools.dev_csms import DevCsms
 from bootstrap.runtime import StationRuntime
-from bootstrap.sim_cli import send_control_command
+from devtools.sim_cli import send_control_command
 
 STATION_ID = "CS-OCTT-1"
 PASSWORD = "0123456789abcdef"

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import trio
 
-from bootstrap.dev_csms import ACCEPTED_STATUS, REFUSED_STATUS, CallError
+from devtools.dev_csms import ACCEPTED_STATUS, REFUSED_STATUS, CallError
 from tests.conformance.conftest import CALL
 from tests.conformance.test_b_device_model import get_base_report, gv, only_result, sv
 from tests.conformance.test_b_reset_offline import (

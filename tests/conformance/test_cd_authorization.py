@@ -49,7 +49,7 @@ from typing import Any
 import pytest
 import trio
 
-from bootstrap.dev_csms import CallError
+from devtools.dev_csms import CallError
 
 TIMEOUT = 10            # s, per test
 CALL_WAIT = 3           # s, for a message the station must send

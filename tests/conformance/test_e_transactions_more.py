@@ -34,7 +34,7 @@ from typing import Any
 
 import trio
 
-from bootstrap.dev_csms import CallError
+from devtools.dev_csms import CallError
 from tests.conformance.test_efj_transactions import (
     CALL_WAIT,
     CONNECTOR,

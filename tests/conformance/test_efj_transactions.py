@@ -49,7 +49,7 @@ from typing import Any
 import pytest
 import trio
 
-from bootstrap.dev_csms import CallError
+from devtools.dev_csms import CallError
 
 # Steps shared with the authorization test cases (one definition, in test_cd_authorization).
 from tests.conformance.test_cd_authorization import (  # noqa: E402

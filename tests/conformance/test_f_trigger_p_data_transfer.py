@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import trio
 
-from bootstrap.dev_csms import CallError
+from devtools.dev_csms import CallError
 from tests.conformance.test_efj_transactions import (
     CONNECTOR,
     EVSE,

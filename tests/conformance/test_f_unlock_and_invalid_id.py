@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import trio
 
-from bootstrap.dev_csms import CallError
+from devtools.dev_csms import CallError
 from tests.conformance.test_c_authorization_tx import (
     CACHE_PRE_AUTHORIZE,
     id_token_cached,

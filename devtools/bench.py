@@ -1,8 +1,8 @@
 """`make bench`: evse-stack side by side with the PyPI `ocpp` package, on loopback.
 
-    python -m tools.bench              # full run (about 40 s)
-    python -m tools.bench --quick      # fewer iterations (smoke test)
-    python -m tools.bench --only rtt   # only measurements whose key contains "rtt"
+    python -m devtools.bench              # full run (about 40 s)
+    python -m devtools.bench --quick      # fewer iterations (smoke test)
+    python -m devtools.bench --only rtt   # only measurements whose key contains "rtt"
 
 Prints one aligned table (p50 / p99 per side; ratio = ocpp p50 / evse-stack p50, so
 > 1 means evse-stack is faster, or smaller for RSS) and a line about the machine.
@@ -68,7 +68,7 @@ Measurements:
            makes (its queue record + the EVSE's transaction snapshot in kv, as
            Station/Charging produce it for a remote start) and, timed separately, of its
            delete; a real file in a temp dir, WAL, synchronous=FULL (the adapter's settings).
-* hardware The real adapters of openevse-rev2 on an emulated board (bootstrap.emulators.rig:
+* hardware The real adapters of openevse-rev2 on an emulated board (devtools.emulators.rig:
            ptys, the emulators served by a trio loop in a thread of the bench process) and
            a station process (`evse run`) against the bench CSMS. Per session a new card on
            the PN532 -> AuthorizeRequest on the wire (the reader polls every 0.1 s, so this
@@ -763,9 +763,9 @@ def station_process(kind: str, folder: Path, csms: BenchCsms, device_model: dict
         config = write_station_config(folder, csms.url, device_model, hardware_toml)
         cmd = _evse_command() + ["run", "--config", str(config), "--log-level", "WARNING"]
     elif kind == "ocpp":
-        cmd = [sys.executable, "-m", "tools.bench", "--ocpp-station", url]
+        cmd = [sys.executable, "-m", "devtools.bench", "--ocpp-station", url]
     elif kind in ECHO_STATIONS:
-        cmd = [sys.executable, "-m", "tools.bench", "--echo-station", kind, url]
+        cmd = [sys.executable, "-m", "devtools.bench", "--echo-station", kind, url]
     else:
         raise ValueError(f"unknown station kind {kind!r}")
     log_path = folder / f"{kind}-station.log"
@@ -1487,7 +1487,7 @@ READER_POLL_INTERVAL = _reader_poll_interval()
 
 
 class RigThread:
-    """The emulated board (bootstrap.emulators.rig) served by a trio loop in a thread of the bench
+    """The emulated board (devtools.emulators.rig) served by a trio loop in a thread of the bench
     process, so that a station process can open its ptys while this thread drives the emulators
     (`call` runs a function in that loop, `run` an async one) and the main thread plays the CSMS."""
 
@@ -1518,7 +1518,7 @@ class RigThread:
     def _main(self) -> None:
         import trio
 
-        from bootstrap.emulators.rig import open_hardware_rig
+        from devtools.emulators.rig import open_hardware_rig
 
         async def serve() -> None:
             with trio.CancelScope() as scope:
@@ -1623,7 +1623,7 @@ def run_sdm630_reads(n: int, warmup: int) -> list[int]:
 
     from adapters.sdm630.meter import Sdm630Meter
     from adapters.serial_tty import TtyDevice
-    from bootstrap.emulators.rig import METER_BAUDRATE, METER_UNIT_ID, open_hardware_rig
+    from devtools.emulators.rig import METER_BAUDRATE, METER_UNIT_ID, open_hardware_rig
 
     samples: list[int] = []
 
@@ -1675,7 +1675,7 @@ def run(keys: list[str] | None, counts: Counts, *, in_process_only: bool = False
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke test)")
     parser.add_argument("--only", action="append", metavar="KEY",
                         help=f"only measurements whose key contains KEY ({', '.join(m.key for m in REGISTRY)})")

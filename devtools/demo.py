@@ -3,7 +3,7 @@ station on loopback, with a readable log of every OCPP message both ways.
 
 `evse demo --hardware openevse-rev2` (or `openevse-rev1`) plays the same kind of session
 on the real adapters instead: the station is composed for the board revision, and its
-devices are emulators on pseudo-terminals (bootstrap.emulators.rig), all in one process.
+devices are emulators on pseudo-terminals (devtools.emulators.rig), all in one process.
 It ends by itself after the session.
 
 The dev CSMS is a development tool and test double, not a product.
@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 import trio
 
 from bootstrap.config import parse_config
-from bootstrap.dev_csms import DevCsms, format_report_table
-from bootstrap.sim_cli import send_control_command
+from devtools.dev_csms import DevCsms, format_report_table
+from devtools.sim_cli import send_control_command
 
 if TYPE_CHECKING:
-    from bootstrap.emulators.openevse import OpenEvseEmulator
-    from bootstrap.emulators.rig import HardwareRig
+    from devtools.emulators.openevse import OpenEvseEmulator
+    from devtools.emulators.rig import HardwareRig
 
 STATION_ID = "CS-DEMO-01"
 
@@ -141,7 +141,7 @@ async def run_hardware_demo(args: argparse.Namespace) -> None:
     """The dev CSMS, the emulated board of `args.hardware` and the station composed for it
     (real adapters on ptys), in one process; plays a session unless --no-script."""
     from bootstrap.compose import compose  # noqa: PLC0415  (heavy imports: only when asked for)
-    from bootstrap.emulators.rig import open_hardware_rig  # noqa: PLC0415
+    from devtools.emulators.rig import open_hardware_rig  # noqa: PLC0415
     from bootstrap.runtime import StationRuntime  # noqa: PLC0415
 
     workdir = _fresh_workdir(args.dir)

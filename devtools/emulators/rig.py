@@ -22,7 +22,7 @@ In a program::
         rig.controller.plug()
         rig.reader.present_card(bytes.fromhex("04A2B3C4"))
 
-From a shell, ``python -m bootstrap.emulators.rig --revision openevse-rev2 --print-config``
+From a shell, ``python -m devtools.emulators.rig --revision openevse-rev2 --print-config``
 prints the ``[hardware]`` table to paste into a station's config file and serves until
 killed; lines on stdin drive the emulators (``help`` lists them).
 
@@ -47,9 +47,9 @@ from typing import Any
 import trio
 
 from bootstrap.compose import KernelEdge
-from bootstrap.emulators.openevse import OpenEvseEmulator
-from bootstrap.emulators.pn532 import I2C_ADDRESS, Pn532HsuEmulator, Pn532I2cBus
-from bootstrap.emulators.sdm630 import Sdm630Emulator
+from devtools.emulators.openevse import OpenEvseEmulator
+from devtools.emulators.pn532 import I2C_ADDRESS, Pn532HsuEmulator, Pn532I2cBus
+from devtools.emulators.sdm630 import Sdm630Emulator
 
 __all__ = ["REVISIONS", "HardwareRig", "open_hardware_rig", "main"]
 
@@ -249,7 +249,7 @@ async def _serve(revision: str, print_config: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bootstrap.emulators.rig",
+        prog="python -m devtools.emulators.rig",
         description="Emulated OpenEVSE board on pseudo-terminals, for a station without hardware.")
     parser.add_argument("--revision", choices=REVISIONS, default="openevse-rev2")
     parser.add_argument("--print-config", action="store_true",
