@@ -3,7 +3,8 @@
 Walks the syntax tree of every module of the product (domain/, ports/, adapters/, bootstrap/):
 no import of `devtools` or `tests`, except the lazy entries of the `evse` CLI named in
 LAZY_CLI_ENTRIES (one public name per tool, imported inside the function that needs it).
-The tools use the product only through public names.
+The tools use the product only through public names, and tests/domain/ never imports
+bootstrap (the domain tests, in `make test-fast`, run without the composition root).
 """
 from __future__ import annotations
 
@@ -82,6 +83,13 @@ def test_the_tools_use_only_public_names_of_the_product():
             if top(module) in PRODUCT and private:
                 found.append(f"{path.relative_to(REPO)}:{line}: from {module} import {', '.join(private)}")
     assert not found, "development tools import private names of the product:\n" + "\n".join(found)
+
+
+def test_domain_tests_do_not_import_bootstrap():
+    found = [f"{path.relative_to(REPO)}:{line}: {module}"
+             for path in modules("tests/domain")
+             for _, module, _, line in imports(path) if top(module) in ("bootstrap", "devtools")]
+    assert not found, "domain tests import the composition root:\n" + "\n".join(found)
 
 
 def test_the_walk_sees_imports_at_every_depth(tmp_path):
