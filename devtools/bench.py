@@ -101,6 +101,8 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
+from devtools.toml_text import toml_value
+
 REPO = Path(__file__).resolve().parent.parent
 SUBPROTOCOL = "ocpp2.0.1"
 STATION_ID = "CS-BENCH-1"
@@ -711,14 +713,6 @@ def _evse_command() -> list[str]:
     return [sys.executable, "-m", "bootstrap.cli"]
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return json.dumps(str(value))       # a TOML basic string (JSON escapes are TOML escapes)
-
-
 def write_station_config(folder: Path, url: str, device_model: dict[str, object] | None = None,
                          hardware_toml: str | None = None) -> Path:
     """The station's config file in `folder`; `device_model`: more [device_model] values
@@ -727,7 +721,7 @@ def write_station_config(folder: Path, url: str, device_model: dict[str, object]
     path = folder / "station.toml"
     hardware = hardware_toml or '[hardware]\ncontrol_socket = "sim.sock"\n'
 
-    extra = "".join(f"{json.dumps(k)} = {_toml_value(v)}\n" for k, v in (device_model or {}).items())
+    extra = "".join(f"{json.dumps(k)} = {toml_value(v)}\n" for k, v in (device_model or {}).items())
     path.write_text(f"""\
 [station]
 id = "{STATION_ID}"

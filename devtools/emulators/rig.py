@@ -50,6 +50,7 @@ from bootstrap.compose import KernelEdge
 from devtools.emulators.openevse import OpenEvseEmulator
 from devtools.emulators.pn532 import I2C_ADDRESS, Pn532HsuEmulator, Pn532I2cBus
 from devtools.emulators.sdm630 import Sdm630Emulator
+from devtools.toml_text import toml_value
 
 __all__ = ["REVISIONS", "HardwareRig", "open_hardware_rig", "main"]
 
@@ -102,20 +103,12 @@ class HardwareRig:
             if isinstance(value, dict):
                 tables.append((key, value))
             else:
-                lines.append(f"{key} = {_toml_value(value)}")
+                lines.append(f"{key} = {toml_value(value)}")
         for name, table in tables:
             lines.append(f"[hardware.{name}]")
-            lines += [f"{key} = {_toml_value(value, hex_int=key == 'i2c_address')}"
+            lines += [f"{key} = {toml_value(value, hex_int=key == 'i2c_address')}"
                       for key, value in table.items()]
         return "\n".join(lines) + "\n"
-
-
-def _toml_value(value: Any, *, hex_int: bool = False) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"0x{value:02x}" if hex_int else str(value)
-    raise TypeError(f"no TOML for {value!r}")
 
 
 def _open_pty(fds: ExitStack) -> tuple[int, str]:

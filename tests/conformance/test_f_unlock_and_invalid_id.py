@@ -35,9 +35,9 @@ from __future__ import annotations
 import trio
 
 from devtools.dev_csms import CallError
+from tests.conformance.conftest import id_token_cached
 from tests.conformance.test_c_authorization_tx import (
     CACHE_PRE_AUTHORIZE,
-    id_token_cached,
     offline_of,
     wait_te,
 )
