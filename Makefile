@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench demo clean regen
+.PHONY: install run test test-fast bench demo clean regen
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,21 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# Domain, codec and the other tests that open no socket, start no process and sleep for
+# nothing (tests/fast_tier.py enforces it; property tests run a fifth of their examples).
+FAST_TESTS := tests/domain tests/test_messages.py tests/test_layering.py tests/test_toml_text.py \
+              tests/bootstrap/test_definitions.py tests/bootstrap/test_config.py \
+              tests/bootstrap/test_compose.py tests/adapters/test_openevse_rapi.py \
+              tests/adapters/test_sqlite_storage.py tests/integration/test_device_model_upgrade.py
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -p tests.fast_tier $(FAST_TESTS)
+
 bench: $(STAMP)
-	$(BIN)/python -m tools.bench
+	$(BIN)/python -m devtools.bench
 
 regen: $(STAMP)
-	$(BIN)/python -m tools.gen_messages
+	$(BIN)/python -m devtools.gen_messages
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -41,7 +41,8 @@ async def run_until_signal(main, *args) -> None:
             nursery.start_soon(body)
 
 
-async def _run_station(config) -> None:
+async def run_station(config) -> None:
+    """Compose the station for `config` and run it (until cancelled)."""
     from bootstrap.compose import compose
     from bootstrap.runtime import StationRuntime
 
@@ -59,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     setup_logging(args.log_level or config.log.level)
     try:
-        trio.run(run_until_signal, _run_station, config)
+        trio.run(run_until_signal, run_station, config)
     except BaseException as exc:
         known = _find(exc, (ConfigError, StorageError))
         if known is None:
@@ -81,15 +82,15 @@ def _find(exc: BaseException, types: tuple[type[BaseException], ...]) -> BaseExc
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bootstrap.demo import run_demo
+    """`evse demo`: a development tool (devtools/), loaded only when asked for."""
+    from devtools.demo import main as demo_main
 
-    setup_logging("INFO")
-    trio.run(run_until_signal, run_demo, args)
-    return 0
+    return demo_main(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bootstrap.sim_cli import add_sim_parser, run_sim_command
+    # `evse sim` is a development tool (devtools/) that declares its own options.
+    from devtools.sim_cli import add_parser as add_sim_parser
 
     parser = argparse.ArgumentParser(prog="evse", description="OCPP 2.0.1 charging-station stack")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -109,8 +110,6 @@ def main(argv: list[str] | None = None) -> int:
     d.set_defaults(func=cmd_demo)
     add_sim_parser(sub)
     args = parser.parse_args(argv)
-    if args.command == "sim":
-        return run_sim_command(args)
     return args.func(args)
 
 

@@ -1,10 +1,10 @@
-"""Smoke test of tools/bench.py (`make bench`): the in-process measurements run with the
+"""Smoke test of devtools/bench.py (`make bench`): the in-process measurements run with the
 --quick counts and produce numbers. No timing assertions: speed is for `make bench` to show."""
 from __future__ import annotations
 
 import json
 
-from tools import bench
+from devtools import bench
 
 
 def test_both_builders_make_the_same_transaction_event():

@@ -1,6 +1,6 @@
 """domain/messages.py against the official OCPP 2.0.1 JSON schemas.
 
-- the committed module is exactly what tools/gen_messages.py generates;
+- the committed module is exactly what devtools/gen_messages.py generates;
 - every class mirrors its schema: wire names, required/optional, every constraint;
 - random valid payloads (hypothesis, built from the schemas) decode, re-encode to
   JSON that the schema accepts (jsonschema Draft 6 + a strict RFC 3339 date-time
@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain import messages
-from tools import gen_messages
+from devtools import gen_messages
 
 REPO = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = gen_messages.default_schema_dir()
@@ -67,7 +67,7 @@ def test_committed_module_is_generated(tmp_path: Path) -> None:
     out = tmp_path / "messages.py"
     out.write_bytes(generated().encode("utf-8"))
     assert out.read_bytes() == (REPO / "domain" / "messages.py").read_bytes(), (
-        "domain/messages.py is stale: run `python -m tools.gen_messages`"
+        "domain/messages.py is stale: run `python -m devtools.gen_messages`"
     )
     assert gen_messages.generate(SCHEMA_DIR) == generated()  # stable from run to run
 

@@ -1,4 +1,4 @@
-"""adapters.openevse.controller against bootstrap.emulators.openevse over real pseudo-terminals.
+"""adapters.openevse.controller against devtools.emulators.openevse over real pseudo-terminals.
 
 The emulator sits on the pty master, the adapter opens the slave through TtyDevice: every
 byte goes through the kernel's tty layer as it would to a UART.
@@ -20,7 +20,7 @@ import trio.testing
 from adapters.openevse import rapi
 from adapters.openevse.controller import OpenEvseAmmeter, OpenEvseController
 from adapters.serial_tty import TtyDevice, make_raw
-from bootstrap.emulators.openevse import OpenEvseEmulator
+from devtools.emulators.openevse import OpenEvseEmulator
 from ports.hardware import (
     CablePlugged,
     CableUnplugged,

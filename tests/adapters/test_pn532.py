@@ -1,4 +1,4 @@
-"""adapters.pn532 (frames, transports, reader) and bootstrap.emulators.pn532.
+"""adapters.pn532 (frames, transports, reader) and devtools.emulators.pn532.
 
 The codec is checked against frames written by hand from the sheet (UM0701-02). The reader
 runs against the emulator on real wires: over HSU through a real pseudo-terminal (TtyDevice
@@ -46,7 +46,7 @@ from adapters.pn532.transports import (
     Smbus2Bus,
 )
 from adapters.serial_tty import TtyDevice
-from bootstrap.emulators.pn532 import Pn532Core, Pn532HsuEmulator, Pn532I2cBus
+from devtools.emulators.pn532 import Pn532Core, Pn532HsuEmulator, Pn532I2cBus
 from ports.hardware import DeviceProblem, TokenPresented
 
 TIMEOUT = 10

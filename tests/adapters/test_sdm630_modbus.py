@@ -1,4 +1,4 @@
-"""adapters.sdm630 (Modbus RTU codec and the SDM630 meter) and bootstrap.emulators.sdm630.
+"""adapters.sdm630 (Modbus RTU codec and the SDM630 meter) and devtools.emulators.sdm630.
 
 Real bytes over real pseudo-terminals. The adapter is cross-checked against pymodbus, an
 implementation nobody here wrote, in both directions:
@@ -47,7 +47,7 @@ from adapters.sdm630.modbus_rtu import (
     response_length,
 )
 from adapters.serial_tty import TtyDevice, make_raw
-from bootstrap.emulators.sdm630 import REGISTERS, Sdm630Emulator
+from devtools.emulators.sdm630 import REGISTERS, Sdm630Emulator
 from ports.hardware import Meter, MeterError
 
 GUARD = 10          # seconds: hang guard for a whole test, never a timing assertion

@@ -1,4 +1,4 @@
-"""adapters.sim_hardware (the simulated charger) and bootstrap.sim_cli (its client)."""
+"""adapters.sim_hardware (the simulated charger) and devtools.sim_cli (its client)."""
 from __future__ import annotations
 
 import argparse
@@ -17,8 +17,8 @@ import trio
 import trio.testing
 
 from adapters.sim_hardware import MAX_LINE, SimHardware
-from bootstrap.sim_cli import (
-    add_sim_parser,
+from devtools.sim_cli import (
+    add_parser,
     build_command,
     control_command,
     run_sim_command,
@@ -608,7 +608,7 @@ def test_sync_client_without_server(tmp_path: Path) -> None:
 
 def make_args(path: str, *argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="evse")
-    add_sim_parser(parser.add_subparsers(dest="command", required=True))
+    add_parser(parser.add_subparsers(dest="command", required=True))
     return parser.parse_args(["sim", "--socket", path, *argv])
 
 

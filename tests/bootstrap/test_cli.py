@@ -1,5 +1,6 @@
 """`evse run` as a real process: clean stop on SIGTERM/SIGINT, one-line config errors,
-refusal of a damaged database; `evse sim` against the running station."""
+refusal of a damaged database; `evse sim` against the running station; `evse demo` (a
+development tool the product CLI loads when asked for) until SIGINT."""
 from __future__ import annotations
 
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from bootstrap.dev_csms import DevCsms
+from devtools.dev_csms import DevCsms
 
 SID = "CS-CLI-1"
 
@@ -99,3 +100,27 @@ def test_damaged_database_refuses_to_start(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and str(tmp_path / "station.db") in lines[0] and "Recovering" in lines[0], r.stderr
     assert (tmp_path / "station.db").read_bytes().startswith(b"this is not a database")
+
+
+async def test_demo_runs_the_dev_csms_and_a_station_until_sigint(tmp_path):
+    """`evse demo` goes through the CLI's lazy entry (devtools.demo.main): the dev CSMS
+    prints the booted station's frames; SIGINT stops both cleanly."""
+    with trio.fail_after(30):
+        proc = await trio.lowlevel.open_process(
+            evse("demo", "--no-script", "--dir", str(tmp_path / "demo")),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            out = bytearray()
+            while b'"connectorStatus":"Available"' not in out:
+                data = await proc.stdout.receive_some(65536)
+                assert data, out.decode(errors="replace")
+                out += data
+            assert b"CS-DEMO-01 -> CSMS" in out and b'"BootNotification"' in out
+            proc.send_signal(signal.SIGINT)
+            rc = await proc.wait()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+    assert rc == 0
+    assert (tmp_path / "demo" / "station.db").exists()
+    assert not (tmp_path / "demo" / "sim.sock").exists()

@@ -1,14 +1,15 @@
 """The device-model definition files (domain/device_model/definitions/*.json) and their loader."""
 from __future__ import annotations
 
+import dataclasses
 import json
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from bootstrap.definitions import PACKAGE, DefinitionError, load_definitions, read_definition_files
-from domain.device_model import DeviceModel, VariableDef, VariableRef
+from bootstrap.definitions import PACKAGE, DefinitionError, clear_cache, load_definitions, read_definition_files
+from domain.device_model import DeviceModel, VariableDef, VariableRef, definitions_loader
 
 # The Required rows of the OCA appendix dm_components_vars.csv, kept in the repository.
 REFERENCE_CSV = Path(__file__).parent.parent / "data" / "dm_required_variables.csv"
@@ -474,3 +475,48 @@ def test_a_bad_pattern_is_a_definition_error(tmp_path, entry, words):
     write(tmp_path, "x.json", component([entry]))
     with pytest.raises(DefinitionError, match=words.replace("(", r"\(")):
         load_from(tmp_path)
+
+
+# ----------------------------------------------------------------------------- once per process
+
+def test_the_package_files_are_read_and_checked_once_per_process(monkeypatch):
+    """Issue 13: definitions loaded once per process, not per boot (a simulator's reboot
+    composes the station again, with the same or another layout)."""
+    folder = resources.files(PACKAGE)
+    n_files = sum(1 for d in (folder, folder.joinpath("hardware")) for f in d.iterdir() if f.name.endswith(".json"))
+    parsed: list[str] = []
+    real = definitions_loader.parse_definition_file
+    monkeypatch.setattr(definitions_loader, "parse_definition_file",
+                        lambda file, text: parsed.append(file) or real(file, text))
+    clear_cache()
+    try:
+        first = load([1, 2], parts=("RCD", "Controller"))
+        assert len(parsed) == n_files
+        assert load([1, 2], parts=("Controller", "RCD")) == first      # the next boot
+        load([2], parts=("RCD",))
+        load([1, 1], station_id="CS-2", basic_auth_password="0123456789abcdef")
+        read_definition_files()
+        assert len(parsed) == n_files
+    finally:
+        clear_cache()
+
+
+def test_callers_cannot_change_what_is_cached():
+    defs, specs = load([1, 2]), read_definition_files()
+    expected_defs, expected_specs = list(defs), list(specs)
+    defs.clear()
+    specs.pop()
+    assert load([1, 2]) == expected_defs and load([1, 2]) is not load([1, 2])
+    assert read_definition_files() == expected_specs
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        expected_defs[0].default = "changed"             # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        expected_specs[0].variables = ()                 # type: ignore[misc]
+    assert isinstance(expected_specs[0].variables, tuple)
+
+
+def test_a_source_folder_is_read_at_every_call(tmp_path):
+    write(tmp_path, "x.json", component([var(default="1")]))
+    assert load_from(tmp_path)[0].default == "1"
+    write(tmp_path, "x.json", component([var(default="2")]))
+    assert load_from(tmp_path)[0].default == "2"

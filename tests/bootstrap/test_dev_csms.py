@@ -1,4 +1,4 @@
-"""The development CSMS (bootstrap/dev_csms.py), driven by a raw trio-websocket client
+"""The development CSMS (devtools/dev_csms.py), driven by a raw trio-websocket client
 that plays the station, over real websockets on 127.0.0.1."""
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import trio
 import trustme
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket
 
-import bootstrap.dev_csms as dev_csms_module
-from bootstrap.dev_csms import CallError, DevCsms, StationDisconnected, format_report_table, main, print_log
+import devtools.dev_csms as dev_csms_module
+from devtools.dev_csms import CallError, DevCsms, StationDisconnected, format_report_table, main, print_log
 
 # The official schemas, as shipped by the PyPI `ocpp` package (a test dependency).
 SCHEMAS = Path(importlib.util.find_spec("ocpp").submodule_search_locations[0]) / "v201" / "schemas"

@@ -28,7 +28,7 @@ from typing import BinaryIO
 import pytest
 import trio
 
-from bootstrap.dev_csms import DevCsms
+from devtools.dev_csms import DevCsms
 from tests.conformance.conftest import schema_problems
 
 SID = "CS-CHAOS-1"

@@ -62,8 +62,8 @@ from typing import Any, Callable
 
 import trio
 
-from bootstrap.dev_csms import DevCsms
-from bootstrap.sim_cli import send_control_command
+from devtools.dev_csms import DevCsms
+from devtools.sim_cli import send_control_command
 from tests.chaos.harness import (
     EVSES, SID, Deliveries, Session, check_deliveries, config_text, fail_on, play_session, read_database,
     schema_check, start_station, tx_id, wait_booted, wait_drained, wait_queue_empty,

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import trio
 
-from bootstrap.dev_csms import CallError, DevCsms
-from bootstrap.sim_cli import send_control_command
+from devtools.dev_csms import CallError, DevCsms
+from devtools.sim_cli import send_control_command
 from bootstrap.storage_guard import RETRY_INTERVAL
 from tests.chaos.harness import SID, TOKENS, config_text, read_database, tx_id
 from tests.chaos.test_sigkill import BOOT_TIMEOUT, STOP_TIMEOUT

@@ -2,7 +2,7 @@
 
 The REAL station (bootstrap.config.parse_config + bootstrap.compose.compose +
 bootstrap.runtime.StationRuntime: websocket link, SQLite file, simulated hardware with
-its control socket) runs against bootstrap.dev_csms.DevCsms, which plays the OCTT, over
+its control socket) runs against devtools.dev_csms.DevCsms, which plays the OCTT, over
 loopback websockets -- as in tests/integration/test_station_e2e.py.
 
 Use the ``boot_station`` fixture inside the test's own ``trio.fail_after``::
@@ -49,9 +49,10 @@ from ocpp.messages import Call, CallResult, get_validator, validate_payload
 
 from bootstrap.compose import compose
 from bootstrap.config import Config, ConfigError, parse_config
-from bootstrap.dev_csms import DevCsms
+from devtools.dev_csms import DevCsms
 from bootstrap.runtime import StationRuntime
-from bootstrap.sim_cli import send_control_command
+from devtools.sim_cli import send_control_command
+from devtools.toml_text import toml_value
 
 STATION_ID = "CS-OCTT-1"
 PASSWORD = "0123456789abcdef"
@@ -74,14 +75,6 @@ _CSMS_COMPLAINTS = (
 
 # --------------------------------------------------------------------------- configuration
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(str(value))      # a TOML basic string
-
-
 def make_config(tmp_path: Path, url: str, *, evse_connectors: Iterable[int] = (1,),
                 device_model: dict[str, Any] | None = None) -> Config:
     values = {
@@ -90,7 +83,7 @@ def make_config(tmp_path: Path, url: str, *, evse_connectors: Iterable[int] = (1
         "OCPPCommCtrlr.RetryBackOffRandomRange": 1,
         **(device_model or {}),
     }
-    lines = "\n".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in values.items())
+    lines = "\n".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in values.items())
     return parse_config(
         f"""
         [station]
@@ -388,3 +381,112 @@ def boot_station(tmp_path: Path):
 
     return factory
 
+
+
+# --------------------------------------------------------------------------- steps shared by the test modules
+# One definition each. The reusable states themselves (Session, present, ...) live in
+# test_efj_transactions / test_cd_authorization, which import this module: the memory state
+# below imports them when it runs.
+
+CALL_WAIT = 3           # s, for a message the station must send
+
+
+def show(token: dict | None) -> str:
+    """An idToken as the failure messages name it."""
+    return "-" if token is None else f"{token.get('idToken')} ({token.get('type')})"
+
+
+def sent_calls(cs: ConformanceStation, after: int) -> list[str]:
+    return [f"{f[2]}" for sid, f in cs.csms.received[after:] if sid == cs.station_id and f[0] == CALL]
+
+
+async def describe(cs: ConformanceStation) -> str:
+    try:
+        st = await cs.control(cmd="state")
+    except Exception as exc:   # noqa: BLE001 - only for a failure message
+        return f"sim state unavailable: {exc}"
+    return "station view: " + "; ".join(
+        f"EVSE {e['evse']}: transaction {e.get('transaction_id')!r}, authorized {e.get('authorized')!r}, "
+        f"power path {'closed' if e.get('power_path_closed') else 'open'}, EV state {e.get('ev_state')}"
+        for e in st["evses"])
+
+
+async def expect_call(cs: ConformanceStation, action: str, *, after: int, step: str,
+                      where: Callable[[dict], bool] | None = None, timeout: float = CALL_WAIT) -> tuple[int, dict]:
+    """The station's next CALL `action` (matching `where`) from index `after` on, or fail naming the step."""
+    try:
+        return await cs.next_call(action, after=after, where=where, timeout=timeout)
+    except trio.TooSlowError:
+        pytest.fail(f"{step}: the station sent no {action}Request within {timeout} s (CALLs it sent since: "
+                    f"{sent_calls(cs, after)}; {await describe(cs)})", pytrace=False)
+
+
+async def cache_storage(cs: ConformanceStation) -> int:
+    """AuthCacheCtrlr.Storage; also a barrier: answered after what the CSMS sent before."""
+    res = await cs.call("GetVariables", {"getVariableData": [
+        {"component": {"name": "AuthCacheCtrlr"}, "variable": {"name": "Storage"}}]})
+    r = res["getVariableResult"][0]
+    assert r["attributeStatus"] == "Accepted", f"AuthCacheCtrlr.Storage: {r}"
+    return int(r["attributeValue"])
+
+
+async def id_token_cached(cs: ConformanceStation, token: dict, answer: str | dict = "Accepted",
+                          step: str | None = None, *, info: dict | None = None, start: str | None = None,
+                          expect_cached: bool = True) -> None:
+    """Memory State IdTokenCached (Part 6, table 443) for `token`.
+
+    The CSMS answers the AuthorizeRequest with `answer`: a status, or the whole idTokenInfo
+    (e.g. with a groupIdToken; also accepted as `info`, then `answer` is its status). An
+    Accepted token is authorized, the EV connects, the same token ends the session and the
+    EV leaves (the TransactionEventResponses carry the same idTokenInfo, so C10.FR.05 keeps
+    the entry as answered); another status is only asked for. `step` names the step in
+    failure messages; `start`: the station's configured TxStartPoint (default
+    PowerPathClosed); `expect_cached`: the cache is enabled, so AuthCacheCtrlr.Storage must
+    show the entry.
+    """
+    from tests.conformance.test_cd_authorization import answered, csms_answers_authorize, present  # noqa: PLC0415
+    from tests.conformance.test_efj_transactions import DEFAULT_START, Session, check_authorize  # noqa: PLC0415
+
+    if info is None:
+        info = answer if isinstance(answer, dict) else {"status": answer}
+    status = answer if isinstance(answer, str) else info["status"]
+    what = step or f"Before (Memory State IdTokenCached for {token['idToken']})"
+    if status == "Accepted":
+        s = Session(cs, token=token, start=start or DEFAULT_START)
+        await s.authorized_local(f"{what}, Authorized", info=info)
+        await s.ev_connected_pre_session(f"{what}, EVConnectedPreSession")
+        if set(info) == {"status"}:
+            await s.stop_authorized_local(f"{what}, StopAuthorized")
+        else:
+            await _stop_authorized_answering(s, f"{what}, StopAuthorized", info)
+        await s.ev_connected_post_session(f"{what}, EVConnectedPostSession")
+        await s.ev_disconnected(f"{what}, EVDisconnected")
+    else:
+        csms_answers_authorize(cs, info)
+        after = cs.mark()
+        await present(cs, token)
+        index, req = await expect_call(cs, "Authorize", after=after, step=f"{what}, Authorized step 1")
+        check_authorize(f"{what}, Authorized step 1", req, token)
+        await answered(cs, index)
+    storage = await cache_storage(cs)
+    if expect_cached:
+        assert storage > 0, f"{what}: AuthCacheCtrlr.Storage is 0: nothing was cached"
+
+
+async def _stop_authorized_answering(s, step: str, info: dict) -> None:
+    """Session.stop_authorized_local, the OCTT answering the TransactionEventRequests with
+    `info` (the same idTokenInfo as its AuthorizeResponse for the token, e.g. with its
+    groupIdToken, so the cache entry keeps it: C10.FR.05 updates it from this response)."""
+    from tests.conformance.test_cd_authorization import present  # noqa: PLC0415
+    from tests.conformance.test_efj_transactions import TD, check_te, csms_answers_transaction_event  # noqa: PLC0415
+
+    await trio.sleep(TD)
+    csms_answers_transaction_event(s.cs, info)
+    await present(s.cs, s.token, s.evse)
+    p = await s.next_te(f"{step} step 1")
+    check_te(f"{step} step 1", p, trigger="StopAuthorized", token_or_omitted=s.token)
+    s.authorized = False
+    if not s.ended and "EnergyTransfer" in s.stop:
+        p3 = await s.next_te(f"{step} step 3")
+        check_te(f"{step} step 3", p3, trigger="ChargingStateChanged", state="EVConnected", event_type="Ended",
+                 stopped=("Local", None))

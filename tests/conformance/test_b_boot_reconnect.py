@@ -40,8 +40,8 @@ from __future__ import annotations
 
 import trio
 
-from bootstrap.dev_csms import ACCEPTED_STATUS, REFUSED_STATUS, CallError
-from tests.conformance.conftest import CALL
+from devtools.dev_csms import ACCEPTED_STATUS, REFUSED_STATUS, CallError
+from tests.conformance.conftest import CALL, expect_call
 from tests.conformance.test_b_device_model import get_base_report, gv, only_result, sv
 from tests.conformance.test_b_reset_offline import (
     TWO_EVSES,
@@ -57,7 +57,6 @@ from tests.conformance.test_efj_transactions import (
     QUIET,
     REMOTE_START_ID,
     VALID,
-    expect_call,
     fail,
 )
 from tests.conformance.test_f_trigger_p_data_transfer import after_response, trigger

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from bootstrap.dev_csms import CallError
+from devtools.dev_csms import CallError
 from tests.conformance.conftest import CALL, CALLERROR, CALLRESULT, schema_problems
 
 TIMEOUT = 10          # s, per test (each takes well under a second)

@@ -44,8 +44,9 @@ from typing import Any
 import pytest
 import trio
 
-from bootstrap.dev_csms import CallError
+from devtools.dev_csms import CallError
 from domain.operations import RESET_DELIVERY_WAIT
+from tests.conformance.conftest import expect_call
 from tests.conformance.test_cd_authorization import answered, connector_reported, fail
 from tests.conformance.test_e_transactions_more import octt_accepts_reconnect, octt_goes_offline
 from tests.conformance.test_efj_transactions import (
@@ -56,7 +57,6 @@ from tests.conformance.test_efj_transactions import (
     VALID2,
     Session,
     check_te,
-    expect_call,
     info_of,
     te_summary,
     tx_points,

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 
 import trio
 
+from tests.conformance.conftest import expect_call, id_token_cached
 from tests.conformance.test_cd_authorization import (
     OFFLINE_SETTINGS,
     VERSION,
@@ -33,12 +34,10 @@ from tests.conformance.test_cd_authorization import (
 )
 from tests.conformance.test_efj_transactions import (
     CALL_WAIT,
-    DEFAULT_START,
     EV_POWER_W,
     EVSE,
     INVALID,
     QUIET,
-    TD,
     TIMEOUT,
     VALID,
     VALID2,
@@ -48,7 +47,6 @@ from tests.conformance.test_efj_transactions import (
     check_te,
     csms_answers_authorize,
     csms_answers_transaction_event,
-    expect_call,
     id_token,
     present,
     te_summary,
@@ -62,56 +60,6 @@ MASTER_PASS = id_token("0FA57E55")
 GROUP = {"idToken": "GROUP-1", "type": "Central"}
 MASTER_PASS_GROUP = {"idToken": "MASTERPASS", "type": "Central"}
 CACHE_PRE_AUTHORIZE = {"AuthCacheCtrlr.Enabled": True, "AuthCtrlr.LocalPreAuthorize": True}
-
-
-async def cache_storage(cs) -> int:
-    res = await cs.call("GetVariables", {"getVariableData": [
-        {"component": {"name": "AuthCacheCtrlr"}, "variable": {"name": "Storage"}}]})
-    r = res["getVariableResult"][0]
-    assert r["attributeStatus"] == "Accepted", f"AuthCacheCtrlr.Storage: {r}"
-    return int(r["attributeValue"])
-
-
-async def stop_authorized_answering(s: Session, step: str, info: dict) -> None:
-    """Session.stop_authorized_local, the OCTT answering the TransactionEventRequests with
-    `info` (the same idTokenInfo as its AuthorizeResponse for the token, e.g. with its
-    groupIdToken, so the cache entry keeps it: C10.FR.05 updates it from this response)."""
-    await trio.sleep(TD)
-    csms_answers_transaction_event(s.cs, info)
-    await present(s.cs, s.token, s.evse)
-    p = await s.next_te(f"{step} step 1")
-    check_te(f"{step} step 1", p, trigger="StopAuthorized", token_or_omitted=s.token)
-    s.authorized = False
-    if not s.ended and "EnergyTransfer" in s.stop:
-        p3 = await s.next_te(f"{step} step 3")
-        check_te(f"{step} step 3", p3, trigger="ChargingStateChanged", state="EVConnected", event_type="Ended",
-                 stopped=("Local", None))
-
-
-async def id_token_cached(cs, token: dict, status: str = "Accepted", info: dict | None = None, *,
-                          start: str = DEFAULT_START) -> None:
-    """`info`: the idTokenInfo the CSMS answers (default: just `status`), e.g. with a groupIdToken;
-    `start`: the station's configured TxStartPoint."""
-    what = f"Before (Memory State IdTokenCached for {token['idToken']})"
-    info = info or {"status": status}
-    if status == "Accepted":
-        s = Session(cs, token=token, start=start)
-        await s.authorized_local(f"{what}, Authorized", info=info)
-        await s.ev_connected_pre_session(f"{what}, EVConnectedPreSession")
-        if set(info) == {"status"}:
-            await s.stop_authorized_local(f"{what}, StopAuthorized")
-        else:
-            await stop_authorized_answering(s, f"{what}, StopAuthorized", info)
-        await s.ev_connected_post_session(f"{what}, EVConnectedPostSession")
-        await s.ev_disconnected(f"{what}, EVDisconnected")
-    else:
-        csms_answers_authorize(cs, info)
-        after = cs.mark()
-        await present(cs, token)
-        index, req = await expect_call(cs, "Authorize", after=after, step=f"{what}, Authorized step 1")
-        check_authorize(f"{what}, Authorized step 1", req, token)
-        await answered(cs, index)
-    assert await cache_storage(cs) > 0, f"{what}: AuthCacheCtrlr.Storage is 0: nothing was cached"
 
 
 async def rejected_while_transaction(cs, token: dict, status: str) -> None:

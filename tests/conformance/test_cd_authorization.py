@@ -49,7 +49,8 @@ from typing import Any
 import pytest
 import trio
 
-from bootstrap.dev_csms import CallError
+from devtools.dev_csms import CallError
+from tests.conformance.conftest import expect_call, id_token_cached, show
 
 TIMEOUT = 10            # s, per test
 CALL_WAIT = 3           # s, for a message the station must send
@@ -89,24 +90,8 @@ OFFLINE_SETTINGS = {
 
 # --------------------------------------------------------------------------- helpers
 
-def show(token: dict) -> str:
-    return f"{token['idToken']} ({token['type']})"
-
-
 def fail(message: str) -> None:
     pytest.fail(message, pytrace=False)
-
-
-async def expect_call(cs, action: str, *, after: int, step: str, where: Callable[[dict], bool] | None = None,
-                      timeout: float = CALL_WAIT) -> tuple[int, dict]:
-    """The station's next CALL `action` (matching `where`) from index `after` on, or fail naming the step."""
-    try:
-        return await cs.next_call(action, after=after, where=where, timeout=timeout)
-    except trio.TooSlowError:
-        view = await evse_view(cs)
-        fail(f"{step}: the station sent no {action}Request within {timeout} s (the station's view of "
-             f"EVSE {EVSE}: authorized = {view.get('authorized')!r}; CALLs it sent since: "
-             f"{[f[2] for _, f in cs.csms.received[after:] if f[0] == 2]})")
 
 
 def expect_no_call(cs, actions: tuple[str, ...], *, after: int, step: str,
@@ -171,15 +156,6 @@ async def present_expect_authorize(cs, token: dict, answer: dict, step: str) -> 
     return after
 
 
-async def cache_storage(cs) -> int:
-    """AuthCacheCtrlr.Storage; also a barrier: answered after what the CSMS sent before."""
-    res = await cs.call("GetVariables", {"getVariableData": [
-        {"component": {"name": "AuthCacheCtrlr"}, "variable": {"name": "Storage"}}]})
-    r = res["getVariableResult"][0]
-    assert r["attributeStatus"] == "Accepted", f"AuthCacheCtrlr.Storage: {r}"
-    return int(r["attributeValue"])
-
-
 async def connector_reported(cs, after: int, status: str, step: str, evse: int = EVSE,
                              connector: int = CONNECTOR) -> None:
     """StatusNotificationRequest + NotifyEventRequest(Connector.AvailabilityState) for the
@@ -235,24 +211,6 @@ async def booted(cs, problems: list[str], step: str) -> None:
     if sec.get("type") not in ("StartupOfTheDevice", "ResetOrReboot"):
         problems.append(f"{step} (Reusable State Booted, step 7): SecurityEventNotificationRequest.type "
                         f"{sec.get('type')!r}, expected StartupOfTheDevice or ResetOrReboot")
-
-
-async def id_token_cached(cs, token: dict, status: str = "Accepted", *, expect_cached: bool = True) -> None:
-    """Memory State IdTokenCached for `token`, the CSMS answering `status` (see the module
-    docstring). `expect_cached`: the cache is enabled, so AuthCacheCtrlr.Storage must show it."""
-    what = f"Before (Memory State IdTokenCached for {show(token)})"
-    # Reusable State Authorized, Main A (Accepted) / Main B (not Accepted): steps 1-2
-    await present_expect_authorize(cs, token, {"status": status}, f"{what}, Authorized step 1")
-    if status == "Accepted":
-        await wait_authorized(cs, token, f"{what}, Authorized (post condition)")
-        await ev_connected_pre_session(cs, f"{what}, EVConnectedPreSession step 1")
-        # StopAuthorized, Main A: "Present the same idToken as used to start the transaction."
-        await present(cs, token)
-        await wait_authorized(cs, None, f"{what}, StopAuthorized (the same idToken presented again)")
-        await ev_disconnected(cs, f"{what}, EVDisconnected step 1")
-    storage = await cache_storage(cs)
-    if expect_cached:
-        assert storage > 0, f"{what}: AuthCacheCtrlr.Storage is 0 after the AuthorizeResponse: nothing was cached"
 
 
 async def id_token_local_auth_list(cs, token: dict, status: str = "Accepted", version: int = VERSION) -> None:

@@ -34,7 +34,8 @@ from typing import Any
 
 import trio
 
-from bootstrap.dev_csms import CallError
+from devtools.dev_csms import CallError
+from tests.conformance.conftest import id_token_cached
 from tests.conformance.test_efj_transactions import (
     CALL_WAIT,
     CONNECTOR,
@@ -45,11 +46,9 @@ from tests.conformance.test_efj_transactions import (
     Session,
     check_te,
     connector_reported,
-    csms_answers_authorize,
     fail,
     info_of,
     present,
-    show,
     te_summary,
     ts,
     tx_points,
@@ -158,22 +157,6 @@ async def send_local_list(cs, entries: list[dict], step: str) -> None:
     except CallError as exc:
         fail(f"{step}: the station answered SendLocalListRequest with a CALLERROR {exc.code}: {exc.description}")
     assert res.get("status") == "Accepted", f"{step}: SendLocalListResponse {res}"
-
-
-async def id_token_cached(cs, token: dict, info: dict, step: str) -> None:
-    """Memory State IdTokenCached: the token authorized by an AuthorizeResponse `info`, then
-    the same token presented again (no EV: no transaction)."""
-    csms_answers_authorize(cs, info)
-    after = cs.mark()
-    await present(cs, token)
-    _, req = await cs.next_call("Authorize", after=after, timeout=CALL_WAIT)
-    got = req.get("idToken") or {}
-    assert got.get("idToken") == token["idToken"], f"{step}: AuthorizeRequest for {show(got)}"
-    await trio.sleep(0.2)
-    await present(cs, token)       # the same idToken again: authorization ended
-    await trio.sleep(0.2)
-    view = await station_view(cs)
-    assert not any(e.get("authorized") for e in view["evses"]), f"{step}: the EVSE stays authorized: {view}"
 
 
 async def queue_offline_gts(boot_station, with_id: bool) -> None:

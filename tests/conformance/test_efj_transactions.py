@@ -49,7 +49,8 @@ from typing import Any
 import pytest
 import trio
 
-from bootstrap.dev_csms import CallError
+from devtools.dev_csms import CallError
+from tests.conformance.conftest import expect_call, show
 
 # Steps shared with the authorization test cases (one definition, in test_cd_authorization).
 from tests.conformance.test_cd_authorization import (  # noqa: E402
@@ -84,35 +85,6 @@ def tx_points(start: str = DEFAULT_START, stop: str = DEFAULT_STOP, **more: Any)
 
 
 # --------------------------------------------------------------------------- helpers
-
-def show(token: dict | None) -> str:
-    return "-" if token is None else f"{token.get('idToken')} ({token.get('type')})"
-
-
-def sent_calls(cs, after: int) -> list[str]:
-    return [f"{f[2]}" for sid, f in cs.csms.received[after:] if sid == cs.station_id and f[0] == 2]
-
-
-async def expect_call(cs, action: str, *, after: int, step: str, where: Callable[[dict], bool] | None = None,
-                      timeout: float = CALL_WAIT) -> tuple[int, dict]:
-    """The station's next CALL `action` (matching `where`) from index `after` on, or fail naming the step."""
-    try:
-        return await cs.next_call(action, after=after, where=where, timeout=timeout)
-    except trio.TooSlowError:
-        fail(f"{step}: the station sent no {action}Request within {timeout} s (CALLs it sent since: "
-             f"{sent_calls(cs, after)}; {await describe(cs)})")
-
-
-async def describe(cs) -> str:
-    try:
-        st = await cs.control(cmd="state")
-    except Exception as exc:   # noqa: BLE001 - only for a failure message
-        return f"sim state unavailable: {exc}"
-    return "station view: " + "; ".join(
-        f"EVSE {e['evse']}: transaction {e.get('transaction_id')!r}, authorized {e.get('authorized')!r}, "
-        f"power path {'closed' if e.get('power_path_closed') else 'open'}, EV state {e.get('ev_state')}"
-        for e in st["evses"])
-
 
 def csms_answers_transaction_event(cs, id_token_info: dict | None) -> None:
     """The OCTT's TransactionEventResponse: `id_token_info` when the request has an idToken."""

@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import trio
 
-from bootstrap.dev_csms import CallError
+from devtools.dev_csms import CallError
+from tests.conformance.conftest import expect_call
 from tests.conformance.test_efj_transactions import (
     CONNECTOR,
     EVSE,
@@ -48,7 +49,6 @@ from tests.conformance.test_efj_transactions import (
     VALID,
     VALID2,
     Session,
-    expect_call,
     fail,
     te_summary,
     tx_points,

@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import trio
 
-from bootstrap.dev_csms import CallError
+from devtools.dev_csms import CallError
+from tests.conformance.conftest import id_token_cached
 from tests.conformance.test_c_authorization_tx import (
     CACHE_PRE_AUTHORIZE,
-    id_token_cached,
     offline_of,
     wait_te,
 )

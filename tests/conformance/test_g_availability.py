@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import trio
 
+from tests.conformance.conftest import expect_call
 from tests.conformance.test_b_reset_offline import (
     Problems,
     all_connectors_reported,
@@ -62,7 +63,6 @@ from tests.conformance.test_efj_transactions import (
     EVSE,
     QUIET,
     Session,
-    expect_call,
     info_of,
     tx_points,
 )

@@ -1,7 +1,7 @@
 """domain/authorization: token identity, the Authorization Cache, the Local Authorization
 List and the start/stop decisions (OCPP 2.0.1 C01, C09-C16, D01-D02). Pure and fast.
 
-`cache_lookup_bench(n)` is a micro-benchmark for tools/bench.py (no timing asserted here).
+`cache_lookup_bench(n)` is a micro-benchmark for devtools/bench.py (no timing asserted here).
 """
 from __future__ import annotations
 

@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 
-from bootstrap.definitions import load_definitions
 from domain import messages as m
 from domain.availability import AVAILABILITY_KEY
 from domain.clock import StationClock
@@ -28,6 +27,7 @@ from domain.hardware_events import (
 )
 from domain.operations import NEXT_BOOT_REASON, RESET_DELIVERY_WAIT
 from domain.station import SETTING_SYSTEM_TIME, Station, StationInfo
+from tests.domain.defs import load_definitions
 from tests.domain.test_station import T0, Harness
 
 CARD = {1: "CARD-0001", 2: "CARD-0002"}

@@ -25,7 +25,6 @@ from importlib import resources
 
 import pytest
 
-from bootstrap.definitions import HARDWARE_FOLDER, PACKAGE, load_definitions, read_definition_files
 from domain.authorization.cache import AuthCache
 from domain.authorization.service import CACHE_TABLE
 from domain.clock import StationClock
@@ -35,6 +34,7 @@ from domain.effects import Log, Persist, Reconfigure, StoreRecords
 from domain.hardware_events import CablePlugged, CableUnplugged, MeterReading, MeterSampled, TokenPresented
 from domain.station import AuthRecords, Station, StationInfo
 from domain.transactions import PowerPath, TxSettings, UnlockConnector
+from tests.domain.defs import HARDWARE_FOLDER, PACKAGE, load_definitions, read_definition_files
 from tests.domain.test_operations import CARD, READING, Rig, heartbeat_with_clock_off_by, iso, statuses, trigger
 from tests.domain.test_station import T0
 

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bootstrap.definitions import load_definitions
 from domain.clock import StationClock
 from domain.device_model import DeviceModel
 from domain.effects import Log, Persist, Reboot, Reconfigure, Remember, Send
 from domain.hardware_events import CablePlugged, CableUnplugged, FaultCleared, FaultRaised
 from domain.station import NEXT_BOOT_REASON, Registration, Station, StationInfo
+from tests.domain.defs import load_definitions
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bootstrap.definitions import load_definitions
 from domain import messages as m
 from domain.device_model import DeviceModel
 from domain.hardware_events import MeterReading
 from domain.transactions import TX_POINTS, EvseTransactions, PowerPath, TxSettings, UnlockConnector
 from domain.transactions.metering import next_aligned
+from tests.domain.defs import load_definitions
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 TE, TR, CS, R, CTX = m.TransactionEvent, m.TriggerReason, m.ChargingState, m.Reason, m.ReadingContext

@@ -1,6 +1,6 @@
 """The real station on emulated boards: StationRuntime composed by compose() for an openevse
 revision, its real adapters (RAPI controller, SDM630 over Modbus RTU, PN532 over HSU or I2C)
-on real pseudo-terminals with the emulators on the master sides (bootstrap.emulators.rig),
+on real pseudo-terminals with the emulators on the master sides (devtools.emulators.rig),
 against the dev CSMS over loopback websockets."""
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from adapters.sdm630.meter import Sdm630Meter
 from adapters.serial_tty import TtyDevice
 from bootstrap.compose import compose
 from bootstrap.config import parse_config
-from bootstrap.dev_csms import DevCsms
-from bootstrap.emulators.rig import HardwareRig, open_hardware_rig
+from devtools.dev_csms import DevCsms
+from devtools.emulators.rig import HardwareRig, open_hardware_rig
 from bootstrap.runtime import Deployment, StationRuntime
 
 SID = "CS-HW-1"
@@ -364,7 +364,7 @@ async def _rapi_until(stream: trio.abc.ReceiveStream, decoder: rapi.LineDecoder,
 async def test_rig_helper_process_prints_its_hardware_table_and_serves_on_it(tmp_path):
     with trio.fail_after(20):
         proc = await trio.lowlevel.open_process(
-            [sys.executable, "-m", "bootstrap.emulators.rig", "--revision", "openevse-rev2", "--print-config"],
+            [sys.executable, "-m", "devtools.emulators.rig", "--revision", "openevse-rev2", "--print-config"],
             cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             assert b"serving" in await _line(proc.stderr)          # after the table was flushed

@@ -39,7 +39,7 @@ from ocpp.v201.enums import Action
 
 from bootstrap.compose import compose
 from bootstrap.runtime import StationRuntime
-from bootstrap.sim_cli import send_control_command
+from devtools.sim_cli import send_control_command
 
 from tests.integration.test_station_e2e import make_config
 

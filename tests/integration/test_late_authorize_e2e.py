@@ -9,8 +9,8 @@ import sys
 
 import trio
 
-from bootstrap.dev_csms import DevCsms
-from bootstrap.sim_cli import send_control_command
+from devtools.dev_csms import DevCsms
+from devtools.sim_cli import send_control_command
 from tests.bootstrap.test_cli import SID, evse
 from tests.integration.test_systemd_notify_e2e import write_config
 

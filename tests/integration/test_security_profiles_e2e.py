@@ -9,7 +9,7 @@ import trustme
 
 from bootstrap.compose import compose
 from bootstrap.config import parse_config
-from bootstrap.dev_csms import DevCsms
+from devtools.dev_csms import DevCsms
 from bootstrap.runtime import StationRuntime
 
 SID = "CS-TLS-1"

@@ -10,9 +10,9 @@ import trio
 
 from bootstrap.compose import compose
 from bootstrap.config import parse_config
-from bootstrap.dev_csms import CallError, DevCsms
+from devtools.dev_csms import CallError, DevCsms
 from bootstrap.runtime import StationRuntime
-from bootstrap.sim_cli import send_control_command
+from devtools.sim_cli import send_control_command
 
 SID = "CS-E2E-1"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import trio
 
-from bootstrap.dev_csms import DevCsms
+from devtools.dev_csms import DevCsms
 from tests.bootstrap.test_cli import SID, write_config as cli_config
 
 REPO = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ In a program::
         rig.controller.plug()
         rig.reader.present_card(bytes.fromhex("04A2B3C4"))
 
-From a shell, ``python -m bootstrap.emulators.rig --revision openevse-rev2 --print-config``
+From a shell, ``python -m devtools.emulators.rig --revision openevse-rev2 --print-config``
 prints the ``[hardware]`` table to paste into a station's config file and serves until
 killed; lines on stdin drive the emulators (``help`` lists them).
 
@@ -47,9 +47,10 @@ from typing import Any
 import trio
 
 from bootstrap.compose import KernelEdge
-from bootstrap.emulators.openevse import OpenEvseEmulator
-from bootstrap.emulators.pn532 import I2C_ADDRESS, Pn532HsuEmulator, Pn532I2cBus
-from bootstrap.emulators.sdm630 import Sdm630Emulator
+from devtools.emulators.openevse import OpenEvseEmulator
+from devtools.emulators.pn532 import I2C_ADDRESS, Pn532HsuEmulator, Pn532I2cBus
+from devtools.emulators.sdm630 import Sdm630Emulator
+from devtools.toml_text import toml_value
 
 __all__ = ["REVISIONS", "HardwareRig", "open_hardware_rig", "main"]
 
@@ -102,20 +103,12 @@ class HardwareRig:
             if isinstance(value, dict):
                 tables.append((key, value))
             else:
-                lines.append(f"{key} = {_toml_value(value)}")
+                lines.append(f"{key} = {toml_value(value)}")
         for name, table in tables:
             lines.append(f"[hardware.{name}]")
-            lines += [f"{key} = {_toml_value(value, hex_int=key == 'i2c_address')}"
+            lines += [f"{key} = {toml_value(value, hex_int=key == 'i2c_address')}"
                       for key, value in table.items()]
         return "\n".join(lines) + "\n"
-
-
-def _toml_value(value: Any, *, hex_int: bool = False) -> str:
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"0x{value:02x}" if hex_int else str(value)
-    raise TypeError(f"no TOML for {value!r}")
 
 
 def _open_pty(fds: ExitStack) -> tuple[int, str]:
@@ -249,7 +242,7 @@ async def _serve(revision: str, print_config: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m bootstrap.emulators.rig",
+        prog="python -m devtools.emulators.rig",
         description="Emulated OpenEVSE board on pseudo-terminals, for a station without hardware.")
     parser.add_argument("--revision", choices=REVISIONS, default="openevse-rev2")
     parser.add_argument("--print-config", action="store_true",

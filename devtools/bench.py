@@ -1,8 +1,8 @@
 """`make bench`: evse-stack side by side with the PyPI `ocpp` package, on loopback.
 
-    python -m tools.bench              # full run (about 40 s)
-    python -m tools.bench --quick      # fewer iterations (smoke test)
-    python -m tools.bench --only rtt   # only measurements whose key contains "rtt"
+    python -m devtools.bench              # full run (about 40 s)
+    python -m devtools.bench --quick      # fewer iterations (smoke test)
+    python -m devtools.bench --only rtt   # only measurements whose key contains "rtt"
 
 Prints one aligned table (p50 / p99 per side; ratio = ocpp p50 / evse-stack p50, so
 > 1 means evse-stack is faster, or smaller for RSS) and a line about the machine.
@@ -68,7 +68,7 @@ Measurements:
            makes (its queue record + the EVSE's transaction snapshot in kv, as
            Station/Charging produce it for a remote start) and, timed separately, of its
            delete; a real file in a temp dir, WAL, synchronous=FULL (the adapter's settings).
-* hardware The real adapters of openevse-rev2 on an emulated board (bootstrap.emulators.rig:
+* hardware The real adapters of openevse-rev2 on an emulated board (devtools.emulators.rig:
            ptys, the emulators served by a trio loop in a thread of the bench process) and
            a station process (`evse run`) against the bench CSMS. Per session a new card on
            the PN532 -> AuthorizeRequest on the wire (the reader polls every 0.1 s, so this
@@ -100,6 +100,8 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+
+from devtools.toml_text import toml_value
 
 REPO = Path(__file__).resolve().parent.parent
 SUBPROTOCOL = "ocpp2.0.1"
@@ -711,14 +713,6 @@ def _evse_command() -> list[str]:
     return [sys.executable, "-m", "bootstrap.cli"]
 
 
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return json.dumps(str(value))       # a TOML basic string (JSON escapes are TOML escapes)
-
-
 def write_station_config(folder: Path, url: str, device_model: dict[str, object] | None = None,
                          hardware_toml: str | None = None) -> Path:
     """The station's config file in `folder`; `device_model`: more [device_model] values
@@ -727,7 +721,7 @@ def write_station_config(folder: Path, url: str, device_model: dict[str, object]
     path = folder / "station.toml"
     hardware = hardware_toml or '[hardware]\ncontrol_socket = "sim.sock"\n'
 
-    extra = "".join(f"{json.dumps(k)} = {_toml_value(v)}\n" for k, v in (device_model or {}).items())
+    extra = "".join(f"{json.dumps(k)} = {toml_value(v)}\n" for k, v in (device_model or {}).items())
     path.write_text(f"""\
 [station]
 id = "{STATION_ID}"
@@ -763,9 +757,9 @@ def station_process(kind: str, folder: Path, csms: BenchCsms, device_model: dict
         config = write_station_config(folder, csms.url, device_model, hardware_toml)
         cmd = _evse_command() + ["run", "--config", str(config), "--log-level", "WARNING"]
     elif kind == "ocpp":
-        cmd = [sys.executable, "-m", "tools.bench", "--ocpp-station", url]
+        cmd = [sys.executable, "-m", "devtools.bench", "--ocpp-station", url]
     elif kind in ECHO_STATIONS:
-        cmd = [sys.executable, "-m", "tools.bench", "--echo-station", kind, url]
+        cmd = [sys.executable, "-m", "devtools.bench", "--echo-station", kind, url]
     else:
         raise ValueError(f"unknown station kind {kind!r}")
     log_path = folder / f"{kind}-station.log"
@@ -1487,7 +1481,7 @@ READER_POLL_INTERVAL = _reader_poll_interval()
 
 
 class RigThread:
-    """The emulated board (bootstrap.emulators.rig) served by a trio loop in a thread of the bench
+    """The emulated board (devtools.emulators.rig) served by a trio loop in a thread of the bench
     process, so that a station process can open its ptys while this thread drives the emulators
     (`call` runs a function in that loop, `run` an async one) and the main thread plays the CSMS."""
 
@@ -1518,7 +1512,7 @@ class RigThread:
     def _main(self) -> None:
         import trio
 
-        from bootstrap.emulators.rig import open_hardware_rig
+        from devtools.emulators.rig import open_hardware_rig
 
         async def serve() -> None:
             with trio.CancelScope() as scope:
@@ -1623,7 +1617,7 @@ def run_sdm630_reads(n: int, warmup: int) -> list[int]:
 
     from adapters.sdm630.meter import Sdm630Meter
     from adapters.serial_tty import TtyDevice
-    from bootstrap.emulators.rig import METER_BAUDRATE, METER_UNIT_ID, open_hardware_rig
+    from devtools.emulators.rig import METER_BAUDRATE, METER_UNIT_ID, open_hardware_rig
 
     samples: list[int] = []
 
@@ -1675,7 +1669,7 @@ def run(keys: list[str] | None, counts: Counts, *, in_process_only: bool = False
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke test)")
     parser.add_argument("--only", action="append", metavar="KEY",
                         help=f"only measurements whose key contains KEY ({', '.join(m.key for m in REGISTRY)})")

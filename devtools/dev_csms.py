@@ -23,7 +23,7 @@ station sends beyond the OCPP-J framing, and accepts every station (unless
 
 Stand-alone::
 
-    python -m bootstrap.dev_csms --port 9000 --heartbeat-interval 10
+    python -m devtools.dev_csms --port 9000 --heartbeat-interval 10
 
 Log lines handed to ``log`` carry no timestamp (the demo's printer adds one);
 :func:`print_log` prints ``HH:MM:SS.mmm  <line>`` and is what ``main`` uses::
@@ -710,7 +710,7 @@ def format_report_table(report_data: list[dict], *, sort: bool = False, max_valu
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m bootstrap.dev_csms",
+        prog="python -m devtools.dev_csms",
         description=f"{BANNER}. Logs every OCPP 2.0.1 message to stdout until Ctrl-C.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)

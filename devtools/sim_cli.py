@@ -23,7 +23,7 @@ from typing import Any
 
 import trio
 
-__all__ = ["add_sim_parser", "run_sim_command", "send_control_command", "control_command",
+__all__ = ["add_parser", "run_sim_command", "send_control_command", "control_command",
            "SIM_COMMANDS", "DEFAULT_TIMEOUT"]
 
 SIM_COMMANDS = ("plug", "unplug", "ev_charge", "ev_pause", "token", "occupancy", "fault",
@@ -99,9 +99,9 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def add_sim_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Add `sim` to the `evse` CLI's subparsers; returns the new parser.
-    The parsed namespace has func=run_sim_command."""
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add `sim` to the `evse` CLI's subparsers (the one entry bootstrap/cli.py imports);
+    returns the new parser. The parsed namespace has func=run_sim_command."""
     p = subparsers.add_parser(
         "sim",
         help="send one command to a running hardware simulator",

@@ -3,7 +3,7 @@ station on loopback, with a readable log of every OCPP message both ways.
 
 `evse demo --hardware openevse-rev2` (or `openevse-rev1`) plays the same kind of session
 on the real adapters instead: the station is composed for the board revision, and its
-devices are emulators on pseudo-terminals (bootstrap.emulators.rig), all in one process.
+devices are emulators on pseudo-terminals (devtools.emulators.rig), all in one process.
 It ends by itself after the session.
 
 The dev CSMS is a development tool and test double, not a product.
@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from bootstrap.cli import run_station, run_until_signal, setup_logging
 from bootstrap.config import parse_config
-from bootstrap.dev_csms import DevCsms, format_report_table
-from bootstrap.sim_cli import send_control_command
+from devtools.dev_csms import DevCsms, format_report_table
+from devtools.sim_cli import send_control_command
 
 if TYPE_CHECKING:
-    from bootstrap.emulators.openevse import OpenEvseEmulator
-    from bootstrap.emulators.rig import HardwareRig
+    from devtools.emulators.openevse import OpenEvseEmulator
+    from devtools.emulators.rig import HardwareRig
 
 STATION_ID = "CS-DEMO-01"
 
@@ -44,9 +45,15 @@ def _fresh_workdir(folder: str) -> Path:
     return workdir
 
 
-async def run_demo(args: argparse.Namespace) -> None:
-    from bootstrap.cli import _run_station  # noqa: PLC0415  (cli imports this module lazily too)
+def main(args: argparse.Namespace) -> int:
+    """`evse demo` (the one entry bootstrap/cli.py imports, when the command is run): play
+    the demo until it ends or SIGTERM/SIGINT arrives."""
+    setup_logging("INFO")
+    trio.run(run_until_signal, run_demo, args)
+    return 0
 
+
+async def run_demo(args: argparse.Namespace) -> None:
     # The dev CSMS prints every frame both ways; the station's own frame log would repeat them.
     logging.getLogger("evse.ocpp").setLevel(logging.WARNING)
     if getattr(args, "hardware", None):
@@ -60,7 +67,7 @@ async def run_demo(args: argparse.Namespace) -> None:
         sock = workdir / "sim.sock"
         _say(f"station {STATION_ID}: database {workdir / 'station.db'}, control socket {sock}")
         _say(f"drive it from another terminal, e.g.: .venv/bin/evse sim --socket {sock} plug --evse 1")
-        nursery.start_soon(_run_station, config)
+        nursery.start_soon(run_station, config)
         if not args.no_script:
             await _script(csms, str(sock))
         _say("demo running until Ctrl-C")
@@ -141,8 +148,8 @@ async def run_hardware_demo(args: argparse.Namespace) -> None:
     """The dev CSMS, the emulated board of `args.hardware` and the station composed for it
     (real adapters on ptys), in one process; plays a session unless --no-script."""
     from bootstrap.compose import compose  # noqa: PLC0415  (heavy imports: only when asked for)
-    from bootstrap.emulators.rig import open_hardware_rig  # noqa: PLC0415
     from bootstrap.runtime import StationRuntime  # noqa: PLC0415
+    from devtools.emulators.rig import open_hardware_rig  # noqa: PLC0415
 
     workdir = _fresh_workdir(args.dir)
     csms = DevCsms(port=args.port, heartbeat_interval=args.heartbeat_interval, log=_say)
@@ -158,13 +165,13 @@ async def run_hardware_demo(args: argparse.Namespace) -> None:
         runtime = StationRuntime(config, deployment)
         station_scope, station_stopped = trio.CancelScope(), trio.Event()
 
-        async def run_station() -> None:
+        async def run_composed_station() -> None:
             with station_scope:
                 await runtime.run()
             station_stopped.set()
 
         nursery.start_soon(_print_rapi, rig.controller)
-        nursery.start_soon(run_station)
+        nursery.start_soon(run_composed_station)
         if args.no_script:
             _say("demo running until Ctrl-C")
             await trio.sleep_forever()
