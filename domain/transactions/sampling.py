@@ -95,4 +95,6 @@ def _advance(due: float, interval: int, now: float) -> float:
     due += interval
     if due <= now:                              # missed samples are skipped, not bunched
         due += interval * (math.floor((now - due) / interval) + 1)
+        if due <= now:                          # (now - due) a float hair below a multiple
+            due += interval
     return due
