@@ -19,19 +19,12 @@ import trio
 from bootstrap.config import Config, ConfigError
 from bootstrap.definitions import load_definitions
 from bootstrap.storage_guard import StorageGuard
-from domain.availability import AVAILABILITY_KEY
 from domain.clock import StationClock
 from domain.data_transfer import DataTransferRegistry, VendorExtension
 from domain.device_model import DeviceModel, parse_ref
-from domain.effects import Log, Persist, Reboot, Reconfigure, Remember, Send, StoreRecords
-from domain.hardware_events import HardwareEvent
-from domain.authorization.local_list import VERSION_KEY
-from domain.authorization.service import CACHE_TABLE, LIST_TABLE
-from domain.charging import SNAPSHOT_KEY
-from domain.hardware_events import DeviceProblem, MeterSampled, UnlockResult
-from domain.queue import TABLE as QUEUE_TABLE
-from domain.station import NEXT_BOOT_REASON, AuthRecords, Station, StationInfo
-from domain.transactions import PowerPath, UnlockConnector
+from domain.effects import EnergyOffer, Log, Persist, Reboot, Reconfigure, Remember, Send, StoreRecords, UnlockConnector
+from domain.hardware_events import DeviceProblem, HardwareEvent, JobFinished, MeterSampled
+from domain.station import Station, StationInfo, StoredState
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
 from ports.hardware import EvseController, HardwareError, Meter, TokenReader
 from ports.system import ServiceManager, System
@@ -41,7 +34,17 @@ log = logging.getLogger("evse.station")
 wire = logging.getLogger("evse.ocpp")      # one line per OCPP frame, both directions
 
 _CONFIG_APPLIED = "config_applied:"
-CLEAN_STOP = "clean_stop"                  # storage key: the last run ended on purpose        # storage key prefix: a [device_model] value last applied
+CLEAN_STOP = "clean_stop"                  # storage key: the last run ended on purpose
+
+
+@dataclass(slots=True)
+class _Run:
+    """What the effect executors of one batch work with."""
+
+    link: CsmsLink
+    storage: StorageGuard
+    dm: DeviceModel
+    wire_on: bool
 
 
 @dataclass
@@ -122,6 +125,13 @@ class StationRuntime:
         self.link: CsmsLink | None = None
         self.boot_count = 0
         self._stopping = False
+        # how each effect is carried out, and each hardware job (a new one: one entry here)
+        self._executors = {
+            Send: self._send, Persist: self._persist, Remember: self._remember, StoreRecords: self._store_records,
+            Reconfigure: self._reconfigure, Log: self._log, Reboot: self._reboot,
+            EnergyOffer: self._hardware_job, UnlockConnector: self._hardware_job,
+        }
+        self._jobs = {EnergyOffer: self._energy_offer, UnlockConnector: self._unlock}
         self.storage = StorageGuard()       # outlives boot cycles: what storage could not take yet
 
     def snapshot(self) -> dict:
@@ -149,25 +159,20 @@ class StationRuntime:
     async def _boot_cycle(self, storage: StorageGuard, task_status) -> str | None:
         config = self.config
         dm = build_device_model(config, storage, self.deployment.parts)
-        boot_reason = storage.get(NEXT_BOOT_REASON) or "PowerUp"
         s = config.station
         now = trio.current_time()
+        tables, keys = Station.stored_layout(len(s.evse_connectors))      # what the blocks declare
         station = Station(
             info=StationInfo(s.vendor_name, s.model, s.serial_number, s.firmware_version),
             evse_connectors=list(s.evse_connectors),
             device_model=dm,
             clock=StationClock(now, self._wall_clock()),
-            boot_reason=boot_reason,
+            stored=StoredState(records={t: storage.load_records(t) for t in tables},
+                               values={k: v for k in keys if (v := storage.get(k)) is not None}),
             event_id_seed=int(self._wall_clock().timestamp() * 1000) % 2**31,
-            auth_records=AuthRecords(
-                cache=storage.load_records(CACHE_TABLE), local_list=storage.load_records(LIST_TABLE),
-                list_version=int(storage.get(VERSION_KEY) or 0)),
-            queue_records=storage.load_records(QUEUE_TABLE),
-            tx_snapshots={e: v for e in range(1, len(s.evse_connectors) + 1)
-                          if (v := storage.get(SNAPSHOT_KEY.format(evse=e))) is not None},
-            availability=storage.get(AVAILABILITY_KEY),
             data_transfer=DataTransferRegistry(self.deployment.extensions),
         )
+        boot_reason = station.boot_reason
         link = self.deployment.make_link(link_settings(config, dm))
         self.station, self.link = station, link
         self.boot_count += 1
@@ -178,7 +183,7 @@ class StationRuntime:
         # a power loss or a crash leaves nothing: its transactions end with PowerLoss.
         clean = storage.get(CLEAN_STOP) is not None
         storage.put(CLEAN_STOP, None)
-        startup = station.start(now, soft_reboot=clean or boot_reason not in ("PowerUp", "Unknown", "Watchdog"))
+        startup = station.start(now, clean_stop=clean)
         if storage.failing is not None:           # the station starts anyway, from what storage holds
             storage.discovered = False
             startup += station.storage_failed(now, f"{storage.failing}; found at start-up, the station "
@@ -291,70 +296,90 @@ class StationRuntime:
 
     async def _hardware_commands(self, commands: trio.MemoryReceiveChannel,
                                  events: trio.MemorySendChannel) -> None:
-        """The station's hardware commands, in order, off the event loop: a slow or silent
-        device never holds up the OCPP link (it reports its own fault). The outcome of an
-        unlock the CSMS asked for goes back to the station, which answers with it."""
-        hardware = self.deployment.hardware
+        """The station's hardware jobs, in order, off the event loop: a slow or silent device
+        never holds up the OCPP link (it reports its own fault). A job that answers a CSMS
+        CALL (`reply_to`) comes back to the station as JobFinished."""
         async with events:
-            async for effect in commands:
-                ok = False
+            async for job in commands:
+                ok, detail = False, ""
                 try:
-                    if type(effect) is PowerPath:
-                        await hardware.set_power_path(effect.evse, effect.closed)
-                    else:
-                        ok = await hardware.unlock_connector(effect.evse, effect.connector)
+                    ok = await self._jobs[type(job)](job)
                 except HardwareError as exc:
-                    log.warning("EVSE %d: %s not carried out: %s", effect.evse, type(effect).__name__, exc)
-                if type(effect) is UnlockConnector and effect.reply_to is not None:
-                    await events.send(UnlockResult(effect.evse, effect.connector, ok, effect.reply_to))
+                    detail = str(exc)
+                    log.warning("EVSE %d: %s not carried out: %s", job.evse, type(job).__name__, exc)
+                if getattr(job, "reply_to", None) is not None:
+                    await events.send(JobFinished(job, ok, detail))
+
+    async def _energy_offer(self, job: EnergyOffer) -> bool:
+        hardware = self.deployment.hardware
+        if job.closed and job.limit_a is not None:
+            await hardware.set_offered_current(job.evse, job.limit_a)     # the limit before the energy
+        await hardware.set_power_path(job.evse, job.closed)
+        return True
+
+    async def _unlock(self, job: UnlockConnector) -> bool:
+        return await self.deployment.hardware.unlock_connector(job.evse, job.connector)
 
     async def _apply(self, effects: list, link: CsmsLink, storage: StorageGuard, dm: DeviceModel,
                      wire_on: bool = False) -> str | None:
-        """Carry out the station's effects in order; returns a reboot reason if one came.
-        A write that finds storage failing is kept in memory (StorageGuard); the station
-        learns of it (storage_failed) once this batch is done."""
+        """Carry out the station's effects in order (each by the executor of its type); returns a
+        reboot reason if one came. A write that finds storage failing is kept in memory
+        (StorageGuard); the station learns of it (storage_failed) once this batch is done."""
+        run = _Run(link, storage, dm, wire_on)
+        executors = self._executors
         for effect in effects:
-            t = type(effect)
-            if t is Send:
-                frame = effect.frame
-                if storage.discovered and frame.startswith("[3,"):
-                    frame = self._not_stored_answer(frame, storage.failing)
-                if wire_on:
-                    wire.info("CS -> CSMS  %s", frame)
-                try:
-                    await link.send(frame)
-                except LinkClosed:
-                    pass    # LinkDown follows; the station re-sends what matters
-            elif t is Persist:
-                storage.save_variable(effect.key, effect.value, effect.attribute)
-            elif t is Remember:
-                storage.put(effect.key, effect.value)
-            elif t is StoreRecords:
-                storage.write_records(effect.table, effect.upserts, effect.deletes,
-                                      clear=effect.clear, kv=effect.kv)
-            elif t is Reconfigure:
-                link.update(link_settings(self.config, dm))
-            elif t is Log:
-                getattr(log, effect.level)(effect.text)
-            elif t is PowerPath or t is UnlockConnector:
-                self._commands.send_nowait(effect)
-            elif t is Reboot:
-                try:
-                    in_process = await self.deployment.system.reboot(effect.reason)
-                except OSError as exc:
-                    log.error("reboot refused: %s", exc)
-                    station = self.station
-                    if station is not None:
-                        return await self._apply(station.reboot_failed(trio.current_time(), str(exc)),
-                                                 link, storage, dm, wire_on)
-                    continue
-                if in_process:
-                    return effect.reason
-                log.info("the operating system reboots the board (%s)", effect.reason)
+            reboot = await executors[type(effect)](effect, run)
+            if reboot is not None:
+                return reboot
         if storage.discovered and self.station is not None:
             storage.discovered = False
             return await self._apply(self.station.storage_failed(trio.current_time(), storage.failing),
                                      link, storage, dm, wire_on)
+        return None
+
+    # --- effect executors, by effect type ---------------------------------------------------
+    async def _send(self, effect: Send, run: "_Run") -> None:
+        frame = effect.frame
+        if run.storage.discovered and frame.startswith("[3,"):
+            frame = self._not_stored_answer(frame, run.storage.failing)
+        if run.wire_on:
+            wire.info("CS -> CSMS  %s", frame)
+        try:
+            await run.link.send(frame)
+        except LinkClosed:
+            pass    # LinkDown follows; the station re-sends what matters
+
+    async def _persist(self, effect: Persist, run: "_Run") -> None:
+        run.storage.save_variable(effect.key, effect.value, effect.attribute)
+
+    async def _remember(self, effect: Remember, run: "_Run") -> None:
+        run.storage.put(effect.key, effect.value)
+
+    async def _store_records(self, effect: StoreRecords, run: "_Run") -> None:
+        run.storage.write_records(effect.table, effect.upserts, effect.deletes, clear=effect.clear, kv=effect.kv)
+
+    async def _reconfigure(self, effect: Reconfigure, run: "_Run") -> None:
+        run.link.update(link_settings(self.config, run.dm))
+
+    async def _log(self, effect: Log, run: "_Run") -> None:
+        getattr(log, effect.level)(effect.text)
+
+    async def _hardware_job(self, effect, run: "_Run") -> None:
+        self._commands.send_nowait(effect)
+
+    async def _reboot(self, effect: Reboot, run: "_Run") -> str | None:
+        try:
+            in_process = await self.deployment.system.reboot(effect.reason)
+        except OSError as exc:
+            log.error("reboot refused: %s", exc)
+            station = self.station
+            if station is not None:
+                return await self._apply(station.reboot_failed(trio.current_time(), str(exc)),
+                                         run.link, run.storage, run.dm, run.wire_on)
+            return None
+        if in_process:
+            return effect.reason
+        log.info("the operating system reboots the board (%s)", effect.reason)
         return None
 
     def _not_stored_answer(self, frame: str, why: str | None) -> str:

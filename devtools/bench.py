@@ -1156,7 +1156,7 @@ def write_queued_events(db_path: Path, n: int) -> None:
     from domain.queue import TABLE, DurableQueue
 
     base = build_ours_transaction_event()
-    queue = DurableQueue()
+    queue = DurableQueue({}, m.REQUESTS)
     upserts: dict[str, str] = {}
     for i in range(n):
         ts = TS + timedelta(seconds=i)
@@ -1245,7 +1245,7 @@ def measure_queue_replay(counts: Counts) -> list[Row]:
 def transaction_event_change():
     """The StoreRecords the station makes for a TransactionEvent: the remote start's Started
     event (EV plugged) as a queue record plus the EVSE's transaction snapshot in kv."""
-    from domain.charging import SNAPSHOT_KEY
+    from domain.transactions.block import SNAPSHOT_KEY
     from domain.effects import StoreRecords
     from domain.hardware_events import CablePlugged
     from domain.queue import TABLE

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from domain import messages as m
+from domain.block import Block
 
 MessageHandler = Callable[[Any], "m.DataTransferResponse"]
 
@@ -72,3 +73,25 @@ class DataTransferRegistry:
         ext = self._by_vendor.get(req.vendor_id)
         if ext is not None:
             ext.on_response(req, response, error)
+
+
+class DataTransferBlock(Block):
+    """Block P: the CSMS's DataTransfer (P01) answered by the vendor's extension; the station's
+    own (P02, `send`) queued like any CALL, its answer (or error) back to the extension."""
+
+    name = "data_transfer"
+
+    def __init__(self, ctx, stored, args) -> None:
+        super().__init__(ctx, stored, args)
+        self.registry = registry = args.data_transfer or DataTransferRegistry()
+        self.calls = {"DataTransfer": lambda req, now, size: registry.handle(req)}
+        self.answers = {"DataTransfer": self}
+
+    def send(self, vendor_id: str, message_id: str | None, data: Any) -> None:
+        self.ctx.outbox.post(m.DataTransferRequest(vendor_id=vendor_id, message_id=message_id, data=data), self)
+
+    def result(self, request, response, now: float) -> None:
+        self.registry.answered(request, response)
+
+    def failed(self, request, failure, now: float) -> None:
+        self.registry.answered(request, None, failure.text)

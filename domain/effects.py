@@ -52,6 +52,30 @@ class Reboot:
 
 
 @dataclass(frozen=True, slots=True)
+class EnergyOffer:
+    """Hardware job: what the EVSE offers the EV: the power path closed (energy allowed) or
+    open, and the limit of the offer in A per phase (`limit_a`) or W (`limit_w`); None: the
+    hardware's own maximum. It replaces an on/off power path, so that a charging limit reaches
+    the controller (set_offered_current) without another command."""
+
+    evse: int
+    closed: bool
+    limit_a: float | None = None
+    limit_w: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockConnector:
+    """Hardware job: unlock the cable at the station side (E07/F03 after a stop, E09.FR.02,
+    F05). For a CSMS's UnlockConnectorRequest, `reply_to` is its message id: the answer waits
+    for the JobFinished of this job."""
+
+    evse: int
+    connector: int
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Log:
     """Something worth a line in the station's log."""
 
@@ -59,4 +83,5 @@ class Log:
     text: str
 
 
-Effect = Send | Persist | Remember | StoreRecords | Reconfigure | Reboot | Log
+Effect = Send | Persist | Remember | StoreRecords | Reconfigure | Reboot | Log | EnergyOffer | UnlockConnector
+HARDWARE_JOBS = (EnergyOffer, UnlockConnector)     # carried out off the event loop, in order

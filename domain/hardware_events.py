@@ -87,13 +87,15 @@ class DeviceProblem:
 
 
 @dataclass(frozen=True, slots=True)
-class UnlockResult:
-    """What came of an UnlockConnector command the CSMS asked for (`reply_to`: its message id)."""
+class JobFinished:
+    """A hardware job the domain asked for (an effect such as UnlockConnector; later a firmware
+    download, a log upload, a certificate installation) has been carried out: `ok` whether it
+    succeeded, `detail` one line about it. The runtime sends one for every job that carries a
+    `reply_to` (the CSMS CALL its outcome answers)."""
 
-    evse: int
-    connector: int
-    unlocked: bool
-    reply_to: str | None = None
+    job: object
+    ok: bool
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,7 @@ class MeterSampled:
 
 HardwareEvent = (
     CablePlugged | CableUnplugged | EnergyRequested | EnergyPaused | TokenPresented
-    | OccupancyChanged | FaultRaised | FaultCleared | DeviceProblem | UnlockResult | MeterSampled
+    | OccupancyChanged | FaultRaised | FaultCleared | DeviceProblem | JobFinished | MeterSampled
 )
 
 

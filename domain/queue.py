@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import msgspec
 
-from domain import messages as m
 from domain.effects import StoreRecords
 
 TABLE = "queue"
@@ -47,14 +46,16 @@ _decode_stored = msgspec.json.Decoder(_Stored).decode
 
 
 class DurableQueue:
-    def __init__(self, records: Mapping[str, str] = {}) -> None:
+    def __init__(self, records: Mapping[str, str], registry: Mapping[str, type[msgspec.Struct]]) -> None:
+        """`records` as stored; `registry` maps an action to its request type (the message
+        set of the protocol version, passed in)."""
         self._items: deque[Queued] = deque()
         self.dropped: list[tuple[Queued | None, str]] = []     # for the log: (message, why)
         self._pending_deletes: list[str] = []
         for key in sorted(records):
             try:
                 stored = _decode_stored(records[key])
-                request = msgspec.json.decode(stored.p, type=m.REQUESTS[stored.a])
+                request = msgspec.json.decode(stored.p, type=registry[stored.a])
                 self._items.append(Queued(int(key), request, stored.n))
             except (msgspec.DecodeError, KeyError, ValueError) as exc:
                 # Never sent as it is (it would be refused); deleted with the next change.

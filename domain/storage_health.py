@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from domain import messages as m
+from domain.block import Block
 
 MEMORY_EXHAUSTION = "MemoryExhaustion"     # security event (appendix: security events)
 OUT_OF_STORAGE = "OutOfStorage"            # reasonCode (appendix: reason codes)
@@ -83,3 +84,34 @@ class StorageHealth:
     @staticmethod
     def restored_text() -> str:
         return "storage: can be written again; what was kept in memory is stored, EVSEs back in service"
+
+
+class StorageHealthBlock(Block):
+    """The station's inputs `storage_failed` / `storage_restored`, as a block: the security
+    event, the log lines, and the EVSEs following (the availability block's `apply`)."""
+
+    name = "storage_health"
+    needs = {"availability": "availability"}
+
+    def __init__(self, ctx, stored, args) -> None:
+        super().__init__(ctx, stored, args)
+        self.health = StorageHealth()
+
+    @property
+    def failing(self) -> bool:
+        return self.health.failing is not None
+
+    def refusal(self, action: str, request: msgspec.Struct) -> msgspec.Struct | None:
+        return self.health.refusal(action, request)
+
+    def failed(self, now: float, why: str) -> None:
+        event = self.health.failed(why, self.ctx.utc(now))
+        if event is not None:
+            self.ctx.log("error", self.health.failed_text())
+            self.ctx.outbox.post(event, volatile=True)      # it cannot be stored now
+            self.availability.apply(now)
+
+    def restored(self, now: float) -> None:
+        if self.health.restored():
+            self.ctx.log("info", self.health.restored_text())
+            self.availability.apply(now)

@@ -50,12 +50,13 @@ def test_sqlite_event_cost_writes_and_deletes_the_stations_own_change(tmp_path):
 
 def test_queued_events_database_holds_contiguous_seq_nos(tmp_path):
     from adapters.sqlite_storage import SqliteStorage
+    from domain import messages as m
     from domain.queue import DurableQueue
 
     bench.write_queued_events(tmp_path / "station.db", 50)
     storage = SqliteStorage(tmp_path / "station.db")
     try:
-        queue = DurableQueue(storage.load_records("queue"))
+        queue = DurableQueue(storage.load_records("queue"), m.REQUESTS)
     finally:
         storage.close()
     assert [q.request.seq_no for q in queue] == list(range(1, 51))

@@ -20,7 +20,6 @@ from domain.authorization.authorizer import (
 )
 from domain.authorization.cache import TABLE as CACHE_TABLE, AuthCache
 from domain.authorization.local_list import TABLE as LIST_TABLE, LocalAuthList
-from domain.authorization.tokens import token_key
 from domain.device_model import DeviceModel, VariableRef
 from domain.device_model.reports import check_request_limits
 from domain.effects import StoreRecords
@@ -30,7 +29,8 @@ __all__ = ["CACHE_TABLE", "LIST_TABLE", "AuthorizationService", "AuthorizeCall",
 
 @dataclass(frozen=True, slots=True)
 class AuthorizeCall:
-    """Send this AuthorizeRequest; its answer goes to `csms_answer` (or `csms_failed`)."""
+    """Send this AuthorizeRequest; its answer goes to `csms_answer` (no answer: `present`
+    again, offline)."""
 
     request: m.AuthorizeRequest
     evse_id: int
@@ -60,7 +60,6 @@ class AuthorizationService:
         self.cache = AuthCache(cache_records or {})
         self.local_list = LocalAuthList(list_records or {}, list_version)
         self._settings: AuthSettings | None = None
-        self._waiting: dict[str, int] = {}          # token key -> EVSE awaiting the CSMS's answer
         self._changes: list[StoreRecords] = []
         for comp, var in AuthSettings.VARIABLES:
             if dm.definition(VariableRef(comp, var)) is not None:
@@ -88,39 +87,15 @@ class AuthorizationService:
             self.cache.touch(token, utc, lifetime_s=s.cache_lifetime_s)
             self._collect()
         if d.outcome == "ask_csms":
-            # A newer card at the same EVSE replaces a question still open for it: the driver
-            # at the EVSE now is the one who presented last; the older answer only feeds the cache.
-            self.abandon(evse_id)
-            self._waiting[token_key(token)] = evse_id
             return AuthorizeCall(m.AuthorizeRequest(id_token=token), evse_id)
         return (TokenAccepted if d.accepted else TokenRejected)(evse_id, token, d)
 
-    def csms_answer(self, request: m.AuthorizeRequest, response: m.AuthorizeResponse,
-                    utc: datetime) -> Outcome | None:
-        """The CSMS's AuthorizeResponse: learn it (cache), then accept or reject."""
-        token = request.id_token
-        self.learn(token, response.id_token_info, utc)
-        evse_id = self._waiting.pop(token_key(token), None)
-        if evse_id is None:
-            return None
+    def csms_answer(self, request: m.AuthorizeRequest, response: m.AuthorizeResponse, evse_id: int,
+                    utc: datetime) -> Outcome:
+        """The CSMS's AuthorizeResponse to the question asked for `evse_id`: accept or reject
+        (the caller has let the cache learn it: `learn`)."""
         d = accept_csms_answer(response.id_token_info, evse_id=evse_id, now_utc=utc, settings=self.settings)
-        return (TokenAccepted if d.accepted else TokenRejected)(evse_id, token, d)
-
-    def csms_failed(self, request: m.AuthorizeRequest, utc: datetime) -> Outcome | None:
-        """No answer from the CSMS (timeout, CALLERROR, link lost): decide as offline."""
-        evse_id = self._waiting.pop(token_key(request.id_token), None)
-        if evse_id is None:
-            return None
-        return self.present(request.id_token, evse_id, online=False, utc=utc)
-
-    def abandon(self, evse_id: int) -> list[str]:
-        """The EVSE is no longer in the state its open questions were asked for (the EV was
-        unplugged: PICS C-06.2; a fault, Unavailable, a reset, a newer card): their answers,
-        when they come, only update the cache (C10). Returns the token keys abandoned."""
-        keys = [k for k, e in self._waiting.items() if e == evse_id]
-        for k in keys:
-            del self._waiting[k]
-        return keys
+        return (TokenAccepted if d.accepted else TokenRejected)(evse_id, request.id_token, d)
 
     def learn(self, token: m.IdToken, info: m.IdTokenInfo, utc: datetime) -> None:
         """An IdTokenInfo from the CSMS (AuthorizeResponse, TransactionEventResponse) updates

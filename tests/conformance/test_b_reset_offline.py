@@ -45,7 +45,7 @@ import pytest
 import trio
 
 from devtools.dev_csms import CallError
-from domain.operations import RESET_DELIVERY_WAIT
+from domain.provisioning.reset import RESET_DELIVERY_WAIT
 from tests.conformance.conftest import expect_call
 from tests.conformance.test_cd_authorization import answered, connector_reported, fail
 from tests.conformance.test_e_transactions_more import octt_accepts_reconnect, octt_goes_offline

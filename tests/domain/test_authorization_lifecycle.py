@@ -172,7 +172,7 @@ def test_unplug_forgets_that_the_ev_asked_for_energy():
     calls += h.settle(card(h, "CARD-0001", 5.0), 5.0)
     states = [e["transactionInfo"].get("chargingState") for e in tx_events(calls)]
     assert states and "Charging" not in states, f"the EV never asked for energy, yet: {states}"
-    assert h.station.charging.fsm[1].charging_state != "Charging"
+    assert h.station.evses[1].fsm.charging_state != "Charging"
 
 
 def test_offline_a_token_the_cache_holds_as_unknown_starts_as_an_unknown_token():

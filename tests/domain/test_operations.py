@@ -25,8 +25,9 @@ from domain.hardware_events import (
     MeterSampled,
     TokenPresented,
 )
-from domain.operations import NEXT_BOOT_REASON, RESET_DELIVERY_WAIT
-from domain.station import SETTING_SYSTEM_TIME, Station, StationInfo
+from domain.provisioning.boot import NEXT_BOOT_REASON, SETTING_SYSTEM_TIME
+from domain.provisioning.reset import RESET_DELIVERY_WAIT
+from domain.station import Station, StationInfo, StoredState
 from tests.domain.defs import load_definitions
 from tests.domain.test_station import T0, Harness
 
@@ -51,7 +52,8 @@ class Rig(Harness):
         self.station = Station(
             info=StationInfo("ACME", "Model-X", "SN-1", "1.0"), evse_connectors=list(evse_connectors),
             device_model=dm, clock=StationClock(0.0, T0), new_message_id=self._new_id,
-            new_transaction_id=self._new_tx, availability=availability,
+            new_transaction_id=self._new_tx,
+            stored=StoredState(values={AVAILABILITY_KEY: availability} if availability is not None else {}),
             data_transfer=DataTransferRegistry(extensions))
         self.effects: list = []
         self.calls: list[list] = []
@@ -770,10 +772,10 @@ def test_sends_lost_with_the_link_do_not_use_up_message_attempts():
     now += 1
     h.run(h.station.frame_received(json.dumps([4, ended[1], "InternalError", "CSMS failed once", {}]), now))
     assert not [e for e in h.effects if isinstance(e, Log) and "dropped" in e.text]
-    assert len(h.station.charging.queue) == 1, "one CALLERROR dropped an event the CSMS never processed"
+    assert h.station.transactions.queued_for(None), "one CALLERROR dropped an event the CSMS never processed"
     # it is retried after MessageAttemptInterval and delivered
     interval = h.station.dm.get_int("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent")
     [again] = [f for f in h.tick(now + interval) if f[0] == 2]
     assert again[3] == ended[3]
     h.answer(again, {}, now + interval)
-    assert len(h.station.charging.queue) == 0
+    assert not h.station.transactions.queued_for(None)

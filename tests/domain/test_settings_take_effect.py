@@ -32,8 +32,9 @@ from domain import messages as m
 from domain.device_model import DeviceModel, VariableRef, parse_ref
 from domain.effects import Log, Persist, Reconfigure, StoreRecords
 from domain.hardware_events import CablePlugged, CableUnplugged, MeterReading, MeterSampled, TokenPresented
-from domain.station import AuthRecords, Station, StationInfo
-from domain.transactions import PowerPath, TxSettings, UnlockConnector
+from domain.station import Station, StationInfo, StoredState
+from domain.effects import EnergyOffer
+from domain.transactions import TxSettings, UnlockConnector
 from tests.domain.defs import HARDWARE_FOLDER, PACKAGE, load_definitions, read_definition_files
 from tests.domain.test_operations import CARD, READING, Rig, heartbeat_with_clock_off_by, iso, statuses, trigger
 from tests.domain.test_station import T0
@@ -71,7 +72,8 @@ class SettingsRig(Rig):
         self.station = Station(
             info=StationInfo("ACME", "Model-X", "SN-1", "1.0"), evse_connectors=list(evse_connectors),
             device_model=DeviceModel(defs, stored or {}), clock=StationClock(0.0, T0),
-            new_message_id=self._new_id, new_transaction_id=self._new_tx, auth_records=auth_records)
+            new_message_id=self._new_id, new_transaction_id=self._new_tx,
+            stored=StoredState(records={CACHE_TABLE: auth_records}) if auth_records is not None else None)
         self.effects: list = []
         self.calls: list[list] = []
         self.run(self.station.start(0.0))        # as the runtime does: the first idle schedule
@@ -392,7 +394,7 @@ def test_stop_tx_on_invalid_id_applies_to_the_next_csms_answer():
     frames = h.answer(started, {"idTokenInfo": {"status": "Invalid"}}, 2.0)
     [te] = tx_events(frames)
     assert (te["eventType"], te["transactionInfo"]["chargingState"]) == ("Updated", "SuspendedEVSE")
-    assert PowerPath(1, False) in h.effects and h.tx_id(1) is not None   # goes on, without energy (TC_C_17)
+    assert EnergyOffer(1, False) in h.effects and h.tx_id(1) is not None   # goes on, without energy (TC_C_17)
 
 
 @covers("TxCtrlr.MaxEnergyOnInvalidId")
@@ -403,10 +405,10 @@ def test_max_energy_on_invalid_id_applies_to_the_next_csms_answer():
     set_var(h, 1.5, "TxCtrlr.MaxEnergyOnInvalidId", "100")
     h.effects.clear()
     assert h.answer(started, {"idTokenInfo": {"status": "Invalid"}}, 2.0) == []
-    assert PowerPath(1, False) not in h.effects                      # 100 Wh more are allowed
+    assert EnergyOffer(1, False) not in h.effects                      # 100 Wh more are allowed
     more = dataclasses.replace(READING, energy_wh=READING.energy_wh + 100.0)
     [te] = tx_events(h.hw(MeterSampled(1, more), 3.0))
-    assert te["triggerReason"] == "EnergyLimitReached" and PowerPath(1, False) in h.effects
+    assert te["triggerReason"] == "EnergyLimitReached" and EnergyOffer(1, False) in h.effects
 
 
 @covers("TxCtrlr.StopTxOnEVSideDisconnect")
@@ -461,7 +463,7 @@ def test_message_attempts_apply_to_the_next_failed_transaction_event():
     h.effects.clear()
     h.run(h.station.frame_received(json.dumps([4, started[1], "InternalError", "cannot", {}]), 2.0))
     assert any(isinstance(e, Log) and "dropped after 1 attempts" in e.text for e in h.effects)
-    assert not h.station.charging.queued_for(None)                 # nothing left to retry
+    assert not h.station.transactions.queued_for(None)                 # nothing left to retry
 
 
 @covers("OCPPCommCtrlr.OfflineThreshold")
@@ -711,7 +713,7 @@ def test_auth_cache_policy_applies_to_the_next_replacement():
     room = sum(len(k) + len(v) for k, v in records.items()) + 40    # two entries fit, not three
     defs = [dataclasses.replace(d, max_limit=room) if d.ref == VariableRef("AuthCacheCtrlr", "Storage") else d
             for d in load_definitions([1], station_id="CS-1", security_profile=1)]
-    h = boot(auth_records=AuthRecords(cache=records), definitions=defs)
+    h = boot(auth_records=records, definitions=defs)
     set_var(h, 0.5, "AuthCacheCtrlr.Policy", "LFU")
     h.effects.clear()
     card_cached(h, "THIRD", 1.0)

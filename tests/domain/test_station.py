@@ -12,7 +12,8 @@ from domain.clock import StationClock
 from domain.device_model import DeviceModel
 from domain.effects import Log, Persist, Reboot, Reconfigure, Remember, Send
 from domain.hardware_events import CablePlugged, CableUnplugged, FaultCleared, FaultRaised
-from domain.station import NEXT_BOOT_REASON, Registration, Station, StationInfo
+from domain.provisioning.boot import NEXT_BOOT_REASON
+from domain.station import Registration, Station, StationInfo
 from tests.domain.defs import load_definitions
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -421,14 +422,14 @@ def test_unlock_connector_statuses():
     from domain.transactions import UnlockConnector
     h = Harness()
     h.boot_accepted(now=0.0)
-    from domain.hardware_events import UnlockResult
+    from domain.hardware_events import JobFinished
     # the answer waits for the hardware: Unlocked, or UnlockFailed when it could not
     assert h.call("UnlockConnector", {"evseId": 1, "connectorId": 1}, 1.0, msg_id="u1") == []
     assert UnlockConnector(1, 1, reply_to="u1") in h.effects
-    [r] = h.run(h.station.hardware_event(UnlockResult(1, 1, True, "u1"), 1.1))
+    [r] = h.run(h.station.hardware_event(JobFinished(UnlockConnector(1, 1, reply_to="u1"), True), 1.1))
     assert r == [3, "u1", {"status": "Unlocked"}]
     assert h.call("UnlockConnector", {"evseId": 1, "connectorId": 1}, 2.0, msg_id="u4") == []
-    [r] = h.run(h.station.hardware_event(UnlockResult(1, 1, False, "u4"), 2.1))
+    [r] = h.run(h.station.hardware_event(JobFinished(UnlockConnector(1, 1, reply_to="u4"), False), 2.1))
     assert r == [3, "u4", {"status": "UnlockFailed"}]
     [r] = h.call("UnlockConnector", {"evseId": 1, "connectorId": 2}, 1.0, msg_id="u2")
     assert r == [3, "u2", {"status": "UnknownConnector"}]

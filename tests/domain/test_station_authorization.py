@@ -6,7 +6,8 @@ import json
 
 from domain.effects import StoreRecords
 from domain.hardware_events import CablePlugged, TokenPresented
-from domain.station import AuthRecords
+from domain.authorization.service import CACHE_TABLE
+from domain.station import StoredState
 from tests.domain.test_station import Harness
 
 
@@ -111,7 +112,7 @@ def test_restored_records_are_used():
     cache = stored(h, "auth_cache")
     h2 = Harness(stored={("AuthCtrlr/LocalPreAuthorize", "Actual"): "true"})
     h2.station = type(h.station)(info=h.station.info, evse_connectors=[1], device_model=h2.station.dm,
-                                 clock=h.station.clock, auth_records=AuthRecords(cache=cache))
+                                 clock=h.station.clock, stored=StoredState(records={CACHE_TABLE: cache}))
     frames = h2.boot_accepted(now=10.0)
     while frames:
         frames = h2.answer(frames[-1], {}, 10.0)

@@ -88,7 +88,7 @@ def test_csms_calls_whose_effect_is_stored_are_refused_and_change_nothing(action
     assert h.settle(frames, 2.0) == []
     assert not [e for e in h.effects if isinstance(e, (Persist, Remember, StoreRecords))] and h.reboots() == []
     assert h.station.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval") == 60
-    assert h.status(1) == "Unavailable" and h.station.auth.local_list.version == 0
+    assert h.status(1) == "Unavailable" and h.station.authorization.service.local_list.version == 0
     # storage back: the same CALL is carried out
     h.settle(h.run(h.station.storage_restored(3.0)), 3.0)
     frames = h.call(action, payload, 4.0, "c2")

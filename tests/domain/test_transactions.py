@@ -772,3 +772,14 @@ def test_random_sequences_keep_the_invariants(tx_settings, ops):
     check(rig.msgs)
     paths = [c.closed for c in rig.cmds if isinstance(c, PowerPath)]
     assert all(a != b for a, b in zip(paths, paths[1:]))       # commands only on change
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0, 1e6), st.sampled_from([1, 15, 20, 60, 900]), st.integers(0, 5000), st.floats(-1e-9, 1e-9))
+def test_a_missed_sample_is_rescheduled_after_now_whatever_the_float_rounding(due, interval, periods, wobble):
+    """_advance: the next sampling instant is strictly after `now`, also when `now - due` is a
+    float hair off a multiple of the interval (found by the random-sequence property test)."""
+    from domain.transactions.sampling import _advance
+    now = due + periods * interval + wobble
+    nxt = _advance(due, interval, now)
+    assert now < nxt <= max(now, due) + interval + 1e-6

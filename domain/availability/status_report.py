@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from domain import messages as m
-from domain.availability import STATION, Target
-from domain.connectors import Evse
+from domain.availability.model import STATION, Target
+from domain.evse import Evse
 
 PartKey = tuple[str, str, int | None]       # (component, variable, evse)
 
