@@ -16,8 +16,12 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/evse demo
 
+# The whole suite. Most tests wait on sockets, processes and timers rather than the CPU, so
+# three workers share the two cores of the development and CI machines.
+TEST_WORKERS ?= 3
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # Domain, codec and the other tests that open no socket, start no process and sleep for
 # nothing (tests/fast_tier.py enforces it; property tests run a fifth of their examples).
