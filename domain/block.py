@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 from domain.context import Context, StartArgs
-from domain.outbox import Answer, route_table
+from domain.outbox import Answer
 from domain.stored_state import StoredState
 
 
@@ -87,7 +87,7 @@ class Routing:
             for attribute, name in b.needs.items():
                 setattr(b, attribute, self.by_name[name])
         self.calls = _merge("CALL", (b.calls for b in self.blocks))
-        self.answers = route_table(*(b.answers for b in self.blocks))
+        self.answers = _merge("answers to", (b.answers for b in self.blocks))
         self.by_event: dict[type, list[Block]] = {}
         self.by_job: dict[type, Block] = {}
         for b in self.blocks:

@@ -312,13 +312,3 @@ class Outbox:
         return max(1, self.dm.get_int("OCPPCommCtrlr", "HeartbeatInterval"))
 
 
-def route_table(*declarations: Mapping[str, Answer]) -> dict[str, Answer]:
-    """The answer routes of the blocks, one per action (two blocks claiming one is a bug)."""
-    routes: dict[str, Answer] = {}
-    for d in declarations:
-        for action, answer in d.items():
-            if action in routes:
-                raise ValueError(f"two blocks handle the answers to {action}")
-            routes[action] = answer
-    return routes
-

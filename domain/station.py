@@ -213,17 +213,9 @@ class Station:
     def boot_reason(self) -> str:
         return str(self.provisioning.boot_reason)
 
-    @property
-    def registration(self) -> Registration:
-        return self.outbox.registration
-
-    @property
-    def link_is_up(self) -> bool:
-        return self.outbox.link_up
-
-    @property
-    def evses(self) -> dict[int, Evse]:
-        return self.ctx.evses
+    registration = property(lambda self: self.ctx.registration)
+    link_is_up = property(lambda self: self.ctx.link_is_up)
+    evses = property(lambda self: self.ctx.evses)
 
     def connector_status(self, evse: int, connector: int) -> str:
         return self.ctx.evses[evse].connector_status(connector)
