@@ -63,7 +63,7 @@ def run_cancellable(async_fn, *args, mock_clock: bool = False, **run_kwargs):
 def pytest_configure(config):
     config.addinivalue_line("markers", "mock_clock: run the trio test under trio.testing.MockClock("
                                        "autojump_threshold=0) (tests/memory_link.py: the station without sockets)")
-    config.addinivalue_line("markers", "real_link: a conformance test about the link itself: real clock, "
+    config.addinivalue_line("markers", "real_clock: a conformance test that keeps the real clock, "
                                        "loopback websockets (tests/conformance/conftest.py)")
 
 

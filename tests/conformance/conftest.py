@@ -9,9 +9,10 @@ Two transports, one rig. By default a conformance test runs under
 DevCsms talk over in-memory streams, the simulated hardware takes its commands in process and
 the station, the DevCsms and the test share one wall clock (tests/memory_link.py), so retry
 intervals, heartbeats, offline periods and EVConnectionTimeOut take no real time while
-every wait still lasts its full length in trio time. A test about the link itself (back-off
-measured at the CSMS, ...) is marked ``@pytest.mark.real_link``: the real clock, loopback
-websockets and the control socket, as in tests/integration/test_station_e2e.py.
+every wait still lasts its full length in trio time. A test marked ``@pytest.mark.real_clock``
+runs with the real clock, loopback websockets and the control socket, as in
+tests/integration/test_station_e2e.py: a test about the link itself (TC_B_57: back-off measured
+at the CSMS), or one whose body relies on real latency (TC_B_21, see its comment).
 
 Use the ``boot_station`` fixture inside the test's own ``trio.fail_after``::
 
@@ -87,9 +88,9 @@ _CSMS_COMPLAINTS = (
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every conformance test runs under the MockClock (tests/conftest.py: marker mock_clock),
-    except those marked real_link."""
+    except those marked real_clock."""
     for item in items:
-        if item.path.is_relative_to(HERE) and item.get_closest_marker("real_link") is None:
+        if item.path.is_relative_to(HERE) and item.get_closest_marker("real_clock") is None:
             item.add_marker(pytest.mark.mock_clock)
 
 
