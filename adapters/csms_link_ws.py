@@ -36,6 +36,12 @@ Spec rules implemented here (OCPP 2.0.1 Edition 3, Part 4 unless said otherwise)
   TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
   TLS_RSA_WITH_AES_128_GCM_SHA256, TLS_RSA_WITH_AES_256_GCM_SHA384. TLS 1.3 suites
   (all AEAD) are left at the OpenSSL defaults.
+
+The transport under TLS and WebSocket is one seam: `connect(host, port)` returns a connected
+trio Stream (default `trio.open_tcp_stream`; OSError when there is nobody to connect to).
+Tests hand the link one end of an in-memory stream pair this way, the other end served by the
+CSMS double, so the station runs under trio's MockClock; TLS, the handshake, back-off and
+everything above the byte stream stay the same.
 """
 from __future__ import annotations
 
@@ -47,7 +53,7 @@ import os
 import random
 import ssl
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -85,6 +91,9 @@ CLOSE_TIMEOUT = 2.0  # seconds to wait for the CSMS's close frame when we close
 _PCHAR_SAFE = "!$&'()*+,;=:@"
 
 _log_default = logging.getLogger("evse.link")
+
+# The transport: (host, port) -> a connected byte stream; OSError when nobody answers.
+Connect = Callable[[str, int], Awaitable[trio.abc.Stream]]
 
 
 # --- settings -> connection target --------------------------------------------------------
@@ -314,9 +323,11 @@ class WebSocketCsmsLink:
         *,
         rng: random.Random | None = None,
         logger: logging.Logger | None = None,
+        connect: Connect = trio.open_tcp_stream,
     ) -> None:
         self._target = _target(settings)  # ValueError on bad configuration
         self._settings = settings
+        self._connect = connect
         self._rng = rng if rng is not None else random.Random()
         self._log = logger if logger is not None else _log_default
         self._tls: tuple[LinkSettings, ssl.SSLContext] | None = None
@@ -533,7 +544,7 @@ class WebSocketCsmsLink:
 
     async def _open_stream(self, target: _Target, ctx: ssl.SSLContext | None) -> trio.abc.Stream:
         try:
-            tcp = await trio.open_tcp_stream(target.host, target.port)
+            tcp = await self._connect(target.host, target.port)
         except OSError as exc:
             raise _AttemptFailed(f"cannot connect to {target.host}:{target.port}: {_describe_io_error(exc)}") from None
         if ctx is None:
@@ -740,4 +751,4 @@ def _tls_info(stream: trio.abc.Stream) -> str:
     return ""
 
 
-__all__ = ["MAX_MESSAGE_SIZE", "SUBPROTOCOL", "TLS12_CIPHERS", "WebSocketCsmsLink"]
+__all__ = ["MAX_MESSAGE_SIZE", "SUBPROTOCOL", "TLS12_CIPHERS", "Connect", "WebSocketCsmsLink"]

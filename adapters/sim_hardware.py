@@ -10,6 +10,9 @@ Unix stream socket speaking newline-delimited JSON, one reply line per request l
 
 Every accepted command changes the simulated hardware and pushes exactly one hardware event
 (ports.hardware) to the station; a rejected one changes nothing and pushes nothing.
+:meth:`SimHardware.command` takes the same request in process; with ``control_socket`` None
+there is no socket at all (tests under trio's MockClock: binding a Unix socket runs in a worker
+thread, and an autojumping mock clock jumps meanwhile).
 
 The simulated meter integrates the power the EV draws over ``trio.current_time()`` (so a
 ``trio.testing.MockClock`` makes it deterministic). The EV draws power only while a connector
@@ -182,7 +185,7 @@ def _parse_line(line: bytes) -> dict[str, Any]:
 class SimHardware:
     """Simulated charger: EvseController + Meter + System ports, plus the control socket."""
 
-    def __init__(self, evse_connectors: list[int], control_socket: str,
+    def __init__(self, evse_connectors: list[int], control_socket: str | None,
                  station_view: StationView) -> None:
         if not evse_connectors or any(
                 not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in evse_connectors):
@@ -192,7 +195,8 @@ class SimHardware:
             i: _Evse(plugged={c: False for c in range(1, n + 1)})
             for i, n in enumerate(evse_connectors, start=1)
         }
-        self._socket_path = os.fspath(control_socket)
+        # the control socket's path, read when run() starts; None: no socket, command() only
+        self.control_socket = None if control_socket is None else os.fspath(control_socket)
         self._station_view = station_view
         self._events: trio.MemorySendChannel[HardwareEvent] | None = None
         self._lock = trio.Lock()        # one command at a time: state and events stay in order
@@ -204,9 +208,17 @@ class SimHardware:
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Serve the control socket until cancelled; accepted commands go to `events`."""
+        """Serve the control socket until cancelled; accepted commands go to `events`.
+        Without a control socket: until cancelled, commands through command()."""
         self._events = events
-        listener, identity = await self._listen()
+        path = self.control_socket
+        if path is None:
+            async with self._lock:
+                for event in self._present_state():
+                    await events.send(event)
+            task_status.started()
+            await trio.sleep_forever()
+        listener, identity = await self._listen(path)
         try:
             async with trio.open_nursery() as nursery:
                 async with self._lock:
@@ -216,7 +228,7 @@ class SimHardware:
                 task_status.started()
         finally:
             listener.socket.close()
-            self._remove_socket(identity)
+            self._remove_socket(path, identity)
 
     def _present_state(self) -> list[HardwareEvent]:
         """Events that bring a (re)started station up to date with the simulated hardware:
@@ -258,6 +270,14 @@ class SimHardware:
         await trio.lowlevel.checkpoint()
         return True
 
+    # -- the control requests, in process --------------------------------------------------------
+    async def command(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One control request handled as if it came over the control socket (the same JSON
+        line, the same validation); returns the reply object. ValueError when `request`
+        cannot be written as JSON (as the `evse sim` client refuses it)."""
+        line = json.dumps(request, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        return json.loads(await self._handle_line(line))
+
     # -- ports.system.System ----------------------------------------------------------------------
     async def reboot(self, reason: str) -> bool:
         """The simulator's reboot is a soft one: the station restarts in this process (the
@@ -288,8 +308,7 @@ class SimHardware:
         except (KeyError, TypeError):
             raise ValueError(f"no evse {evse!r} (1..{len(self._evses)})") from None
 
-    async def _listen(self) -> tuple[trio.SocketListener, tuple[int, int]]:
-        path = self._socket_path
+    async def _listen(self, path: str) -> tuple[trio.SocketListener, tuple[int, int]]:
         try:
             st = os.lstat(path)
         except FileNotFoundError:
@@ -315,11 +334,11 @@ class SimHardware:
         logger.info("simulator control socket listening on %s", path)
         return trio.SocketListener(sock), (st.st_dev, st.st_ino)
 
-    def _remove_socket(self, identity: tuple[int, int]) -> None:
+    def _remove_socket(self, path: str, identity: tuple[int, int]) -> None:
         try:
-            st = os.lstat(self._socket_path)
+            st = os.lstat(path)
             if (st.st_dev, st.st_ino) == identity:      # still ours: not replaced meanwhile
-                os.unlink(self._socket_path)
+                os.unlink(path)
         except OSError:
             pass
 

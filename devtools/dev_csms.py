@@ -14,6 +14,12 @@ A small OCPP 2.0.1 Central System that
   answer the next BootNotifications otherwise (:attr:`DevCsms.boot_statuses`) and
   refuse the next connection attempts (:attr:`DevCsms.refuse_connections`).
 
+It serves a TCP (TLS) listener (:meth:`DevCsms.serve`) or any connected byte stream handed
+to :meth:`DevCsms.serve_stream` (tests: one end of ``trio.testing.memory_stream_pair()``,
+the station's link holding the other, so both run under trio's MockClock). The date and
+time it tells the station (BootNotification, Heartbeat) come from ``clock`` (default: the
+system's UTC time).
+
 It works purely at the OCPP-J JSON level (plain dicts and lists) and is
 deliberately independent of the station's code: it imports nothing from
 ``domain``, ``adapters`` or the station runtime, so it cannot share the
@@ -89,9 +95,9 @@ class StationDisconnected(ConnectionError):
     """The station is not connected, or its connection dropped while a call() was pending."""
 
 
-def utc_now() -> str:
-    """Current UTC time as RFC 3339 with milliseconds and 'Z' (OCPP dateTime)."""
-    now = datetime.now(timezone.utc)
+def utc_now(now: datetime | None = None) -> str:
+    """Current UTC time (or `now`) as RFC 3339 with milliseconds and 'Z' (OCPP dateTime)."""
+    now = datetime.now(timezone.utc) if now is None else now.astimezone(timezone.utc)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
@@ -176,6 +182,7 @@ class DevCsms:
         basic_auth: dict[str, str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         log: Callable[[str], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -190,6 +197,7 @@ class DevCsms:
         self.basic_auth = basic_auth
         self.ssl_context = ssl_context
         self._log_sink = log
+        self._clock = clock
         self.handlers: dict[str, Handler] = self.default_handlers()
         self.received: list[tuple[str, list]] = []
         self.sent: list[tuple[str, list]] = []
@@ -222,7 +230,7 @@ class DevCsms:
         empty = lambda station_id, payload: {}  # noqa: E731
         return {
             "BootNotification": self._boot_notification,
-            "Heartbeat": lambda station_id, payload: {"currentTime": utc_now()},
+            "Heartbeat": lambda station_id, payload: {"currentTime": self.current_time()},
             "StatusNotification": empty,
             "NotifyEvent": empty,
             "NotifyReport": empty,
@@ -250,9 +258,24 @@ class DevCsms:
             listeners = [trio.SSLListener(lst, self.ssl_context, https_compatible=True) for lst in listeners]
         self._say(f"{BANNER}; listening on {self.url}/<station id>")
         async with trio.open_nursery() as nursery:
-            await nursery.start(trio.serve_listeners, self._handle_stream, listeners)
+            await nursery.start(trio.serve_listeners, self.serve_stream, listeners)
             task_status.started()
             await trio.sleep_forever()
+
+    async def serve_stream(self, stream: trio.abc.Stream) -> None:
+        """Serve one connection on an already connected byte stream (an accepted TCP or TLS
+        stream, or one end of an in-memory stream pair) until it ends; closes the stream."""
+        peer = _peer(stream)
+        try:
+            await self._serve_connection(stream, peer)
+        except Exception as exc:  # noqa: BLE001 - one bad connection never crashes the server
+            self._say(f"connection from {peer}: internal error {exc!r}")
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    def current_time(self) -> str:
+        """The date and time the CSMS tells the station (OCPP dateTime), from `clock`."""
+        return utc_now(None if self._clock is None else self._clock())
 
     async def call(self, station_id: str, action: str, payload: dict, timeout: float = 10) -> dict:
         """Send a CALL and return the CALLRESULT payload.
@@ -373,16 +396,7 @@ class DevCsms:
 
     def _boot_notification(self, station_id: str, payload: dict) -> dict:
         status = self.boot_statuses.pop(0) if self.boot_statuses else self.boot_status
-        return {"currentTime": utc_now(), "interval": self.heartbeat_interval, "status": status}
-
-    async def _handle_stream(self, stream: trio.abc.Stream) -> None:
-        peer = _peer(stream)
-        try:
-            await self._serve_connection(stream, peer)
-        except Exception as exc:  # noqa: BLE001 - one bad connection never crashes the server
-            self._say(f"connection from {peer}: internal error {exc!r}")
-        finally:
-            await trio.aclose_forcefully(stream)
+        return {"currentTime": self.current_time(), "interval": self.heartbeat_interval, "status": status}
 
     async def _serve_connection(self, stream: trio.abc.Stream, peer: str) -> None:
         if isinstance(stream, trio.SSLStream):

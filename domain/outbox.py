@@ -244,9 +244,11 @@ class Outbox:
             self._send(self._heartbeat, now)
 
     def next_deadline(self) -> float | None:
-        """A timeout, a retry or a heartbeat that is due (None: nothing to wait for)."""
+        """A timeout, a retry or a heartbeat that is due (None: nothing to wait for). While a
+        CALL waits for its answer only its timeout counts: pump() sends nothing before it
+        (one CALL at a time, Part 4 §4.1.1), so what is due behind it is no deadline."""
         d = self.rpc.next_deadline()
-        if self.link_up and self.registration is Registration.Accepted:
+        if self.link_up and self.registration is Registration.Accepted and not self.rpc.busy:
             w = None
             if self._queue and self._queue[0].queued is not None:
                 w = self._queue[0].queued.not_before

@@ -12,10 +12,12 @@ without checkpoints) gets pytest-timeout's own handler (stacks dumped, failure r
 """
 from __future__ import annotations
 
+import functools
 import signal
 
 import pytest
 import trio
+import trio.testing
 from pytest_timeout import PYTEST_FAILURE_MESSAGE
 
 GRACE_S = 10.0          # after the cancellation, before pytest-timeout's own handler
@@ -30,8 +32,13 @@ class _TrioTest:
     unwound: BaseException | None = None    # what the cancellation raised (shows where it hung)
 
 
-def run_cancellable(async_fn, *args, **run_kwargs):
-    """trio.run for pytest-trio, with the test in a cancel scope the timeout can cancel."""
+def run_cancellable(async_fn, *args, mock_clock: bool = False, **run_kwargs):
+    """trio.run for pytest-trio, with the test in a cancel scope the timeout can cancel;
+    `mock_clock`: under trio.testing.MockClock(autojump_threshold=0) unless the test asks
+    for a clock fixture of its own."""
+    if mock_clock and run_kwargs.get("clock") is None:
+        run_kwargs["clock"] = trio.testing.MockClock(autojump_threshold=0)
+
     async def main():
         with trio.CancelScope() as scope:
             _TrioTest.scope, _TrioTest.token = scope, trio.lowlevel.current_trio_token()
@@ -53,13 +60,24 @@ def run_cancellable(async_fn, *args, **run_kwargs):
             raise pytest.fail.Exception(PYTEST_FAILURE_MESSAGE % timeout) from cause
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "mock_clock: run the trio test under trio.testing.MockClock("
+                                       "autojump_threshold=0) (tests/memory_link.py: the station without sockets)")
+    config.addinivalue_line("markers", "real_clock: a conformance test that keeps the real clock, "
+                                       "loopback websockets (tests/conformance/conftest.py)")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
     """After pytest-trio has marked the async tests (trio_mode: `trio(run=trio.run)`): run
-    each with run_cancellable (pytest-trio takes the first `run=` it finds)."""
+    each with run_cancellable (pytest-trio takes the first `run=` it finds), under the
+    MockClock when marked mock_clock."""
     for item in items:
         if item.get_closest_marker("trio") is not None:
-            item.add_marker(pytest.mark.trio(run=run_cancellable), append=False)
+            run = run_cancellable
+            if item.get_closest_marker("mock_clock") is not None:
+                run = functools.partial(run_cancellable, mock_clock=True)
+            item.add_marker(pytest.mark.trio(run=run), append=False)
 
 
 @pytest.hookimpl(wrapper=True)

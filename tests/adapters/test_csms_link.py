@@ -7,6 +7,7 @@ with a station certificate for security profile 3.
 from __future__ import annotations
 
 import base64
+import errno
 import logging
 import random
 import socket
@@ -370,6 +371,46 @@ async def test_connection_refused_keeps_retrying() -> None:
                 assert f"cannot connect to 127.0.0.1:{port}" in down.reason
             await link.close()
             nursery.cancel_scope.cancel()
+
+
+# --- the transport seam ---------------------------------------------------------------------------
+async def test_connect_seam_carries_the_link_over_any_stream(autojump_clock: trio.testing.MockClock) -> None:
+    """`connect(host, port)` is the link's one transport: here in-memory streams under the
+    MockClock (the conformance rig's way). A refused attempt is reported and retried after
+    the §5.3 back-off (in mock time); the WebSocket handshake, Basic auth and frames are
+    the same as over TCP."""
+    csms = FakeCsms()
+    csms.port = 9999
+    targets: list[tuple[str, int]] = []
+    with trio.fail_after(1000):
+        async with trio.open_nursery() as nursery:
+            async def connect(host: str, port: int) -> trio.abc.Stream:
+                targets.append((host, port))
+                if len(targets) == 1:
+                    raise ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+                station_end, csms_end = trio.testing.memory_stream_pair()
+                nursery.start_soon(csms._handle, csms_end)
+                return station_end
+
+            link = WebSocketCsmsLink(settings(csms.url(), retry_backoff_wait_minimum=30.0), connect=connect)
+            rx = await start_link(nursery, link)
+            down = await rx.receive()
+            assert down == LinkDown("cannot connect to 127.0.0.1:9999: Connection refused", 1, 30.0)
+            waited_from = trio.current_time()
+            assert await next_event(rx, LinkUp) == LinkUp("ws://127.0.0.1:9999/ocpp/CS001")
+            assert trio.current_time() - waited_from >= 30.0
+            seen = await csms.up_rx.receive()
+            token = base64.b64encode(f"{STATION}:{PASSWORD}".encode()).decode()
+            assert (seen.path, seen.headers["authorization"]) == ("/ocpp/CS001", f"Basic {token}")
+            await link.send('[2,"1","Heartbeat",{}]')
+            assert await csms.inbox_rx.receive() == '[2,"1","Heartbeat",{}]'
+            await csms.ws.send_message('[3,"1",{"currentTime":"2025-01-06T08:00:00Z"}]')
+            assert await next_event(rx, FrameIn) == FrameIn('[3,"1",{"currentTime":"2025-01-06T08:00:00Z"}]')
+            await link.close()
+            await seen.closed.wait()
+            assert seen.close_code == 1000
+            nursery.cancel_scope.cancel()
+    assert targets == [("127.0.0.1", 9999)] * 2
 
 
 # --- reconnecting --------------------------------------------------------------------------------

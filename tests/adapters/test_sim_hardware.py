@@ -112,6 +112,46 @@ async def test_every_command_emits_its_event(tmp_path: Path) -> None:
                 sim.no_event()
 
 
+async def test_command_in_process_is_the_control_socket_request(tmp_path: Path) -> None:
+    """SimHardware.command takes a request as the control socket does (same validation,
+    same reply, one event per accepted command, none for a refused one)."""
+    with trio.fail_after(TIMEOUT):
+        async with running_sim(tmp_path) as sim:
+            assert await sim.hw.command({"cmd": "plug", "evse": 2}) == {
+                "ok": True, "event": "CablePlugged", "fields": {"evse": 2, "connector": 1}}
+            assert sim.event() == CablePlugged(2, 1)
+            for request in ({"cmd": "plug", "evse": 2}, {"cmd": "plug", "evse": 3}, {"cmd": "plug"},
+                            {"cmd": "ev_charge", "evse": 2, "power_w": "lots"}, {"cmd": "fly"}):
+                reply = await sim.hw.command(request)
+                assert reply == await sim.cmd(**request), request
+                assert reply["ok"] is False, request
+                sim.no_event()
+            state = await sim.hw.command({"cmd": "state"})
+            assert state == await sim.cmd(cmd="state")
+            assert state["evses"][1]["connectors"][0]["plugged"] is True
+            with pytest.raises(ValueError):
+                await sim.hw.command({"cmd": "ev_charge", "evse": 2, "power_w": math.nan})
+            sim.no_event()
+
+
+async def test_without_a_control_socket_commands_come_in_process_only(tmp_path: Path) -> None:
+    """control_socket None: no socket file, no listener; command() drives the simulator and
+    run() still brings a (re)started station up to date first."""
+    send, recv = trio.open_memory_channel(10)
+    hw = SimHardware([1], None, empty_view)
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(hw.run, send)
+            assert (await hw.command({"cmd": "plug", "evse": 1}))["ok"] is True
+            assert recv.receive_nowait() == CablePlugged(1, 1)
+            nursery.cancel_scope.cancel()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(hw.run, send)
+            assert recv.receive_nowait() == CablePlugged(1, 1)      # still plugged after a restart
+            nursery.cancel_scope.cancel()
+    assert list(tmp_path.iterdir()) == []
+
+
 async def test_reply_shape_of_an_event_command(tmp_path: Path) -> None:
     with trio.fail_after(TIMEOUT):
         async with running_sim(tmp_path) as sim:

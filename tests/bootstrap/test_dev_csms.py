@@ -8,13 +8,15 @@ import json
 import re
 import ssl
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
 import importlib.util
 from pathlib import Path
 
 import pytest
 import trio
 import trustme
-from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket
+import trio.testing
+from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket, wrap_client_stream
 
 import devtools.dev_csms as dev_csms_module
 from devtools.dev_csms import CallError, DevCsms, StationDisconnected, format_report_table, main, print_log
@@ -220,6 +222,30 @@ async def test_boot_notification_and_heartbeat_answers_are_schema_valid(csms):
             validate("Heartbeat", reply[2])
     assert csms.received[0] == ("CS-0001", [2, "b1", "BootNotification", boot])
     assert csms.sent[0][0] == "CS-0001" and csms.sent[0][1][:2] == [3, "b1"]
+
+
+async def test_serve_stream_over_memory_and_the_time_from_its_clock(nursery, autojump_clock):
+    """serve_stream serves a station on any connected stream (here in memory, under the
+    MockClock); the currentTime of BootNotification and Heartbeat comes from `clock`."""
+    ticks = iter([datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc),
+                  datetime(2030, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))])
+    server = DevCsms(heartbeat_interval=42, clock=lambda: next(ticks))
+    station_end, csms_end = trio.testing.memory_stream_pair()
+    nursery.start_soon(server.serve_stream, csms_end)
+    boot = {"chargingStation": {"model": "M", "vendorName": "V"}, "reason": "PowerUp"}
+    with trio.fail_after(TIMEOUT):
+        ws = await wrap_client_stream(nursery, station_end, "csms", "/ocpp/CS-MEM", subprotocols=["ocpp2.0.1"])
+        assert ws.subprotocol == "ocpp2.0.1"
+        reply = await rpc(ws, "BootNotification", boot, "b1")
+        assert reply == [3, "b1", {"currentTime": "2030-01-02T03:04:05.678Z", "interval": 42, "status": "Accepted"}]
+        reply = await rpc(ws, "Heartbeat", {}, "h1")
+        assert reply == [3, "h1", {"currentTime": "2030-01-02T03:04:05.000Z"}]
+        assert server.connected == {"CS-MEM"}
+        await ws.aclose()
+        await server.wait_for("Heartbeat", station_id="CS-MEM")
+        while server.connected:
+            await trio.sleep(0.01)
+    assert server.disconnects == [("CS-MEM", "code 1000")]
 
 
 @pytest.mark.parametrize(("action", "request_payload", "expected"), [

@@ -2,8 +2,17 @@
 
 The REAL station (bootstrap.config.parse_config + bootstrap.compose.compose +
 bootstrap.runtime.StationRuntime: websocket link, SQLite file, simulated hardware with
-its control socket) runs against devtools.dev_csms.DevCsms, which plays the OCTT, over
-loopback websockets -- as in tests/integration/test_station_e2e.py.
+its control socket) runs against devtools.dev_csms.DevCsms, which plays the OCTT.
+
+Two transports, one rig. By default a conformance test runs under
+``trio.testing.MockClock(autojump_threshold=0)``: the station's WebSocket link and the
+DevCsms talk over in-memory streams, the simulated hardware takes its commands in process and
+the station, the DevCsms and the test share one wall clock (tests/memory_link.py), so retry
+intervals, heartbeats, offline periods and EVConnectionTimeOut take no real time while
+every wait still lasts its full length in trio time. A test marked ``@pytest.mark.real_clock``
+runs with the real clock, loopback websockets and the control socket, as in
+tests/integration/test_station_e2e.py: a test about the link itself (TC_B_57: back-off measured
+at the CSMS), or one whose body relies on real latency (TC_B_21, see its comment).
 
 Use the ``boot_station`` fixture inside the test's own ``trio.fail_after``::
 
@@ -50,9 +59,11 @@ from ocpp.messages import Call, CallResult, get_validator, validate_payload
 from bootstrap.compose import compose
 from bootstrap.config import Config, ConfigError, parse_config
 from devtools.dev_csms import DevCsms
-from bootstrap.runtime import StationRuntime
-from devtools.sim_cli import send_control_command
+from bootstrap.runtime import Deployment, StationRuntime
 from devtools.toml_text import toml_value
+from tests.memory_link import in_memory, mock_clock_running, rig_utc_now, serve_csms, sim_command
+
+HERE = Path(__file__).parent
 
 STATION_ID = "CS-OCTT-1"
 PASSWORD = "0123456789abcdef"
@@ -71,6 +82,16 @@ _CSMS_COMPLAINTS = (
     "malformed CALLRESULT", "malformed CALLERROR", "unknown messageTypeId", "for unknown message id",
     "is not an object",
 )
+
+
+# --------------------------------------------------------------------------- the clock
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every conformance test runs under the MockClock (tests/conftest.py: marker mock_clock),
+    except those marked real_clock."""
+    for item in items:
+        if item.path.is_relative_to(HERE) and item.get_closest_marker("real_clock") is None:
+            item.add_marker(pytest.mark.mock_clock)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -121,6 +142,7 @@ class ConformanceStation:
         self.control_socket = str(tmp_path / "sim.sock")
         self.db_path = config.storage.path
         self.runtime: StationRuntime | None = None
+        self.deployment: Deployment | None = None     # of the last start (the sim outlives a stop)
         self.starts = 0
         self._scope: trio.CancelScope | None = None
         self._stopped: trio.Event | None = None
@@ -131,8 +153,10 @@ class ConformanceStation:
         return await self.csms.call(self.station_id, action, payload, timeout=timeout)
 
     async def control(self, **command: Any) -> dict:
-        """One command on the simulated hardware's control socket (`plug`, `fault`, `state`...)."""
-        reply = await send_control_command(self.control_socket, command)
+        """One command on the simulated hardware's control socket (`plug`, `fault`, `state`...);
+        in process under the MockClock."""
+        assert self.deployment is not None, "the station was never started"
+        reply = await sim_command(self.deployment, self.control_socket, command)
         assert reply.get("ok"), f"control socket refused {command}: {reply}"
         return reply
 
@@ -174,7 +198,8 @@ class ConformanceStation:
         def view() -> dict:
             return runtime.snapshot() if runtime is not None else {"csms_connected": False, "evses": {}}
 
-        runtime = StationRuntime(self.config, compose(self.config, view))
+        self.deployment = in_memory(compose(self.config, view), self.csms, self.nursery)
+        runtime = StationRuntime(self.config, self.deployment, wall_clock=rig_utc_now)
         try:
             await self.nursery.start(self._run, runtime)
         except ConfigError as exc:
@@ -332,13 +357,15 @@ async def open_conformance_station(
     tmp_path: Path, *, device_model: dict[str, Any] | None = None, evse_connectors: Iterable[int] = (1,),
     heartbeat_interval: int = 3600, boot_timeout: float = 10, boot_statuses: Iterable[str] = (),
 ) -> AsyncIterator[ConformanceStation]:
-    """Boot the real station against a DevCsms on loopback; see the module docstring."""
+    """Boot the real station against a DevCsms (in memory under the MockClock, else on
+    loopback); see the module docstring."""
     log_lines: list[str] = []
-    csms = DevCsms(heartbeat_interval=heartbeat_interval, boot_statuses=boot_statuses, log=log_lines.append)
+    csms = DevCsms(heartbeat_interval=heartbeat_interval, boot_statuses=boot_statuses, log=log_lines.append,
+                   clock=rig_utc_now)
     registered = not csms.boot_statuses or csms.boot_statuses[0] == "Accepted"
     failure: BaseException | None = None
     async with trio.open_nursery() as nursery:
-        await nursery.start(csms.serve)
+        await serve_csms(csms, nursery)
         station = ConformanceStation(
             nursery, tmp_path, csms,
             make_config(tmp_path, csms.url, evse_connectors=evse_connectors, device_model=device_model))
@@ -358,8 +385,12 @@ async def open_conformance_station(
             await station.stop()
         nursery.cancel_scope.cancel()
 
-    checked, problems = await trio.to_thread.run_sync(
-        schema_problems, station.station_id, list(csms.received), list(csms.sent), list(log_lines))
+    check = (station.station_id, list(csms.received), list(csms.sent), list(log_lines))
+    if mock_clock_running():
+        # in a thread the mock clock would jump to the test's fail_after deadline meanwhile
+        checked, problems = schema_problems(*check)
+    else:
+        checked, problems = await trio.to_thread.run_sync(schema_problems, *check)
     if checked == 0 and failure is None:
         problems.append("no station frame was checked (not even its BootNotification)")
     report = f"{len(problems)} schema problem(s) in the {checked} frame(s) the station sent:\n" + "\n".join(

@@ -38,6 +38,7 @@ Two EVSEs of one connector each where "all connectors" are reported.
 """
 from __future__ import annotations
 
+import pytest
 import trio
 
 from devtools.dev_csms import ACCEPTED_STATUS, REFUSED_STATUS, CallError
@@ -242,6 +243,7 @@ async def test_TC_B_30_CS_cold_boot_charging_station_pending_rejected_security_e
 
 # =========================================================================== Part 4 §5.3: reconnecting
 
+@pytest.mark.real_clock     # reconnection back-off measured at the CSMS over loopback (conftest.py)
 async def test_TC_B_57_CS_network_reconnection_after_connection_loss(boot_station):
     """TC_B_57_CS Network Reconnection - After connection loss (Part 4 §5.3).
 

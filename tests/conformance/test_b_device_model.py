@@ -12,7 +12,7 @@ test fails with a message naming the step instead of being bent to the station.
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ import trio
 
 from devtools.dev_csms import CallError
 from tests.conformance.conftest import CALL, CALLERROR, CALLRESULT, schema_problems
+from tests.memory_link import RigDateTime as datetime  # the rig's wall clock (MockClock)
 
 TIMEOUT = 10          # s, per test (each takes well under a second)
 # The Required rows of the OCA appendix dm_components_vars.csv, kept in the repository.

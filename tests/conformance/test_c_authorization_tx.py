@@ -20,7 +20,7 @@ configured values, besides those listed there:
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import timezone
 
 import trio
 
@@ -53,6 +53,7 @@ from tests.conformance.test_efj_transactions import (
     ts,
     tx_points,
 )
+from tests.memory_link import RigDateTime as datetime  # the rig's wall clock (MockClock)
 
 BLOCKED = id_token("0B10C4ED")
 EXPIRED = id_token("0E4B1DED")

@@ -29,7 +29,7 @@ accepted the reconnection (it was produced while offline).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any
 
 import trio
@@ -53,6 +53,7 @@ from tests.conformance.test_efj_transactions import (
     ts,
     tx_points,
 )
+from tests.memory_link import RigDateTime as datetime  # the rig's wall clock (MockClock)
 
 LIMIT = 20                  # s, per test
 RETRY_MIN = 2               # s, <Configured RetryBackOffWaitMinimum_duration>

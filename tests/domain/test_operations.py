@@ -377,6 +377,23 @@ def test_reset_immediate_does_not_wait_for_an_answer_once_the_link_is_down():
     assert h.reboots() == [Reboot("RemoteReset")]
 
 
+def test_no_deadline_for_what_waits_behind_a_call_in_flight():
+    """One CALL at a time (Part 4 §4.1.1): while a durable CALL waits for its answer, a
+    durable message due behind it is not a deadline (the station would be ticked at once,
+    again and again, and send nothing: a busy loop). Its answer sends the next one at once."""
+    h = booted((1, 1))
+    h.start_tx(1, 1.0)
+    tx2 = h.start_tx(2, 1.0)
+    [ended1] = [f for f in h.stop_tx_frames(1, 2.0) if f[0] == 2]
+    assert [f for f in h.stop_tx_frames(2, 2.0) if f[0] == 2] == []          # queued behind it
+    d = h.station.next_deadline()
+    assert d is not None and d > 2.0, f"next deadline {d} while nothing can be sent before the answer"
+    assert h.tick(2.0) == []
+    [ended2] = [f for f in h.answer(ended1, {}, 2.5) if f[0] == 2]
+    assert ended2[2] == "TransactionEvent" and ended2[3]["eventType"] == "Ended"
+    assert ended2[3]["transactionInfo"]["transactionId"] == tx2
+
+
 def test_reset_of_one_evse():
     h = booted((1, 1))
     tx1, tx2 = h.start_tx(1, 1.0), h.start_tx(2, 1.5)

@@ -1,5 +1,6 @@
 """The real station (runtime + websocket link + SQLite + sim hardware) against the
-dev CSMS over loopback websockets."""
+dev CSMS over loopback websockets (in memory when a test runs under the MockClock:
+tests/memory_link.py)."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from bootstrap.compose import compose
 from bootstrap.config import parse_config
 from devtools.dev_csms import CallError, DevCsms
 from bootstrap.runtime import StationRuntime
-from devtools.sim_cli import send_control_command
+from tests.memory_link import in_memory, rig_utc_now, serve_csms, sim_command
 
 SID = "CS-E2E-1"
 
@@ -49,14 +50,14 @@ class Rig:
 
     async def start(self, nursery: trio.Nursery) -> StationRuntime:
         rt = None
-        deployment = compose(self.config, lambda: rt.snapshot())
-        rt = StationRuntime(self.config, deployment)
+        deployment = in_memory(compose(self.config, lambda: rt.snapshot()), self.csms, nursery)
+        rt = StationRuntime(self.config, deployment, wall_clock=rig_utc_now)
         self.runtime = rt
         await nursery.start(rt.run)
         return rt
 
     async def control(self, **cmd):
-        reply = await send_control_command(self.sock, cmd)
+        reply = await sim_command(self.runtime.deployment, self.sock, cmd)
         assert reply["ok"], reply
         return reply
 
@@ -65,8 +66,8 @@ class Rig:
 
 
 async def open_rig(nursery, tmp_path, *, heartbeat_interval=60, extra="", evses="[1]", **csms_kw):
-    csms = DevCsms(heartbeat_interval=heartbeat_interval, **csms_kw)
-    await nursery.start(csms.serve)
+    csms = DevCsms(heartbeat_interval=heartbeat_interval, clock=rig_utc_now, **csms_kw)
+    await serve_csms(csms, nursery)
     rig = Rig(tmp_path, csms, make_config(tmp_path, csms.url, extra, evses))
     await rig.start(nursery)
     return rig

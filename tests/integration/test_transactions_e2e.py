@@ -1,10 +1,17 @@
 """Whole charging sessions on the real station (runtime, websocket, SQLite, sim hardware)
-against the dev CSMS: local start with a card, remote start/stop, meter values."""
+against the dev CSMS: local start with a card, remote start/stop, meter values.
+
+They test the domain and the protocol, not the link: under the MockClock, the station and
+the dev CSMS on in-memory streams (tests/memory_link.py), so meter intervals and the offline
+period take no real time."""
 from __future__ import annotations
 
+import pytest
 import trio
 
 from tests.integration.test_station_e2e import SID, open_rig
+
+pytestmark = pytest.mark.mock_clock
 
 FAST = '"SampledDataCtrlr.TxUpdatedInterval" = 1'
 
