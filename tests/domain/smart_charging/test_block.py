@@ -353,3 +353,18 @@ def test_card_session_gets_no_profile_of_an_earlier_remote_start():
     h.settle(h.hw(EnergyRequested(1, 7000.0), 2.0), 2.0)
     assert h.tx_id(1) is not None and entries(h) == 0
     assert offers(h) == [EnergyOffer(1, True, None)]
+
+
+def test_leniencies_recurrency_kind_of_an_absolute_profile_and_a_second_decimal():
+    """README "Leniencies": recurrencyKind on an Absolute profile is ignored; a limit of 10.05 A
+    is taken as sent and applied rounded down (10.0 A)."""
+    h = booted()
+    p = profile(periods=[(0, 10.05), (3600, 6.0)])
+    p["recurrencyKind"] = "Daily"
+    assert set_profile(h, 1.0, 1, p).status == "Accepted"
+    _, [page] = report(h, 2.0, {"chargingProfile": {}})
+    assert page.charging_profile[0].charging_schedule[0].charging_schedule_period[0].limit == 10.05
+    charging(h, 3.0)
+    assert offers(h) == [EnergyOffer(1, True, 10.0)]
+    [period] = composite(h, 86_400 + 60.0, 1, 60).schedule.charging_schedule_period
+    assert period.limit == 6.0                      # not repeated daily: the last period lasts for ever
