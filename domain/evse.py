@@ -5,7 +5,8 @@ what the EV asks for (energy requested, energy flowing), the energy offer (power
 closed or open and the offered limit), the last meter reading, the transaction state
 machine (OCPP 2.0.1 block E), the authorization it holds or waits for (the group of the
 token, a remote start waiting for its AuthorizeResponse, an AuthorizeRequest whose answer
-is still due), and room for a reservation (H) and a charging limit (K).
+is still due), the charging limit (K) and a remote start's charging profile waiting for
+its transaction (K05), and room for a reservation (H).
 
 Blocks change an EVSE through the shared context (`Context.evses`); none keeps EVSE state
 of its own.
@@ -57,7 +58,8 @@ class Evse:
     # the EVSE leaves the state it was asked in (PICS C-06.2), so a late answer authorizes nobody
     pending_authorization: m.AuthorizeRequest | None = None
     reservation: object | None = None          # H: the reservation that holds the EVSE (not yet)
-    limit_a: float | None = None               # K: the charging limit that applies now (not yet)
+    limit_a: float | None = None               # K: the charging limit that applies now (A per phase)
+    charging_profile: m.ChargingProfile | None = None   # K05: a remote start's TxProfile, until its transaction
     reported: str | None = None                # last EVSE AvailabilityState sent to the CSMS
 
     @classmethod

@@ -1,6 +1,9 @@
 """Block F Remote control: RequestStartTransaction / RequestStopTransaction (F01-F04),
 UnlockConnector (F05) and TriggerMessage (F06).
 
+- A remote start's chargingProfile (K05) must be a TxProfile without transactionId and pass
+  K01's checks (else Rejected with the reason); it is installed by the smart charging block
+  once the transaction exists (ignored while SmartChargingCtrlr.Enabled is false).
 - A remote start is authorized by the CSMS itself (AuthCtrlr.AuthorizeRemoteStart false) or
   like a card, after an AuthorizeRequest of the station's own (true); Rejected before the
   station is Accepted, on an EVSE that is busy, Faulted or Unavailable, or without an EVSE
@@ -31,7 +34,7 @@ class RemoteControl(Block):
     name = "remote_control"
     jobs = (UnlockConnector,)
     needs = {"sessions": "transactions", "authorization": "authorization", "provisioning": "provisioning",
-             "availability": "availability"}
+             "availability": "availability", "smart_charging": "smart_charging"}
 
     def __init__(self, ctx: Context, stored, args) -> None:
         super().__init__(ctx, stored, args)
@@ -54,8 +57,15 @@ class RemoteControl(Block):
         evse = ctx.evses.get(evse_id or 0)
         if evse is None or evse.fsm.id_token is not None or not evse.usable:
             return _REJECTED
+        if req.charging_profile is not None and self.smart_charging.enabled:      # K05 (else ignored)
+            problem = self.smart_charging.check_for_start(evse.id, req.charging_profile)
+            if problem is not None:
+                return m.RequestStartTransactionResponse(status=m.RequestStartStopStatus.Rejected,
+                                                         status_info=problem)
+            evse.charging_profile = req.charging_profile     # installed once the transaction exists
         if self.authorization.settings.authorize_remote_start:
             if not self.authorization.remote_start(req, evse.id, now):
+                evse.charging_profile = None
                 return _REJECTED
         else:
             evse.group_token = req.group_id_token

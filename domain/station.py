@@ -17,7 +17,8 @@ for an idle EVSE settled.
 
 The blocks, by OCPP 2.0.1 functional block: provisioning/ (B01-B04 boot, heartbeat, clock;
 B11-B12 reset), device_model/ (B05-B08), authorization/ (C, D), transactions/ (E, J),
-remote_control (F), availability/ (G), data_transfer (P), storage_health (A04 MemoryExhaustion).
+remote_control (F), availability/ (G), smart_charging/ (K), data_transfer (P), storage_health (A04
+MemoryExhaustion).
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ from domain.outbox import Outbox, Registration
 from domain.provisioning.boot import Provisioning
 from domain.provisioning.reset import ResetBlock
 from domain.remote_control import RemoteControl
+from domain.smart_charging.block import SmartCharging
 from domain.storage_health import StorageHealthBlock
 from domain.stored_state import StoredState
 from domain.transactions import EvseTransactions, TxSettings
@@ -53,7 +55,7 @@ __all__ = ["Registration", "Station", "StationInfo", "StoredState"]
 # name its class here.
 BLOCKS: tuple[type[Block], ...] = (
     StorageHealthBlock, Transactions, Authorization, AvailabilityBlock, Provisioning, DeviceModelBlock,
-    ResetBlock, RemoteControl, DataTransferBlock)
+    ResetBlock, RemoteControl, DataTransferBlock, SmartCharging)
 
 
 class Station:

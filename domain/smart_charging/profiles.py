@@ -231,6 +231,16 @@ def _check_period(period: m.ChargingSchedulePeriod, limits: StoreLimits) -> str 
     return None
 
 
+def check(evse_id: int, profile: m.ChargingProfile, limits: StoreLimits,
+          source: m.ChargingLimitSource = CSO) -> m.StatusInfo | None:
+    """The K01 checks that need neither the installed profiles nor a transaction (target,
+    stackLevel, kind, schedule): for a RequestStartTransaction's chargingProfile (K05), checked
+    before its transaction exists; None: no objection."""
+    return (_check_target(evse_id, profile, limits, source)
+            or _check_profile(profile, limits)
+            or _check_schedule(profile, profile.charging_schedule[0], limits))
+
+
 def _overlap(a: m.ChargingProfile, b: m.ChargingProfile) -> bool:
     """Whether the validity periods [validFrom, validTo) of two profiles overlap."""
     a_from, a_to, b_from, b_to = a.valid_from, a.valid_to, b.valid_from, b.valid_to
@@ -296,8 +306,7 @@ class ProfileStore:
         is `transaction_id_of_evse`) and install it; (Accepted, None) or (Rejected, why)."""
         problem = (_check_target(evse_id, profile, limits, source)
                    or _check_transaction(evse_id, profile, transaction_id_of_evse)
-                   or _check_profile(profile, limits)
-                   or _check_schedule(profile, profile.charging_schedule[0], limits)
+                   or check(evse_id, profile, limits, source)
                    or self._check_duplicates(evse_id, profile, source)
                    or self._check_room(profile, limits))
         if problem is not None:

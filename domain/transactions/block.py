@@ -46,7 +46,8 @@ SNAPSHOT_KEY = "tx:{evse}"        # station-state key of an EVSE's transaction s
 
 class Transactions(Block):
     name = "transactions"
-    needs = {"authorization": "authorization"}        # the cache follows the CSMS's answers (C10)
+    # the cache follows the CSMS's answers (C10); the limit is known before the power path closes (K)
+    needs = {"authorization": "authorization", "smart_charging": "smart_charging"}
     events = (CablePlugged, CableUnplugged, OccupancyChanged, EnergyRequested, EnergyPaused)
 
     def __init__(self, ctx: Context, stored: StoredState, args) -> None:
@@ -131,6 +132,8 @@ class Transactions(Block):
         path_changed = False
         for o in outputs:
             if isinstance(o, PowerPath):
+                if o.closed:                          # the offer carries the limit in force (K)
+                    self.smart_charging.refresh(evse_id, now)
                 self.ctx.emit(evse.offer_for(o.closed))
                 path_changed = True
             elif isinstance(o, UnlockConnector):

@@ -750,6 +750,52 @@ def test_local_list_disable_post_authorize_applies_to_the_next_card():
     assert authorized(h) is None
 
 
+# =========================================================================== SmartChargingCtrlr (K)
+
+def _set_charging_profile(h: Rig, now: float, limit: float, msg_id: str = "scp") -> dict:
+    """A TxDefaultProfile of `limit` A on EVSE 1 from T0; the answer."""
+    p = {"id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Absolute",
+         "chargingSchedule": [{"id": 1, "startSchedule": iso(T0), "chargingRateUnit": "A",
+                               "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}]}]}
+    frames = h.call("SetChargingProfile", {"evseId": 1, "chargingProfile": p}, now, msg_id=msg_id)
+    return h.reply_to(frames, msg_id)
+
+
+@covers("SmartChargingCtrlr.Enabled")
+def test_smart_charging_enabled_false_lifts_the_limit_and_refuses_the_next_profile():
+    """false: the limit on the running transaction goes at once (a new offer without it) and
+    the next SetChargingProfile is Rejected (NotEnabled); true again: the profile limits again."""
+    h = boot()
+    assert _set_charging_profile(h, 1.0, 10.0)["status"] == "Accepted"
+    h.settle(h.hw(CablePlugged(1, 1), 2.0), 2.0)
+    h.settle(present(h, CARD[1], 2.0), 2.0)
+    assert [e for e in h.effects if isinstance(e, EnergyOffer)] == [EnergyOffer(1, True, 10.0)]
+    effects = set_var(h, 3.0, "SmartChargingCtrlr.Enabled", "false")
+    assert [e for e in effects if isinstance(e, EnergyOffer)] == [EnergyOffer(1, True, None)]
+    answer = _set_charging_profile(h, 4.0, 8.0, msg_id="scp2")
+    assert (answer["status"], answer["statusInfo"]["reasonCode"]) == ("Rejected", "NotEnabled")
+    effects = set_var(h, 5.0, "SmartChargingCtrlr.Enabled", "true")
+    assert [e for e in effects if isinstance(e, EnergyOffer)] == [EnergyOffer(1, True, 10.0)]
+
+
+@covers("SmartChargingCtrlr.LimitChangeSignificance",
+        unused="limit changes are not reported yet (NotifyChargingLimit, TransactionEvent ChargingRateChanged)")
+def test_limit_change_significance_is_stored_and_read_back():
+    _stored_and_read_back("SmartChargingCtrlr.LimitChangeSignificance", "5.5")
+
+
+@covers("SmartChargingCtrlr.ExternalControlSignalsEnabled",
+        unused="no external limits yet (K12-K14): nothing outside OCPP feeds a limit in")
+def test_external_control_signals_enabled_is_stored_and_read_back():
+    _stored_and_read_back("SmartChargingCtrlr.ExternalControlSignalsEnabled", "true")
+
+
+@covers("SmartChargingCtrlr.NotifyChargingLimitWithSchedules",
+        unused="no NotifyChargingLimit yet (external limits, K12-K14)")
+def test_notify_charging_limit_with_schedules_is_stored_and_read_back():
+    _stored_and_read_back("SmartChargingCtrlr.NotifyChargingLimitWithSchedules", "true")
+
+
 # =========================================================================== guards
 
 def writable_variables() -> set[str]:

@@ -1,0 +1,297 @@
+"""Block K Smart charging: the CSMS's charging profiles and the limit they put on the EVSEs.
+
+- SetChargingProfile (K01): checked and installed by the `ProfileStore` (a TxProfile against the
+  EVSE's running transaction), answered with its status and statusInfo; Rejected with reasonCode
+  NotEnabled while SmartChargingCtrlr.Enabled is false. ClearChargingProfile (K10).
+  GetChargingProfiles (K09): the answer, then the ReportChargingProfilesRequests (at most
+  PROFILES_PER_REPORT profiles each) as replies the CSMS asked for, sent again when lost.
+  GetCompositeSchedule (K08): `composite_schedule` of the EVSE (0: the grid connection) from now
+  over `duration`, in the requested unit (default A); Rejected for an unknown EVSE or a unit
+  not in SmartChargingCtrlr.RateUnit.
+- Durable (K01.FR.27, TC_K_13): table "charging_profiles", restored at construction; `flush`
+  puts the change into the effects before the answer goes out. SmartChargingCtrlr
+  Entries[ChargingProfiles] follows the count.
+- TxProfiles end with their transaction: the block keeps the transaction it saw running on
+  each EVSE; when it is gone (after any input, `settle`), its TxProfiles are removed. At start-up
+  (transactions do not survive a restart) the TxProfiles of transactions no longer running go.
+- RequestStartTransaction's chargingProfile (K05, F01.FR.08..11, TC_K_37): the remote control
+  block checks it (`check_for_start`: a TxProfile without transactionId, else Rejected) and
+  leaves it on the EVSE (`Evse.charging_profile`); it is installed with the transactionId once
+  the transaction exists (`install_for_transaction`) and dropped when the remote start ends
+  without one. Ignored while SmartChargingCtrlr.Enabled is false (F01.FR.12's behaviour).
+- The limit applied: `Evse.limit_a` is the composite schedule's limit now, in A per phase on
+  the EVSE's supply phases (a limit counted on fewer phases is spread over all of them: the
+  controller cannot hold the EV to fewer phases), None when it does not go below the EVSE's
+  own maximum (EVSE.Power maxLimit) or nothing limits (no profile, smart charging disabled).
+  It is computed again after every change (install, clear, a transaction starting or ending,
+  Enabled) and at the next period boundary (`next_deadline`); the transactions block asks for
+  it (`refresh`) before it closes the power path, so the first offer already carries it. A
+  changed limit while the power path is closed is a new EnergyOffer (`_offer_limit`), which the
+  runtime turns into set_offered_current.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from domain import messages as m
+from domain.block import Block
+from domain.context import Context
+from domain.device_model import VariableRef
+from domain.evse import Evse
+from domain.smart_charging.composite import Limit, Transaction, combine, composite_schedule, limit_at
+from domain.smart_charging.profiles import TABLE, ProfileStore, StoreLimits, check, report_pages
+from domain.stored_state import StoredState
+
+CTRLR = "SmartChargingCtrlr"
+ENTRIES = VariableRef(CTRLR, "Entries", variable_instance="ChargingProfiles")
+PROFILES_PER_REPORT = 8             # profiles per ReportChargingProfilesRequest (K09)
+WINDOW_S = 86_400                   # the applied limit is computed a day ahead (again at its end)
+
+A, W = m.ChargingRateUnit.A, m.ChargingRateUnit.W
+Purpose = m.ChargingProfilePurpose
+
+
+def _no(code: str, info: str) -> m.StatusInfo:
+    return m.StatusInfo(reason_code=code, additional_info=info)
+
+
+class SmartCharging(Block):
+    name = "smart_charging"
+    tables = (TABLE,)
+
+    def __init__(self, ctx: Context, stored: StoredState, args) -> None:
+        super().__init__(ctx, stored, args)
+        self.store = ProfileStore.restore(stored.table(TABLE))
+        self._running: dict[int, Transaction] = {}      # EVSE -> the transaction seen running there
+        self._until: dict[int, datetime] = {}           # EVSE -> when its limit next changes
+        self._dirty = True                               # the limits must be computed again
+        self.calls = {
+            "SetChargingProfile": self._set_charging_profile,
+            "ClearChargingProfile": self._clear_charging_profile,
+            "GetChargingProfiles": self._get_charging_profiles,
+            "GetCompositeSchedule": self._get_composite_schedule,
+        }
+        ctx.dm.subscribe(VariableRef(CTRLR, "Enabled"), self._enabled_changed)
+        self._publish_entries()
+
+    # --- settings ------------------------------------------------------------------------------
+    def _setting(self, variable: str, instance: str | None = None) -> str:
+        ref = VariableRef(CTRLR, variable, variable_instance=instance)
+        return (self.ctx.dm.value(ref) or "") if self.ctx.dm.definition(ref) is not None else ""
+
+    @property
+    def enabled(self) -> bool:
+        """SmartChargingCtrlr.Enabled (and Available): profiles are taken and applied."""
+        return self._setting("Enabled") == "true" and self._setting("Available") == "true"
+
+    def _enabled_changed(self, _ref: VariableRef, _value: str) -> None:
+        self._dirty = True
+
+    def limits(self) -> StoreLimits:
+        """What SetChargingProfile may ask for: SmartChargingCtrlr and the EVSEs' supply."""
+        entries = self.ctx.dm.definition(ENTRIES)
+        units = frozenset(m.ChargingRateUnit(u) for u in self._setting("RateUnit").split(",") if u)
+        return StoreLimits(
+            evse_count=len(self.ctx.evses),
+            stack_level_max=int(self._setting("ProfileStackLevel") or 0),
+            periods_max=int(self._setting("PeriodsPerSchedule") or 0),
+            entries_max=int(entries.max_limit) if entries is not None and entries.max_limit is not None else 0,
+            rate_units=units,
+            supply_phases=max((self._phases(e) for e in self.ctx.evses), default=3),
+            phase_switching=self._setting("ACPhaseSwitchingSupported") == "true")
+
+    def _phases(self, evse_id: int) -> int:
+        """EVSE.SupplyPhases (1..3; 3 when not told)."""
+        ref = VariableRef("EVSE", "SupplyPhases", evse=evse_id)
+        v = self.ctx.dm.value(ref) if self.ctx.dm.definition(ref) is not None else None
+        return min(3, max(1, int(v))) if v else 3
+
+    def _max_w(self, evse_id: int) -> float:
+        """The most the EVSE can deliver: EVSE.Power maxLimit (W); 0: the station's EVSEs together."""
+        if evse_id == 0:
+            return sum(self._max_w(e) for e in self.ctx.evses)
+        d = self.ctx.dm.definition(VariableRef("EVSE", "Power", evse=evse_id))
+        return float(d.max_limit) if d is not None and d.max_limit else 3 * 32 * 230.0
+
+    # --- K01 SetChargingProfile ----------------------------------------------------------------
+    def _set_charging_profile(self, req: m.SetChargingProfileRequest, now: float, size: int):
+        if not self.enabled:
+            return m.SetChargingProfileResponse(status=m.ChargingProfileStatus.Rejected,
+                                                status_info=_no("NotEnabled", "SmartChargingCtrlr.Enabled is false"))
+        evse = self.ctx.evses.get(req.evse_id)
+        self._track(evse, now)
+        status, info = self.store.install(req.evse_id, req.charging_profile, limits=self.limits(),
+                                          transaction_id_of_evse=evse.fsm.transaction_id if evse else None)
+        if status == m.ChargingProfileStatus.Accepted:
+            self._changed()
+        return m.SetChargingProfileResponse(status=status, status_info=info)
+
+    # --- K10 ClearChargingProfile --------------------------------------------------------------
+    def _clear_charging_profile(self, req: m.ClearChargingProfileRequest, now: float, size: int):
+        status = self.store.clear(req)
+        if status == m.ClearChargingProfileStatus.Accepted:
+            self._changed()
+        return m.ClearChargingProfileResponse(status=status)
+
+    # --- K09 GetChargingProfiles ---------------------------------------------------------------
+    def _get_charging_profiles(self, req: m.GetChargingProfilesRequest, now: float, size: int):
+        groups = self.store.report(req)
+        if not groups:
+            return m.GetChargingProfilesResponse(status=m.GetChargingProfileStatus.NoProfiles)
+        for page in report_pages(req.request_id, groups, PROFILES_PER_REPORT):
+            self.ctx.outbox.reply(page, resend=True)     # a lost page goes again: the report stays whole
+        return m.GetChargingProfilesResponse(status=m.GetChargingProfileStatus.Accepted)
+
+    # --- K08 GetCompositeSchedule --------------------------------------------------------------
+    def _get_composite_schedule(self, req: m.GetCompositeScheduleRequest, now: float, size: int):
+        rejected = m.GenericStatus.Rejected
+        if req.evse_id != 0 and req.evse_id not in self.ctx.evses:
+            return m.GetCompositeScheduleResponse(status=rejected,
+                                                  status_info=_no("UnknownEvse", f"evseId: no EVSE {req.evse_id}"))
+        if req.duration < 0:
+            return m.GetCompositeScheduleResponse(status=rejected, status_info=_no("InvalidValue", "duration: negative"))
+        units = self.limits().rate_units
+        unit = req.charging_rate_unit or (A if A in units else W)
+        if unit not in units:
+            return m.GetCompositeScheduleResponse(status=rejected, status_info=_no(
+                "UnsupportedRateUnit", f"chargingRateUnit: {unit} not in SmartChargingCtrlr.RateUnit"))
+        self._track(self.ctx.evses.get(req.evse_id), now)
+        schedule = self._schedule(req.evse_id, self.ctx.utc(now), req.duration, unit)
+        return m.GetCompositeScheduleResponse(status=m.GenericStatus.Accepted, schedule=schedule)
+
+    def _schedule(self, evse_id: int, start: datetime, duration: int, unit: m.ChargingRateUnit) -> m.CompositeSchedule:
+        """The composite schedule of the EVSE (0: the station) from `start`: the installed profiles
+        (none while disabled), its running transaction, its phases and maximum."""
+        phases = self._phases(evse_id) if evse_id else max((self._phases(e) for e in self.ctx.evses), default=3)
+        return composite_schedule(
+            evse_id, self.store.installed() if self.enabled else (), start=start, duration=duration, unit=unit,
+            physical_max=Limit(self._max_w(evse_id), W), transaction=self._running.get(evse_id), phases=phases)
+
+    # --- K05 a remote start's profile ----------------------------------------------------------
+    def check_for_start(self, evse_id: int, profile: m.ChargingProfile) -> m.StatusInfo | None:
+        """RequestStartTransaction's chargingProfile (F01.FR.09, F01.FR.11, K01's checks): why
+        the remote start is Rejected, or None."""
+        if profile.charging_profile_purpose != Purpose.TxProfile:
+            return _no("InvalidValue", "chargingProfile.chargingProfilePurpose: must be TxProfile")
+        if profile.transaction_id is not None:
+            return _no("InvalidValue", "chargingProfile.transactionId: must be absent")
+        return check(evse_id, profile, self.limits())
+
+    def install_for_transaction(self, evse_id: int, profile: m.ChargingProfile,
+                                transaction_id: str) -> m.ChargingProfileStatus:
+        """K05: a remote start's TxProfile installed for the transaction it started."""
+        profile = msgspec.structs.replace(profile, transaction_id=transaction_id)
+        status, info = self.store.install(evse_id, profile, transaction_id_of_evse=transaction_id,
+                                          limits=self.limits())
+        if status == m.ChargingProfileStatus.Accepted:
+            self._changed()
+        else:
+            self.ctx.log("warning", f"EVSE {evse_id}: the chargingProfile of the remote start not installed "
+                                    f"({info.reason_code}: {info.additional_info})")
+        return status
+
+    def _take_remote_profile(self, evse: Evse) -> None:
+        """Install the remote start's profile once its transaction exists; drop it when the
+        remote start ended without one (no authorization held or asked for)."""
+        profile = evse.charging_profile
+        if profile is None:
+            return
+        if evse.fsm.transaction_id is not None:
+            evse.charging_profile = None
+            self.install_for_transaction(evse.id, profile, evse.fsm.transaction_id)
+        elif evse.fsm.id_token is None and evse.remote_start_id is None:
+            evse.charging_profile = None
+
+    # --- transactions --------------------------------------------------------------------------
+    def _track(self, evse: Evse | None, now: float) -> None:
+        """The EVSE's transaction as the profiles see it: one that ended takes its TxProfiles
+        with it; one that started is known from now (Relative profiles start with it)."""
+        if evse is None:
+            return
+        tid = evse.fsm.transaction_id
+        known = self._running.get(evse.id)
+        if (known.transaction_id if known is not None else None) == tid:
+            return
+        if known is not None:
+            del self._running[evse.id]
+            self.store.transaction_ended(evse.id, known.transaction_id)
+        if tid is not None:
+            self._running[evse.id] = Transaction(tid, self.ctx.utc(now))
+        self._changed()
+
+    def start(self, now: float, *, soft_reboot: bool = False) -> None:
+        """The TxProfiles of transactions no longer running (ended by the restart) go."""
+        for item in list(self.store.installed()):
+            p = item.profile
+            evse = self.ctx.evses.get(item.evse_id)
+            if p.charging_profile_purpose == Purpose.TxProfile and (
+                    evse is None or evse.fsm.transaction_id != p.transaction_id):
+                self.store.transaction_ended(item.evse_id, p.transaction_id)
+                self._changed()
+
+    # --- the limit -----------------------------------------------------------------------------
+    def refresh(self, evse_id: int, now: float) -> None:
+        """The EVSE's limit brought up to date (its transaction, a remote start's profile)
+        without a new offer: the transactions block calls it before it closes the power path."""
+        evse = self.ctx.evses[evse_id]
+        self._track(evse, now)
+        self._take_remote_profile(evse)
+        evse.limit_a = self._limit(evse, self.ctx.utc(now))
+
+    def _limit(self, evse: Evse, utc: datetime) -> float | None:
+        """The limit in force at `utc` (A per phase on the EVSE's phases, None: none below its
+        maximum); when it next changes goes to `_until`."""
+        self._until.pop(evse.id, None)
+        if not self.enabled or not len(self.store):
+            return None
+        schedule = self._schedule(evse.id, utc, WINDOW_S, A)
+        now = limit_at(schedule, utc)
+        self._until[evse.id] = now.until
+        phases = self._phases(evse.id)
+        amps = combine([(now.limit * (now.number_phases or phases) / phases, A, phases)], A)[0]
+        return amps if amps < combine([(self._max_w(evse.id), W, phases)], A)[0] else None
+
+    def _offer_limit(self, evse: Evse, limit: float | None) -> None:
+        """The limit changed -> a new offer while the power path is closed."""
+        evse.limit_a = limit
+        if evse.offer is not None and evse.offer.closed and evse.offer.limit_a != limit:
+            self.ctx.emit(evse.offer_for(True))
+
+    def settle(self, now: float) -> None:
+        for evse in self.ctx.evses.values():
+            self._track(evse, now)
+            self._take_remote_profile(evse)
+        if self._dirty:
+            self._dirty = False
+            utc = self.ctx.utc(now)
+            for evse in self.ctx.evses.values():
+                self._offer_limit(evse, self._limit(evse, utc))
+
+    def next_deadline(self) -> float | None:
+        if not self._until:
+            return None
+        return self.ctx.clock.monotonic(min(self._until.values()))
+
+    def tick(self, now: float) -> None:
+        utc = self.ctx.utc(now)
+        for evse_id, until in list(self._until.items()):
+            if self.ctx.clock.monotonic(until) <= now:
+                evse = self.ctx.evses[evse_id]
+                self._offer_limit(evse, self._limit(evse, max(utc, until)))   # never before the boundary
+
+    # --- storage -------------------------------------------------------------------------------
+    def _changed(self) -> None:
+        self._dirty = True
+        self._publish_entries()
+
+    def _publish_entries(self) -> None:
+        """SmartChargingCtrlr.Entries[ChargingProfiles]: the installed profiles."""
+        if self.ctx.dm.definition(ENTRIES) is not None:
+            self.ctx.dm.write(ENTRIES, str(len(self.store)))
+
+    def flush(self) -> None:
+        change = self.store.take_change()
+        if change is not None:
+            self.ctx.emit(change)
