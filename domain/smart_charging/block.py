@@ -254,7 +254,12 @@ class SmartCharging(Block):
         return amps if amps < combine([(self._max_w(evse.id), W, phases)], A)[0] else None
 
     def _offer_limit(self, evse: Evse, limit: float | None) -> None:
-        """The limit changed -> a new offer while the power path is closed."""
+        """The limit changed -> a new offer while the power path is closed. A limit lifted while
+        the hardware holds a lower one is offered as the EVSE's maximum, so the controller
+        goes back up (a missing limit would leave it where it was)."""
+        if limit is None and evse.offer is not None and evse.offer.limit_a is not None:
+            phases = self._phases(evse.id)
+            limit = combine([(self._max_w(evse.id), W, phases)], A)[0]
         evse.limit_a = limit
         if evse.offer is not None and evse.offer.closed and evse.offer.limit_a != limit:
             self.ctx.emit(evse.offer_for(True))

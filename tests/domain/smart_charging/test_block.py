@@ -15,6 +15,7 @@ import json
 from datetime import timedelta
 
 import msgspec
+import pytest
 
 from domain import messages as m
 from domain.clock import StationClock
@@ -169,14 +170,16 @@ def test_a_limit_at_the_evses_maximum_is_no_limit():
 
 
 def test_clear_takes_the_limit_away():
-    """K10: cleared by id: a new offer without a limit, the record deleted, Entries 0."""
+    """K10: cleared by id: a new offer at the EVSE's maximum (EVSE.Power 22000 W: 31.8 A per
+    phase, so the controller goes back up), the record deleted, Entries 0."""
     h = booted()
     set_profile(h, 1.0, 1, profile(3, periods=[(0, 10.0)]))
     charging(h, 2.0)
     h.effects.clear()
     frames = h.call("ClearChargingProfile", {"chargingProfileId": 3}, 3.0, msg_id="ccp")
     assert answer(h, frames, "ccp", m.ClearChargingProfileResponse).status == "Accepted"
-    assert offers(h) == [EnergyOffer(1, True, None)]
+    [offer] = offers(h)
+    assert offer.closed and offer.limit_a == pytest.approx(22000 / 3 / 230, abs=0.1)
     assert StoreRecords(TABLE, deletes=("3",)) in h.effects
     assert entries(h) == 0 and h.station.smart_charging.next_deadline() is None
     frames = h.call("ClearChargingProfile", {"chargingProfileId": 3}, 4.0, msg_id="ccp2")
