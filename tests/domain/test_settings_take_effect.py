@@ -763,7 +763,7 @@ def _set_charging_profile(h: Rig, now: float, limit: float, msg_id: str = "scp")
 
 @covers("SmartChargingCtrlr.Enabled")
 def test_smart_charging_enabled_false_lifts_the_limit_and_refuses_the_next_profile():
-    """false: the limit on the running transaction goes at once (a new offer without it) and
+    """false: the limit on the running transaction goes at once (a new offer at the EVSE's maximum) and
     the next SetChargingProfile is Rejected (NotEnabled); true again: the profile limits again."""
     h = boot()
     assert _set_charging_profile(h, 1.0, 10.0)["status"] == "Accepted"
@@ -771,7 +771,8 @@ def test_smart_charging_enabled_false_lifts_the_limit_and_refuses_the_next_profi
     h.settle(present(h, CARD[1], 2.0), 2.0)
     assert [e for e in h.effects if isinstance(e, EnergyOffer)] == [EnergyOffer(1, True, 10.0)]
     effects = set_var(h, 3.0, "SmartChargingCtrlr.Enabled", "false")
-    assert [e for e in effects if isinstance(e, EnergyOffer)] == [EnergyOffer(1, True, None)]
+    [lifted] = [e for e in effects if isinstance(e, EnergyOffer)]        # back to the EVSE's maximum
+    assert lifted.closed and lifted.limit_a == pytest.approx(22000 / 3 / 230, abs=0.1)
     answer = _set_charging_profile(h, 4.0, 8.0, msg_id="scp2")
     assert (answer["status"], answer["statusInfo"]["reasonCode"]) == ("Rejected", "NotEnabled")
     effects = set_var(h, 5.0, "SmartChargingCtrlr.Enabled", "true")
