@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import trio
@@ -294,6 +295,56 @@ async def test_controller_reboot_reapplies_lock_and_current_and_the_transaction_
             energy = sampled(b.calls("TransactionEvent", n))
             assert energy == sorted(energy) and energy[-1] > energy[0]
             assert sampled(after, POWER)[-1] == 10 * ctl.voltage
+
+
+# --- (f) smart charging: a TxProfile reaches the controller at its period boundary ---------------
+async def _meter_follows_controller(ctl, sdm) -> None:
+    """The wiring: the SDM630 sits behind the controller's relay, so it sees the power the EV
+    draws through it (the controller's offered current at its voltage). Until cancelled."""
+    drawn = None
+    while True:
+        watts = ctl.charging_amps * ctl.voltage
+        if watts != drawn:
+            sdm.set_load(watts)
+            drawn = watts
+        await trio.sleep(0.05)
+
+
+async def test_rev2_tx_profile_10a_then_6a_sets_the_controllers_current_at_the_boundary(tmp_path):
+    """K01/K08 to the hardware (issue 18): the limit of a TxProfile's period is sent as `SC`
+    (volatile) when the period begins, and the SDM630's power follows the EV's draw."""
+    with trio.fail_after(30):
+        async with hardware_station(tmp_path, "openevse-rev2") as b, trio.open_nursery() as wiring:
+            ctl, sdm = b.rig.controller, b.rig.meter
+            assert sdm is not None
+            wiring.start_soon(_meter_follows_controller, ctl, sdm)
+            tx_id, n = await card_session(b)
+            ctl.request_energy()
+            await b.tx_event(n, chargingState="Charging")
+            assert ctl.current == 16                         # the controller's own default
+            i = len(ctl.commands)
+            start = datetime.now(timezone.utc).replace(microsecond=0)
+            res = await b.csms.call(SID, "SetChargingProfile", {"evseId": 1, "chargingProfile": {
+                "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+                "chargingProfileKind": "Absolute", "transactionId": tx_id,
+                "chargingSchedule": [{"id": 1, "startSchedule": start.isoformat(), "chargingRateUnit": "A",
+                                      "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0},
+                                                                 {"startPeriod": 5, "limit": 6.0}]}]}})
+            assert res["status"] == "Accepted"
+            at_10 = await b.command("SC 10 V", i)
+            assert ctl.current == 10
+            await b.tx_event(b.mark(), triggerReason="MeterValuePeriodic")
+            at_10_power = sampled(await periodic_events(b, 1), POWER)[-1]
+            at_6 = await b.command("SC 6 V", at_10 + 1)
+            boundary = (start + timedelta(seconds=5)).timestamp()
+            assert datetime.now(timezone.utc).timestamp() >= boundary     # not before the period begins
+            assert [c for c in ctl.commands[i:at_6 + 1] if c.startswith("SC")] == ["SC 10 V", "SC 6 V"]
+            assert ctl.current == 6 and ctl.relay_closed
+            await b.tx_event(b.mark(), triggerReason="MeterValuePeriodic")
+            at_6_power = sampled(await periodic_events(b, 1), POWER)[-1]
+            assert (at_10_power, at_6_power) == (10 * ctl.voltage, 6 * ctl.voltage)
+            assert not [e for e in b.calls("TransactionEvent", n) if e["eventType"] == "Ended"]
+            wiring.cancel_scope.cancel()
 
 
 # --- UnlockConnector waits for the controller's answer --------------------------------------------
