@@ -106,9 +106,31 @@ class MeterSampled:
     reading: "MeterReading"
 
 
+@dataclass(frozen=True, slots=True)
+class ExternalLimitChanged:
+    """A charging limit from outside OCPP (an energy manager, a grid signal; K11-K13) on EVSE
+    `evse` (0: the grid connection, every EVSE) from `source` (a ChargingLimitSourceEnumType
+    value): at most `amps` per phase or `watts` in total; neither: that source's limit is gone.
+    A new limit of the same EVSE and source replaces the one before."""
+
+    evse: int
+    amps: float | None = None
+    watts: float | None = None
+    source: str = "EMS"
+
+    def __post_init__(self) -> None:
+        if self.amps is not None and self.watts is not None:
+            raise ValueError("amps, watts: give one of them, not both")
+        for name in ("amps", "watts"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value < float("inf"):
+                raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+
+
 HardwareEvent = (
     CablePlugged | CableUnplugged | EnergyRequested | EnergyPaused | TokenPresented
     | OccupancyChanged | FaultRaised | FaultCleared | DeviceProblem | JobFinished | MeterSampled
+    | ExternalLimitChanged
 )
 
 

@@ -32,6 +32,7 @@ from domain.hardware_events import (  # noqa: F401  (re-exported for adapters)
     DeviceProblem,
     EnergyPaused,
     EnergyRequested,
+    ExternalLimitChanged,
     FaultCleared,
     FaultRaised,
     HardwareEvent,

@@ -28,6 +28,18 @@
   it (`refresh`) before it closes the power path, so the first offer already carries it. A
   changed limit while the power path is closed is a new EnergyOffer (`_offer_limit`), which the
   runtime turns into set_offered_current.
+- External limits (K11-K13): `ExternalLimitChanged` (an energy manager or grid signal, from
+  the hardware adapter) sets or removes the limit of one source on an EVSE (0: every EVSE); the
+  limits in force enter the composite schedule as external limits (also without profiles and
+  while SmartChargingCtrlr.Enabled is false: they are not the CSMS's), so the offer follows at
+  once. The CSMS is told: NotifyChargingLimitRequest (chargingLimitSource, evseId unless 0, the
+  limit as a chargingSchedule when NotifyChargingLimitWithSchedules) when a limit is set, or
+  changed by more than LimitChangeSignificance percent (K11/K12), ClearedChargingLimitRequest
+  when it is removed (K13). SmartChargingCtrlr.ExternalControlSignalsEnabled false: the station
+  does not respond to external signals (Part 2 Appendices: "whether a Charging Station should
+  respond to external control signals"): they are ignored (logged), and the limits in force
+  when it is set false are dropped (ClearedChargingLimit each). Volatile: an external limit does
+  not survive a restart (its sender sends it again).
 """
 from __future__ import annotations
 
@@ -40,12 +52,15 @@ from domain.block import Block
 from domain.context import Context
 from domain.device_model import VariableRef
 from domain.evse import Evse
-from domain.smart_charging.composite import Limit, Transaction, combine, composite_schedule, limit_at
+from domain.hardware_events import ExternalLimitChanged
+from domain.smart_charging.composite import (ExternalLimit, Limit, Transaction, combine, composite_schedule,
+                                             limit_at)
 from domain.smart_charging.profiles import TABLE, ProfileStore, StoreLimits, check, report_pages
 from domain.stored_state import StoredState
 
 CTRLR = "SmartChargingCtrlr"
 ENTRIES = VariableRef(CTRLR, "Entries", variable_instance="ChargingProfiles")
+EXTERNAL = VariableRef(CTRLR, "ExternalControlSignalsEnabled")
 PROFILES_PER_REPORT = 8             # profiles per ReportChargingProfilesRequest (K09)
 WINDOW_S = 86_400                   # the applied limit is computed a day ahead (again at its end)
 
@@ -60,6 +75,7 @@ def _no(code: str, info: str) -> m.StatusInfo:
 class SmartCharging(Block):
     name = "smart_charging"
     tables = (TABLE,)
+    events = (ExternalLimitChanged,)
 
     def __init__(self, ctx: Context, stored: StoredState, args) -> None:
         super().__init__(ctx, stored, args)
@@ -67,6 +83,7 @@ class SmartCharging(Block):
         self._running: dict[int, Transaction] = {}      # EVSE -> the transaction seen running there
         self._until: dict[int, datetime] = {}           # EVSE -> when its limit next changes
         self._dirty = True                               # the limits must be computed again
+        self._external: dict[tuple[int, m.ChargingLimitSource], ExternalLimit] = {}   # (EVSE, source) ->
         self.calls = {
             "SetChargingProfile": self._set_charging_profile,
             "ClearChargingProfile": self._clear_charging_profile,
@@ -74,6 +91,8 @@ class SmartCharging(Block):
             "GetCompositeSchedule": self._get_composite_schedule,
         }
         ctx.dm.subscribe(VariableRef(CTRLR, "Enabled"), self._enabled_changed)
+        if ctx.dm.definition(EXTERNAL) is not None:
+            ctx.dm.subscribe(EXTERNAL, self._external_enabled_changed)
         self._publish_entries()
 
     # --- settings ------------------------------------------------------------------------------
@@ -167,7 +186,8 @@ class SmartCharging(Block):
         phases = self._phases(evse_id) if evse_id else max((self._phases(e) for e in self.ctx.evses), default=3)
         return composite_schedule(
             evse_id, self.store.installed() if self.enabled else (), start=start, duration=duration, unit=unit,
-            physical_max=Limit(self._max_w(evse_id), W), transaction=self._running.get(evse_id), phases=phases)
+            physical_max=Limit(self._max_w(evse_id), W), transaction=self._running.get(evse_id), phases=phases,
+            external=self._externals_on(evse_id))
 
     # --- K05 a remote start's profile ----------------------------------------------------------
     def check_for_start(self, evse_id: int, profile: m.ChargingProfile) -> m.StatusInfo | None:
@@ -244,7 +264,7 @@ class SmartCharging(Block):
         """The limit in force at `utc` (A per phase on the EVSE's phases, None: none below its
         maximum); when it next changes goes to `_until`."""
         self._until.pop(evse.id, None)
-        if not self.enabled or not len(self.store):
+        if not (self.enabled and len(self.store)) and not self._externals_on(evse.id):
             return None
         schedule = self._schedule(evse.id, utc, WINDOW_S, A)
         now = limit_at(schedule, utc)
@@ -285,6 +305,70 @@ class SmartCharging(Block):
             if self.ctx.clock.monotonic(until) <= now:
                 evse = self.ctx.evses[evse_id]
                 self._offer_limit(evse, self._limit(evse, max(utc, until)))   # never before the boundary
+
+    # --- K11-K13 external limits ----------------------------------------------------------------
+    def _externals_on(self, evse_id: int) -> list[ExternalLimit]:
+        """The external limits that bound EVSE `evse_id` (its own and the station's; 0: the station's)."""
+        return [x for (e, _), x in self._external.items() if e in (0, evse_id)]
+
+    def hardware(self, event: ExternalLimitChanged, now: float) -> None:
+        """An external limit set, changed or removed: the offer follows, the CSMS is told."""
+        if event.evse != 0 and event.evse not in self.ctx.evses:
+            self.ctx.log("warning", f"external limit ignored: evse: no EVSE {event.evse}")
+            return
+        try:
+            source = m.ChargingLimitSource(event.source)
+        except ValueError:
+            self.ctx.log("warning", f"external limit ignored: source: {event.source!r} not a ChargingLimitSource")
+            return
+        if self._setting("ExternalControlSignalsEnabled") != "true":
+            self.ctx.log("info", f"external limit on EVSE {event.evse} from {source} ignored: "
+                                 f"{CTRLR}.ExternalControlSignalsEnabled is false")
+            return
+        key = (event.evse, source)
+        old = self._external.get(key)
+        if event.amps is None and event.watts is None:
+            if old is not None:
+                self._drop_external(key)
+            return
+        new = ExternalLimit(event.amps, A, source) if event.amps is not None else ExternalLimit(event.watts, W, source)
+        if new == old:
+            return
+        self._external[key] = new
+        self._dirty = True
+        if old is None or self._significant(old, new):
+            self._notify_limit(event.evse, new)
+
+    def _significant(self, old: ExternalLimit, new: ExternalLimit) -> bool:
+        """K11/K12: a change of more than LimitChangeSignificance percent (another unit: always)."""
+        if old.unit != new.unit or old.value == 0:
+            return True
+        threshold = float(self._setting("LimitChangeSignificance") or 0)
+        return abs(new.value - old.value) * 100 / old.value > threshold
+
+    def _notify_limit(self, evse_id: int, limit: ExternalLimit) -> None:
+        """NotifyChargingLimitRequest; the limit as a one-period chargingSchedule when
+        NotifyChargingLimitWithSchedules is true."""
+        schedule = None
+        if self._setting("NotifyChargingLimitWithSchedules") == "true":
+            schedule = [m.ChargingSchedule(id=max(evse_id, 1), charging_rate_unit=limit.unit, charging_schedule_period=[
+                m.ChargingSchedulePeriod(start_period=0, limit=limit.value)])]
+        self.ctx.outbox.post(m.NotifyChargingLimitRequest(
+            charging_limit=m.ChargingLimit(charging_limit_source=limit.source),
+            evse_id=evse_id or None, charging_schedule=schedule))
+
+    def _drop_external(self, key: tuple[int, m.ChargingLimitSource]) -> None:
+        """K13: the limit is gone (K13.FR.01: it limits no more), ClearedChargingLimitRequest."""
+        del self._external[key]
+        self._dirty = True
+        evse_id, source = key
+        self.ctx.outbox.post(m.ClearedChargingLimitRequest(charging_limit_source=source, evse_id=evse_id or None))
+
+    def _external_enabled_changed(self, _ref: VariableRef, value: str) -> None:
+        """ExternalControlSignalsEnabled set false: the external limits in force are dropped."""
+        if value != "true":
+            for key in list(self._external):
+                self._drop_external(key)
 
     # --- storage -------------------------------------------------------------------------------
     def _changed(self) -> None:

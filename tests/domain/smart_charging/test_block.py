@@ -21,7 +21,7 @@ from domain import messages as m
 from domain.clock import StationClock
 from domain.device_model import DeviceModel, VariableRef
 from domain.effects import EnergyOffer, Send, StoreRecords
-from domain.hardware_events import CablePlugged, EnergyRequested, TokenPresented
+from domain.hardware_events import CablePlugged, EnergyRequested, ExternalLimitChanged, TokenPresented
 from domain.smart_charging.block import PROFILES_PER_REPORT
 from domain.smart_charging.profiles import TABLE
 from domain.station import Station, StationInfo, StoredState
@@ -371,3 +371,142 @@ def test_leniencies_recurrency_kind_of_an_absolute_profile_and_a_second_decimal(
     assert offers(h) == [EnergyOffer(1, True, 10.0)]
     [period] = composite(h, 86_400 + 60.0, 1, 60).schedule.charging_schedule_period
     assert period.limit == 6.0                      # not repeated daily: the last period lasts for ever
+
+
+# =========================================================================== K11-K13 external limits
+
+def set_variable(h: Rig, now: float, variable: str, value: str) -> None:
+    frames = h.call("SetVariables", {"setVariableData": [{
+        "component": {"name": "SmartChargingCtrlr"}, "variable": {"name": variable}, "attributeValue": value}]},
+        now, msg_id=f"sv-{variable}")
+    assert h.reply_to(frames, f"sv-{variable}")["setVariableResult"][0]["attributeStatus"] == "Accepted"
+    h.settle(frames, now)
+
+
+def external(h: Rig, now: float, evse: int = 1, **limit) -> list[list]:
+    """An external limit (ExternalLimitChanged) fed in; the CALLs the station sends for it."""
+    return h.settle(h.hw(ExternalLimitChanged(evse, **limit), now), now)
+
+
+def listening() -> Rig:
+    h = booted()
+    set_variable(h, 0.5, "ExternalControlSignalsEnabled", "true")
+    return h
+
+
+def test_external_limit_set_limits_the_offer_at_once_and_is_notified():
+    """K11: an external limit during a transaction (no profile installed): a new offer with it
+    at once, NotifyChargingLimitRequest with its source and EVSE, no schedule (by default)."""
+    h = listening()
+    charging(h, 1.0)
+    assert offers(h)[-1] == EnergyOffer(1, True, None)
+    calls = external(h, 2.0, amps=16.0, source="EMS")
+    assert offers(h)[-1] == EnergyOffer(1, True, 16.0)
+    [notify] = [c for c in calls if c[2] == "NotifyChargingLimit"]
+    assert notify[3] == {"chargingLimit": {"chargingLimitSource": "EMS"}, "evseId": 1}
+    r = composite(h, 3.0, 1, 60)
+    assert [(p.start_period, p.limit) for p in r.schedule.charging_schedule_period] == [(0, 16.0)]
+
+
+def test_external_limit_before_the_transaction_bounds_the_first_offer():
+    """K12: set without a transaction: the offer that closes the power path carries it; in W
+    it is the total (6900 W on 3 phases: 10 A per phase)."""
+    h = listening()
+    calls = external(h, 1.0, watts=6900.0, source="SO")
+    assert [c[3] for c in calls if c[2] == "NotifyChargingLimit"] == [
+        {"chargingLimit": {"chargingLimitSource": "SO"}, "evseId": 1}]
+    assert not offers(h)
+    charging(h, 2.0)
+    assert offers(h) == [EnergyOffer(1, True, 10.0)]
+
+
+def test_external_limit_and_a_profile_the_lower_wins():
+    h = listening()
+    set_profile(h, 1.0, 1, profile(periods=[(0, 10.0)]))
+    external(h, 1.5, amps=16.0)
+    charging(h, 2.0)
+    assert offers(h) == [EnergyOffer(1, True, 10.0)]
+    external(h, 3.0, amps=8.0)
+    assert offers(h)[-1] == EnergyOffer(1, True, 8.0)
+
+
+def test_external_limit_change_is_notified_only_beyond_limit_change_significance():
+    """LimitChangeSignificance 10 %: 16 A -> 15 A (6.25 %) applied, not notified; -> 12 A
+    (20 % of 15 A) notified."""
+    h = listening()
+    charging(h, 1.0)
+    external(h, 2.0, amps=16.0)
+    calls = external(h, 3.0, amps=15.0)
+    assert offers(h)[-1] == EnergyOffer(1, True, 15.0)
+    assert not [c for c in calls if c[2] == "NotifyChargingLimit"]
+    calls = external(h, 4.0, amps=12.0)
+    assert offers(h)[-1] == EnergyOffer(1, True, 12.0)
+    assert [c[2] for c in calls] == ["NotifyChargingLimit"]
+
+
+def test_external_limit_removed_lifts_the_limit_and_is_cleared():
+    """K13.FR.01: removed: it limits no more (the offer goes back to the EVSE's maximum);
+    ClearedChargingLimitRequest with its source and EVSE; another source's limit stays."""
+    h = listening()
+    charging(h, 1.0)
+    external(h, 2.0, amps=16.0, source="EMS")
+    external(h, 2.5, amps=20.0, source="CSO")
+    calls = external(h, 3.0, source="EMS")
+    assert [c[3] for c in calls if c[2] == "ClearedChargingLimit"] == [{"chargingLimitSource": "EMS", "evseId": 1}]
+    assert offers(h)[-1] == EnergyOffer(1, True, 20.0)
+    external(h, 4.0, source="CSO")
+    assert offers(h)[-1].limit_a == pytest.approx(22000 / 3 / 230, abs=0.1)
+    assert not external(h, 5.0, source="CSO")                 # nothing to clear: nothing sent
+
+
+def test_external_limit_on_evse_0_bounds_every_evse_and_has_no_evse_id():
+    h = booted((1, 1))
+    set_variable(h, 0.5, "ExternalControlSignalsEnabled", "true")
+    charging(h, 1.0, 1)
+    charging(h, 1.5, 2)
+    calls = external(h, 2.0, evse=0, amps=12.0)
+    assert (offers(h, 1)[-1].limit_a, offers(h, 2)[-1].limit_a) == (12.0, 12.0)
+    assert [c[3] for c in calls if c[2] == "NotifyChargingLimit"] == [{"chargingLimit": {"chargingLimitSource": "EMS"}}]
+    calls = external(h, 3.0, evse=0)
+    assert [c[3] for c in calls if c[2] == "ClearedChargingLimit"] == [{"chargingLimitSource": "EMS"}]
+
+
+def test_external_limit_with_schedules_carries_the_limit():
+    """NotifyChargingLimitWithSchedules true: the limit as a one-period chargingSchedule."""
+    h = listening()
+    set_variable(h, 0.6, "NotifyChargingLimitWithSchedules", "true")
+    [notify] = [c for c in external(h, 1.0, watts=7400.0) if c[2] == "NotifyChargingLimit"]
+    request = msgspec.json.decode(json.dumps(notify[3]), type=m.NotifyChargingLimitRequest)
+    [schedule] = request.charging_schedule
+    assert schedule.charging_rate_unit == "W" and [(p.start_period, p.limit) for p in
+                                                   schedule.charging_schedule_period] == [(0, 7400.0)]
+
+
+def test_external_signals_disabled_are_ignored_and_disabling_drops_the_limits():
+    """ExternalControlSignalsEnabled false (the default): a signal changes nothing and tells the
+    CSMS nothing; set false while a limit is in force: dropped, ClearedChargingLimit."""
+    h = booted()
+    charging(h, 1.0)
+    assert not external(h, 2.0, amps=10.0)
+    assert offers(h)[-1] == EnergyOffer(1, True, None)
+    assert any("ExternalControlSignalsEnabled is false" in e.text for e in h.effects if hasattr(e, "text"))
+    set_variable(h, 3.0, "ExternalControlSignalsEnabled", "true")
+    external(h, 4.0, amps=10.0)
+    assert offers(h)[-1] == EnergyOffer(1, True, 10.0)
+    h.calls.clear()
+    set_variable(h, 5.0, "ExternalControlSignalsEnabled", "false")
+    assert [c[3] for c in h.calls if c[2] == "ClearedChargingLimit"] == [{"chargingLimitSource": "EMS", "evseId": 1}]
+    assert offers(h)[-1].limit_a == pytest.approx(22000 / 3 / 230, abs=0.1)
+
+
+def test_external_limit_for_an_unknown_evse_or_source_changes_nothing():
+    h = listening()
+    charging(h, 1.0)
+    before = len(offers(h))
+    assert not external(h, 2.0, evse=5, amps=10.0)
+    assert not external(h, 2.0, amps=10.0, source="Grid")
+    assert len(offers(h)) == before
+    with pytest.raises(ValueError, match="amps, watts"):
+        ExternalLimitChanged(1, amps=10.0, watts=2300.0)
+    with pytest.raises(ValueError, match="amps"):
+        ExternalLimitChanged(1, amps=-1.0)
