@@ -8,7 +8,9 @@ Unix stream socket speaking newline-delimited JSON, one reply line per request l
     -> {"cmd": "ev_charge", "evse": 1, "power_w": "lots"}
     <- {"ok": false, "error": "power_w: expected a number, got \\"lots\\""}
 
-Every accepted command changes the simulated hardware and pushes exactly one hardware event
+Every accepted command changes the simulated hardware (or, for ``limit``, passes on an external
+limit: ``{"cmd": "limit", "evse": 1, "amps": 16, "source": "EMS"}``, ``watts`` instead of ``amps``,
+neither to remove it; evse 0 is the grid connection) and pushes exactly one hardware event
 (ports.hardware) to the station; a rejected one changes nothing and pushes nothing.
 :meth:`SimHardware.command` takes the same request in process; with ``control_socket`` None
 there is no socket at all (tests under trio's MockClock: binding a Unix socket runs in a worker
@@ -40,6 +42,7 @@ from ports.hardware import (
     CableUnplugged,
     EnergyPaused,
     EnergyRequested,
+    ExternalLimitChanged,
     FaultCleared,
     FaultRaised,
     HardwareEvent,
@@ -48,7 +51,7 @@ from ports.hardware import (
     TokenPresented,
 )
 
-__all__ = ["SimHardware", "MAX_LINE", "ID_TOKEN_TYPES", "COMMANDS", "PHASE_VOLTAGE"]
+__all__ = ["SimHardware", "MAX_LINE", "ID_TOKEN_TYPES", "LIMIT_SOURCES", "COMMANDS", "PHASE_VOLTAGE"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +62,8 @@ PHASES = 3
 MAX_POWER_W = 1_000_000.0
 ID_TOKEN_MAX = 36               # IdTokenType.idToken: string[36]
 FAULT_MAX = 50
+LIMIT_SOURCES = ("EMS", "Other", "SO", "CSO")   # OCPP 2.0.1 ChargingLimitSourceEnumType
+MAX_CURRENT_A = 1000.0
 ID_TOKEN_TYPES = ("Central", "eMAID", "ISO14443", "ISO15693", "KeyCode", "Local",
                   "MacAddress", "NoAuthorization")    # OCPP 2.0.1 IdTokenEnumType
 
@@ -142,6 +147,7 @@ COMMANDS: dict[str, dict[str, _Field]] = {
     "occupancy": {"evse": _Field(), "occupied": _Field()},
     "fault": {"evse": _Field(), "fault": _Field()},
     "clear_fault": {"evse": _Field()},
+    "limit": {"evse": _Field(), "amps": _Field(False), "watts": _Field(False), "source": _Field(False, "EMS")},
     "state": {},
 }
 
@@ -449,6 +455,9 @@ class SimHardware:
             evse = None if a["evse"] is None else self._get_evse(a["evse"])[0]
             return TokenPresented(id_token=id_token, type=kind, evse=evse), lambda: None
 
+        if cmd == "limit":
+            return self._limit(a), lambda: None
+
         evse, e = self._get_evse(a["evse"])
 
         if cmd in ("plug", "unplug"):
@@ -529,6 +538,30 @@ class SimHardware:
             e.integrate()
             e.fault = None
         return FaultCleared(evse=evse), clear
+
+    def _limit(self, a: dict[str, Any]) -> ExternalLimitChanged:
+        """`limit`: an external limit (energy manager, grid signal) on an EVSE (0: the grid
+        connection) from `source`; `amps` (per phase) or `watts` (total), neither or null: that
+        source's limit is gone. The station decides what it does with it (K11-K13)."""
+        evse = _as_int("evse", a["evse"])
+        if evse != 0 and evse not in self._evses:
+            raise _Reject(f"evse: expected 0..{len(self._evses)}, got {evse}")
+        values: dict[str, float | None] = {}
+        for name, top in (("amps", MAX_CURRENT_A), ("watts", MAX_POWER_W)):
+            value = a[name]
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise _Reject(f"{name}: expected a number or null, got {_show(value)}")
+                if not math.isfinite(value) or not 0 <= value <= top:
+                    raise _Reject(f"{name}: expected 0..{top:.0f}, got {_show(value)}")
+                value = float(value)
+            values[name] = value
+        if values["amps"] is not None and values["watts"] is not None:
+            raise _Reject("watts: give amps or watts, not both")
+        source = a["source"]
+        if not isinstance(source, str) or source not in LIMIT_SOURCES:
+            raise _Reject(f"source: expected one of {', '.join(LIMIT_SOURCES)}, got {_show(source)}")
+        return ExternalLimitChanged(evse, amps=values["amps"], watts=values["watts"], source=source)
 
     def _state(self) -> dict[str, Any]:
         try:

@@ -3,6 +3,7 @@
     evse sim --socket run/sim.sock plug --evse 1
     evse sim --socket run/sim.sock ev-charge --evse 1 --power-w 11000
     evse sim --socket run/sim.sock token --id-token 04A2B3C4 --type ISO14443
+    evse sim --socket run/sim.sock limit --evse 1 --amps 16 --source EMS
     evse sim --socket run/sim.sock state --json
 
 One JSON request line goes to the control socket and its one reply line is printed.
@@ -27,7 +28,7 @@ __all__ = ["add_parser", "run_sim_command", "send_control_command", "control_com
            "SIM_COMMANDS", "DEFAULT_TIMEOUT"]
 
 SIM_COMMANDS = ("plug", "unplug", "ev_charge", "ev_pause", "token", "occupancy", "fault",
-                "clear_fault", "state")
+                "clear_fault", "limit", "state")
 DEFAULT_TIMEOUT = 10.0
 _MAX_REPLY = 16 * 1024 * 1024
 
@@ -110,7 +111,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog="commands: plug/unplug --evse N [--connector N]; ev-charge --evse N --power-w W; "
                "ev-pause --evse N; token --id-token X [--type T] [--evse N]; "
                "occupancy --evse N --occupied true|false; fault --evse N --fault NAME; "
-               "clear-fault --evse N; state",
+               "clear-fault --evse N; limit --evse N (0: the grid connection) [--amps A | --watts W] "
+               "[--source EMS|Other|SO|CSO] (neither amps nor watts: the limit is removed); state",
     )
     p.add_argument("--socket", default="sim.sock", metavar="PATH",
                    help="the simulator's control socket (hardware.control_socket; "
@@ -126,6 +128,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="IdTokenEnumType (default ISO14443)")
     p.add_argument("--occupied", type=_bool, metavar="true|false")
     p.add_argument("--fault", metavar="NAME")
+    p.add_argument("--amps", type=float, metavar="A", help="limit: the external limit, A per phase")
+    p.add_argument("--watts", type=float, metavar="W", help="limit: the external limit, W in total")
+    p.add_argument("--source", metavar="S", help="limit: ChargingLimitSourceEnumType (default EMS)")
     p.add_argument("--json", action="store_true", help="print the exact JSON reply")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="S",
                    help="seconds to wait for the reply (default: %(default)s)")
@@ -138,7 +143,8 @@ def build_command(args: argparse.Namespace) -> dict[str, Any]:
     command: dict[str, Any] = {"cmd": args.sim_cmd}
     for option, key in (("evse", "evse"), ("connector", "connector"), ("power_w", "power_w"),
                         ("id_token", "id_token"), ("token_type", "type"),
-                        ("occupied", "occupied"), ("fault", "fault")):
+                        ("occupied", "occupied"), ("fault", "fault"), ("amps", "amps"),
+                        ("watts", "watts"), ("source", "source")):
         value = getattr(args, option, None)
         if value is not None:
             command[key] = value

@@ -29,6 +29,7 @@ from ports.hardware import (
     CableUnplugged,
     EnergyPaused,
     EnergyRequested,
+    ExternalLimitChanged,
     FaultCleared,
     FaultRaised,
     MeterReading,
@@ -103,6 +104,11 @@ async def test_every_command_emits_its_event(tmp_path: Path) -> None:
                 ({"cmd": "fault", "evse": 2, "fault": "GroundFailure"},
                  FaultRaised(2, "GroundFailure")),
                 ({"cmd": "clear_fault", "evse": 2}, FaultCleared(2)),
+                ({"cmd": "limit", "evse": 1, "amps": 16}, ExternalLimitChanged(1, amps=16.0)),
+                ({"cmd": "limit", "evse": 0, "watts": 11000.5, "source": "SO"},
+                 ExternalLimitChanged(0, watts=11000.5, source="SO")),
+                ({"cmd": "limit", "evse": 1, "amps": None, "source": "CSO"}, ExternalLimitChanged(1, source="CSO")),
+                ({"cmd": "limit", "evse": 2}, ExternalLimitChanged(2)),
             ]
             for command, expected in cases:
                 reply = await sim.cmd(**command)
@@ -284,6 +290,19 @@ BAD_COMMANDS: list[tuple[dict, str]] = [
     ({"cmd": "fault", "evse": 1, "fault": 7}, "fault: expected a string, got 7"),
     ({"cmd": "clear_fault", "evse": 1}, "evse: evse 1 has no fault"),
     ({"cmd": "state", "evse": 1}, "evse: unknown field for state"),
+    ({"cmd": "limit"}, "evse: missing"),
+    ({"cmd": "limit", "evse": 3, "amps": 6}, "evse: expected 0..2, got 3"),
+    ({"cmd": "limit", "evse": -1, "amps": 6}, "evse: expected 0..2, got -1"),
+    ({"cmd": "limit", "evse": "1", "amps": 6}, 'evse: expected an integer, got "1"'),
+    ({"cmd": "limit", "evse": 1, "amps": "16"}, 'amps: expected a number or null, got "16"'),
+    ({"cmd": "limit", "evse": 1, "amps": True}, "amps: expected a number or null, got true"),
+    ({"cmd": "limit", "evse": 1, "amps": -1}, "amps: expected 0..1000, got -1"),
+    ({"cmd": "limit", "evse": 1, "amps": 1e9}, "amps: expected 0..1000, got 1000000000.0"),
+    ({"cmd": "limit", "evse": 1, "watts": 2e6}, "watts: expected 0..1000000, got 2000000.0"),
+    ({"cmd": "limit", "evse": 1, "amps": 16, "watts": 3680}, "watts: give amps or watts, not both"),
+    ({"cmd": "limit", "evse": 1, "amps": 16, "source": "Grid"}, "source: expected one of EMS, Other, SO, CSO"),
+    ({"cmd": "limit", "evse": 1, "amps": 16, "source": None}, "source: expected one of EMS, Other, SO, CSO"),
+    ({"cmd": "limit", "evse": 1, "volts": 230}, "volts: unknown field for limit"),
 ]
 
 
@@ -662,6 +681,11 @@ def test_cli_builds_only_the_given_options() -> None:
     assert build_command(args) == {"cmd": "occupancy", "evse": 1, "occupied": False}
     args = make_args("s.sock", "fault", "--evse", "1", "--fault", "X", "--connector", "1")
     assert build_command(args) == {"cmd": "fault", "evse": 1, "fault": "X", "connector": 1}
+    args = make_args("s.sock", "limit", "--evse", "1", "--amps", "16")
+    assert build_command(args) == {"cmd": "limit", "evse": 1, "amps": 16.0}
+    args = make_args("s.sock", "limit", "--evse", "0", "--watts", "11000", "--source", "SO")
+    assert build_command(args) == {"cmd": "limit", "evse": 0, "watts": 11000.0, "source": "SO"}
+    assert build_command(make_args("s.sock", "limit", "--evse", "1")) == {"cmd": "limit", "evse": 1}
     with pytest.raises(SystemExit):
         make_args("s.sock", "fly")
 
@@ -674,6 +698,11 @@ async def test_cli_exit_codes_and_output(tmp_path: Path, capsys: pytest.CaptureF
             out, err = capsys.readouterr()
             assert out == "ok: CablePlugged evse=1 connector=1\n" and err == ""
             assert sim.event() == CablePlugged(1, 1)
+
+            assert await run(run_sim_command, make_args(sim.path, "limit", "--evse", "1", "--amps", "16")) == 0
+            out, err = capsys.readouterr()
+            assert out == "ok: ExternalLimitChanged evse=1 amps=16.0 watts=None source=EMS\n" and err == ""
+            assert sim.event() == ExternalLimitChanged(1, amps=16.0)
 
             assert await run(run_sim_command, make_args(sim.path, "plug", "--evse", "9")) == 1
             out, err = capsys.readouterr()
