@@ -18,11 +18,18 @@ Readings where the text is looser or ambiguous:
   <Configured stackLevel>", Charging State EnergyTransferStarted): the profile is a TxProfile of
   stackLevel 1 for the running transaction, set once the energy transfer started.
 - TC_K_09 step 5 "limit NOT 6": with no profile left the limit is the EVSE's own maximum.
+- TC_K_29..K_36 (GetChargingProfiles): Memory State ChargingStationMaxProfile Id1 (stackLevel
+  STACK_LEVEL) on the station and TxDefaultProfile Id2 (stackLevel STACK_LEVEL2) on EVSE 1.
+  evseId 0 reports the station-wide profiles only (K09.FR.05), evseId 1 those installed on EVSE 1
+  (K09.FR.04), no evseId all of them (K09.FR.06). TC_K_33's <Configured stackLevel> is Id2's
+  (the one on the requested EVSE); TC_K_35's <Configured chargingProfilePurpose> TxDefaultProfile,
+  run in EnergyTransferStarted (errata 6.2.18). TC_K_34: CSMS profiles have chargingLimitSource
+  CSO; <Configured chargingLimitSource2> is EMS.
 """
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import trio
@@ -33,7 +40,6 @@ from tests.conformance.test_cd_authorization import answered, csms_answers_autho
 from tests.conformance.test_efj_transactions import (
     EVSE,
     REMOTE_START_ID,
-    VALID,
     Session,
     check_authorize,
     check_te,
@@ -53,7 +59,7 @@ _request_ids = itertools.count(7001)
 
 # --------------------------------------------------------------------------- helpers
 
-def iso(t) -> str:
+def iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -113,6 +119,9 @@ async def get_profiles(cs, step: str, criteria: dict, *, evse: int | None = None
         assert report.get("requestId") == request_id, (
             f"{step}: ReportChargingProfilesRequest.requestId {report.get('requestId')!r}, expected the "
             f"GetChargingProfilesRequest's {request_id}")
+        assert report.get("chargingLimitSource") == "CSO", (
+            f"{step}: ReportChargingProfilesRequest.chargingLimitSource {report.get('chargingLimitSource')!r}, "
+            "expected CSO (the profiles came from the CSMS)")
         await answered(cs, index)
         reported += [(report.get("evseId"), p) for p in report.get("chargingProfile") or ()]
         if not report.get("tbc"):
@@ -124,7 +133,8 @@ def check_reported(step: str, reported: list[tuple[int, dict]], evse: int, profi
     assert [evse for _ in reported] == [e for e, _ in reported] and len(reported) == 1, (
         f"{step}: ReportChargingProfilesRequest(s) must report one profile on evseId {evse}: {reported}")
     got = reported[0][1]
-    assert got == profile, f"{step}: the reported chargingProfile differs from the one sent:\n sent {profile}\n got  {got}"
+    assert got == profile, (
+        f"{step}: the reported chargingProfile differs from the one sent:\n sent {profile}\n got  {got}")
 
 
 async def clear_profile(cs, step: str, payload: dict, status: str) -> None:
@@ -303,7 +313,8 @@ async def test_TC_K_09_CS_clear_charging_profile_txdefaultprofile_with_ongoing_t
             await Session(cs).energy_transfer_started("Before (Charging State EnergyTransferStarted)")
             schedule = await composite(cs, "Steps 1-2", EVSE, 300)
             limit = first_limit("Step 2", schedule)
-            assert limit == 6, f"Step 2: the composite schedule's limit at startPeriod 0 is {limit}, expected 6: {schedule}"
+            assert limit == 6, (
+                f"Step 2: the composite schedule's limit at startPeriod 0 is {limit}, expected 6: {schedule}")
             await clear_profile(cs, "Steps 3-4", {"chargingProfileCriteria": {
                 "chargingProfilePurpose": "TxDefaultProfile"}}, "Accepted")
             schedule = await composite(cs, "Steps 5-6", EVSE, 300)
@@ -341,3 +352,127 @@ async def test_TC_K_38_CS_remote_start_transaction_with_charging_profile_ignore(
             await s.energy_transfer_started("Step 7 (EnergyTransferStarted)")
             await get_profiles(cs, "After step 7 (the profile was ignored)", {"chargingProfileId": [PROFILE_ID]},
                                status="NoProfiles")
+
+
+async def test_TC_K_16_CS_set_charging_profile_unknown_transactionid(boot_station):
+    """TC_K_16_CS Set Charging Profile - Unknown transactionId."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(device_model=tx_points()) as cs:
+            await Session(cs).energy_transfer_started("Before (Charging State EnergyTransferStarted)")
+            profile = charging_profile("TxProfile", transactionId="UNKNOWN-TRANSACTION-ID")
+            await set_profile(cs, "Steps 1-2", EVSE, profile, status="Rejected")
+
+
+async def test_TC_K_19_CS_set_charging_profile_chargingprofilekind_recurring(boot_station):
+    """TC_K_19_CS Set Charging Profile - ChargingProfileKind is Recurring (Daily, then Weekly)."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            for n, recurrency in enumerate(("Daily", "Weekly")):
+                profile = charging_profile("TxDefaultProfile", profile_id=PROFILE_ID + n, stack_level=n,
+                                           kind="Recurring", recurrencyKind=recurrency,
+                                           schedule={"startSchedule": iso(rig_utc_now())})
+                await set_profile(cs, f"Steps 1-2 (recurrencyKind {recurrency})", EVSE, profile)
+                reported = await get_profiles(cs, f"After step 2 (recurrencyKind {recurrency})",
+                                              {"chargingProfileId": [PROFILE_ID + n]})
+                check_reported(f"After step 2 (recurrencyKind {recurrency})", reported, EVSE, profile)
+
+
+# =========================================================================== K09: GetChargingProfiles
+
+ID1, ID2 = 201, 202         # <Generated Id1> / <Generated Id2>
+STACK_LEVEL, STACK_LEVEL2 = 2, 3
+
+
+async def two_profiles(cs, step: str = "Before (Memory State)") -> tuple[dict, dict]:
+    """ChargingStationMaxProfile Id1 on the station, TxDefaultProfile Id2 on EVSE 1."""
+    max_profile = charging_profile("ChargingStationMaxProfile", profile_id=ID1, stack_level=STACK_LEVEL, limit=16.0)
+    default = charging_profile("TxDefaultProfile", profile_id=ID2, stack_level=STACK_LEVEL2, limit=10.0)
+    await set_profile(cs, f"{step}: ChargingStationMaxProfile Id1", 0, max_profile)
+    await set_profile(cs, f"{step}: TxDefaultProfile Id2 on EVSE {EVSE}", EVSE, default)
+    return max_profile, default
+
+
+def check_all_reported(step: str, reported: list[tuple[int, dict]], expected: list[tuple[int, dict]]) -> None:
+    """Exactly the `expected` (evseId, chargingProfile)s are reported, each as it was sent."""
+    key = lambda item: item[1].get("id")  # noqa: E731
+    assert sorted(reported, key=key) == sorted(expected, key=key), (
+        f"{step}: reported {[(e, p.get('id')) for e, p in reported]} (evseId, id), expected "
+        f"{[(e, p.get('id')) for e, p in expected]}; or a profile differs from the one sent:\n"
+        f" got      {reported}\n expected {expected}")
+
+
+async def test_TC_K_29_CS_get_charging_profile_evseid_0(boot_station):
+    """TC_K_29_CS Get Charging Profile - EvseId 0."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            max_profile, _ = await two_profiles(cs)
+            reported = await get_profiles(cs, "Steps 1-4", {}, evse=0)
+            check_all_reported("Step 3", reported, [(0, max_profile)])
+
+
+async def test_TC_K_30_CS_get_charging_profile_evseid_greater_than_0(boot_station):
+    """TC_K_30_CS Get Charging Profile - EvseId > 0."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            _, default = await two_profiles(cs)
+            reported = await get_profiles(cs, "Steps 1-4", {}, evse=EVSE)
+            check_all_reported("Step 3", reported, [(EVSE, default)])
+
+
+async def test_TC_K_31_CS_get_charging_profile_no_evseid(boot_station):
+    """TC_K_31_CS Get Charging Profile - No EvseId."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            max_profile, default = await two_profiles(cs)
+            reported = await get_profiles(cs, "Steps 1-4", {})
+            check_all_reported("Step 3", reported, [(0, max_profile), (EVSE, default)])
+
+
+async def test_TC_K_32_CS_get_charging_profile_chargingprofileid(boot_station):
+    """TC_K_32_CS Get Charging Profile - chargingProfileId."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            max_profile, _ = await two_profiles(cs)
+            reported = await get_profiles(cs, "Steps 1-4", {"chargingProfileId": [ID1]})
+            check_all_reported("Step 3", reported, [(0, max_profile)])
+
+
+async def test_TC_K_33_CS_get_charging_profile_evseid_and_stacklevel(boot_station):
+    """TC_K_33_CS Get Charging Profile - EvseId > 0 + stackLevel."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            _, default = await two_profiles(cs)
+            reported = await get_profiles(cs, "Steps 1-4", {"stackLevel": STACK_LEVEL2}, evse=EVSE)
+            check_all_reported("Step 3", reported, [(EVSE, default)])
+
+
+async def test_TC_K_34_CS_get_charging_profile_evseid_and_charginglimitsource(boot_station):
+    """TC_K_34_CS Get Charging Profile - EvseId > 0 + chargingLimitSource."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            profile = charging_profile("TxDefaultProfile", profile_id=ID1, stack_level=STACK_LEVEL + 1)
+            await set_profile(cs, "Before (Memory State: TxDefaultProfile Id1)", EVSE, profile)
+            reported = await get_profiles(cs, "Steps 1-4", {"chargingLimitSource": ["CSO"]}, evse=EVSE)
+            check_all_reported("Step 3", reported, [(EVSE, profile)])
+            await get_profiles(cs, "Steps 5-6", {"chargingLimitSource": ["EMS"]}, evse=EVSE, status="NoProfiles")
+
+
+async def test_TC_K_35_CS_get_charging_profile_evseid_and_chargingprofilepurpose(boot_station):
+    """TC_K_35_CS Get Charging Profile - EvseId > 0 + chargingProfilePurpose (Charging State
+    EnergyTransferStarted: errata 6.2.18)."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(device_model=tx_points()) as cs:
+            _, default = await two_profiles(cs)
+            await Session(cs).energy_transfer_started("Before (Charging State EnergyTransferStarted)")
+            reported = await get_profiles(cs, "Steps 1-4", {"chargingProfilePurpose": "TxDefaultProfile"}, evse=EVSE)
+            check_all_reported("Step 3", reported, [(EVSE, default)])
+
+
+async def test_TC_K_36_CS_get_charging_profile_evseid_purpose_and_stacklevel(boot_station):
+    """TC_K_36_CS Get Charging Profile - EvseId > 0 + chargingProfilePurpose + stackLevel."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            _, default = await two_profiles(cs)
+            reported = await get_profiles(cs, "Steps 1-4", {
+                "chargingProfilePurpose": "TxDefaultProfile", "stackLevel": STACK_LEVEL2}, evse=EVSE)
+            check_all_reported("Step 3", reported, [(EVSE, default)])
