@@ -185,7 +185,9 @@ def test_station_certificate_refusals_change_nothing(store):
     assert store.install_station_certificate(K.CHARGING_STATION, good.pem, now=NOW, limits=LIMITS).accepted
 
 
-def test_a_failing_pointer_switch_keeps_the_old_credentials(store, monkeypatch):
+@pytest.mark.parametrize("failing_name", ["chain-", "meta-", "state.json"])
+def test_a_failing_write_keeps_the_old_credentials(store, monkeypatch, failing_name):
+    """Whichever rename of a renewal fails (disk full), the store reopens with the old pair."""
     root = issue("CSMS root")
     store.install(K.CSMS_ROOT, root.pem, now=NOW, limits=LIMITS)
     store.generate_key(K.CHARGING_STATION)
@@ -197,7 +199,7 @@ def test_a_failing_pointer_switch_keeps_the_old_credentials(store, monkeypatch):
     real_replace = os.replace
 
     def failing(src, dst):
-        if str(dst).endswith("state.json"):
+        if Path(dst).name.startswith(failing_name):
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
@@ -207,6 +209,7 @@ def test_a_failing_pointer_switch_keeps_the_old_credentials(store, monkeypatch):
     monkeypatch.setattr(fs.os, "replace", real_replace)
     reopened = FsCertificateStore(store._base.parent)
     assert reopened.credentials() == before and before.private_key.exists()
+    assert before.certificate_chain.exists() and reopened.list([K.CHARGING_STATION])
     assert not list(store._base.rglob(".tmp-*"))
 
 
