@@ -2,54 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sys
 
 import trio
 
 from adapters.sqlite_storage import StorageError
 from bootstrap.config import ConfigError, load_config
-
-log = logging.getLogger("evse")
-
-
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
-
-
-async def run_until_signal(main, *args) -> None:
-    """Run `main(*args)` until it returns or SIGTERM/SIGINT arrives, then stop cleanly."""
-    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-        async with trio.open_nursery() as nursery:
-            async def watch() -> None:
-                async for signum in signals:
-                    log.info("%s: stopping", signal.Signals(signum).name)
-                    nursery.cancel_scope.cancel()
-                    return
-
-            async def body() -> None:
-                await main(*args)
-                nursery.cancel_scope.cancel()
-
-            nursery.start_soon(watch)
-            nursery.start_soon(body)
-
-
-async def run_station(config) -> None:
-    """Compose the station for `config` and run it (until cancelled)."""
-    from bootstrap.compose import compose
-    from bootstrap.runtime import StationRuntime
-
-    runtime: StationRuntime | None = None
-    deployment = compose(config, lambda: runtime.snapshot() if runtime else {"csms_connected": False, "evses": {}})
-    runtime = StationRuntime(config, deployment)
-    await runtime.run()
+from bootstrap.process import run_station, run_until_signal, setup_logging
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from bootstrap.cli import run_station, run_until_signal, setup_logging
+from bootstrap.process import run_station, run_until_signal, setup_logging
 from bootstrap.config import parse_config
 from devtools.dev_csms import DevCsms, format_report_table
 from devtools.sim_cli import send_control_command

@@ -23,51 +23,34 @@ variable (`Component.Variable[instance]`).
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from typing import Any, Collection, Iterable, Sequence
 
-from domain.device_model.model import ATTRIBUTE_TYPES, DATA_TYPES, MUTABILITIES, VariableDef, VariableRef
-
-HARDWARE_FOLDER = "hardware"        # per-deployment hardware components (definitions_for parts=)
-SCOPES = ("station", "evse", "connector")
-LIST_TYPES = frozenset({"OptionList", "MemberList", "SequenceList"})
-MAX_VALUES_LIST = 1000          # VariableCharacteristics.valuesList string[1000]
-
-# OCPP 2.0.1 Part 2 appendix: units of measure (VariableCharacteristics.unit)
-UNITS = frozenset({
-    "A", "ASU", "B", "Celsius", "dB", "dBm", "Deg", "Fahrenheit", "Hz", "K", "lx", "m", "ms2", "N",
-    "Ohm", "kPa", "Percent", "RH", "RPM", "s", "V", "VA", "kVA", "VAh", "kVAh", "var", "kvar",
-    "varh", "kvarh", "W", "kW", "Wh", "kWh",
-})
-
-# placeholder -> the scopes where it has a value
-PLACEHOLDERS: dict[str, tuple[str, ...]] = {
-    "station_id": SCOPES,
-    "security_profile": SCOPES,
-    "basic_auth_password": SCOPES,
-    "message_timeout": SCOPES,
-    "evse_id": ("evse", "connector"),
-    "connector_id": ("connector",),
-}
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]*)(\??)\}")
-_NAME = re.compile(r"[A-Za-z0-9*\-_=:+|@]{1,50}")   # OCPP names/instances: string[50]; no "." (config keys)
-
-_FILE_KEYS = {"component", "instance", "scope", "description", "variables"}
-_VARIABLE_KEYS = {
-    "name", "instance", "dataType", "unit", "default", "mutability", "minLimit", "maxLimit",
-    "valuesList", "supportsMonitoring", "attributes", "attributeDefaults", "persistent",
-    "constant", "rebootRequired", "description", "pattern",
-}
-
-
-class DefinitionError(ValueError):
-    """A definition file is not valid: `file`, `variable` (or None) and `problem`."""
-
-    def __init__(self, file: str, problem: str, variable: str | None = None) -> None:
-        self.file, self.variable, self.problem = file, variable, problem
-        super().__init__(f"{file}: {variable}: {problem}" if variable else f"{file}: {problem}")
+from domain.device_model.definition_fields import (
+    FILE_KEYS,
+    HARDWARE_FOLDER,
+    PLACEHOLDER_RE,
+    SCOPES,
+    UNITS,
+    VARIABLE_KEYS,
+    DefinitionError,
+    check_placeholders,
+    check_unknown_keys,
+    has_placeholder,
+    json_kind,
+    no_constant,
+    no_duplicate_keys,
+    read_attribute_defaults,
+    read_attributes,
+    read_flag,
+    read_name,
+    read_number,
+    read_optional_name,
+    read_text,
+    read_values_list,
+)
+from domain.device_model.model import DATA_TYPES, MUTABILITIES, VariableDef, VariableRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,23 +166,23 @@ def expand(specs: Iterable[ComponentSpec], evse_connectors: Sequence[int],
 def parse_definition_file(file: str, text: str) -> ComponentSpec:
     """Check one file's text; DefinitionError names the file and the variable."""
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+        data = json.loads(text, object_pairs_hook=no_duplicate_keys, parse_constant=no_constant)
     except json.JSONDecodeError as exc:
         raise DefinitionError(file, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     except ValueError as exc:
         raise DefinitionError(file, str(exc)) from None
     if not isinstance(data, dict):
-        raise DefinitionError(file, f"expected a JSON object, got {_kind(data)}")
-    _unknown_keys(file, None, data, _FILE_KEYS)
+        raise DefinitionError(file, f"expected a JSON object, got {json_kind(data)}")
+    check_unknown_keys(file, None, data, FILE_KEYS)
     for key in ("component", "variables"):
         if key not in data:
             raise DefinitionError(file, f'missing key "{key}"')
-    component = _name(file, None, data, "component")
-    instance = _optional_name(file, None, data, "instance")
+    component = read_name(file, None, data, "component")
+    instance = read_optional_name(file, None, data, "instance")
     scope = data.get("scope", "station")
     if scope not in SCOPES:
         raise DefinitionError(file, f'"scope": expected one of {", ".join(SCOPES)}, got {scope!r}')
-    description = _text(file, None, data, "description")
+    description = read_text(file, None, data, "description")
     entries = data["variables"]
     if not isinstance(entries, list) or not entries:
         raise DefinitionError(file, '"variables": expected a non-empty list of variables')
@@ -220,15 +203,15 @@ def parse_definition_file(file: str, text: str) -> ComponentSpec:
 def _parse_variable(file: str, label_c: str, index: int, entry: Any, scope: str) -> VariableSpec:
     where = f"{label_c}.variables[{index}]"
     if not isinstance(entry, dict):
-        raise DefinitionError(file, f"expected a JSON object, got {_kind(entry)}", where)
+        raise DefinitionError(file, f"expected a JSON object, got {json_kind(entry)}", where)
     if "name" in entry and isinstance(entry["name"], str):
         where = _variable_label(label_c, entry["name"], entry.get("instance") if isinstance(entry.get("instance"), str) else None)
-    _unknown_keys(file, where, entry, _VARIABLE_KEYS)
+    check_unknown_keys(file, where, entry, VARIABLE_KEYS)
     for key in ("name", "dataType"):
         if key not in entry:
             raise DefinitionError(file, f'missing key "{key}"', where)
-    name = _name(file, where, entry, "name")
-    instance = _optional_name(file, where, entry, "instance")
+    name = read_name(file, where, entry, "name")
+    instance = read_optional_name(file, where, entry, "instance")
     data_type = entry["dataType"]
     if data_type not in DATA_TYPES:
         raise DefinitionError(file, f'"dataType": expected one of {", ".join(sorted(DATA_TYPES))}, '
@@ -241,39 +224,39 @@ def _parse_variable(file: str, label_c: str, index: int, entry: Any, scope: str)
     if unit is not None and unit not in UNITS:
         raise DefinitionError(file, f'"unit": {unit!r} is not an OCPP unit of measure '
                                     f"({', '.join(sorted(UNITS, key=str.casefold))})", where)
-    min_limit = _number(file, where, entry, "minLimit")
-    max_limit = _number(file, where, entry, "maxLimit")
+    min_limit = read_number(file, where, entry, "minLimit")
+    max_limit = read_number(file, where, entry, "maxLimit")
     if min_limit is not None and max_limit is not None and min_limit > max_limit:
         raise DefinitionError(file, f'"minLimit" {min_limit:g} is above "maxLimit" {max_limit:g}', where)
-    values_list = _values_list(file, where, entry, data_type)
-    attributes = _attributes(file, where, entry)
-    attribute_defaults = _attribute_defaults(file, where, entry, attributes, scope)
+    values_list = read_values_list(file, where, entry, data_type)
+    attributes = read_attributes(file, where, entry)
+    attribute_defaults = read_attribute_defaults(file, where, entry, attributes, scope)
     default = entry.get("default")
     if default is not None and not isinstance(default, str):
-        raise DefinitionError(file, f'"default": expected a string or null, got {_kind(default)} '
+        raise DefinitionError(file, f'"default": expected a string or null, got {json_kind(default)} '
                                     f'(write values as OCPP sends them: "300", "true")', where)
     if default is not None:
-        _check_placeholders(file, where, "default", default, scope)
-    constant = _flag(file, where, entry, "constant", False)
+        check_placeholders(file, where, "default", default, scope)
+    constant = read_flag(file, where, entry, "constant", False)
     if constant and mutability != "ReadOnly":
         raise DefinitionError(file, '"constant": true needs "mutability": "ReadOnly" '
                                     "(a stored value of a constant variable is ignored)", where)
     spec = VariableSpec(
         name=name, instance=instance, data_type=data_type, default=default, mutability=mutability,
         unit=unit, min_limit=min_limit, max_limit=max_limit, values_list=values_list,
-        supports_monitoring=_flag(file, where, entry, "supportsMonitoring", False),
+        supports_monitoring=read_flag(file, where, entry, "supportsMonitoring", False),
         attributes=attributes, attribute_defaults=attribute_defaults,
-        persistent=_flag(file, where, entry, "persistent", True), constant=constant,
-        reboot_required=_flag(file, where, entry, "rebootRequired", False),
-        description=_text(file, where, entry, "description"),
+        persistent=read_flag(file, where, entry, "persistent", True), constant=constant,
+        reboot_required=read_flag(file, where, entry, "rebootRequired", False),
+        description=read_text(file, where, entry, "description"),
         pattern=_pattern(file, where, entry, data_type),
     )
     # Everything VariableDef checks, except defaults that hold placeholders (those are
     # checked once expanded).
     try:
         _variable_def(spec, VariableRef("C", "V"),
-                      None if _has_placeholder(default) else default,
-                      tuple((a, d) for a, d in attribute_defaults if not _has_placeholder(d)))
+                      None if has_placeholder(default) else default,
+                      tuple((a, d) for a, d in attribute_defaults if not has_placeholder(d)))
     except ValueError as exc:
         raise DefinitionError(file, str(exc).removeprefix("C.V: "), where) from None
     return spec
@@ -292,140 +275,6 @@ def _pattern(file: str, where: str, entry: dict, data_type: str) -> str | None:
         raise DefinitionError(file, f'"pattern": not a regular expression ({exc})', where) from None
     return pattern
 
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f'key "{k}" appears twice in one object')
-        out[k] = v
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _kind(x: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number", type(None): "null"}.get(type(x), type(x).__name__)
-
-
-def _unknown_keys(file: str, where: str | None, obj: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(obj) - allowed)
-    if unknown:
-        raise DefinitionError(file, f"unknown key{'s' if len(unknown) > 1 else ''} "
-                                    f"{', '.join(repr(k) for k in unknown)} (allowed: {', '.join(sorted(allowed))})",
-                              where)
-
-
-def _name(file: str, where: str | None, obj: dict, key: str) -> str:
-    value = obj[key]
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise DefinitionError(file, f'"{key}": expected 1..50 characters from A-Z a-z 0-9 * - _ = : + | @, '
-                                    f"got {value!r}", where)
-    return value
-
-
-def _optional_name(file: str, where: str | None, obj: dict, key: str) -> str | None:
-    return None if obj.get(key) is None else _name(file, where, obj, key)
-
-
-def _text(file: str, where: str | None, obj: dict, key: str) -> str:
-    value = obj.get(key, "")
-    if not isinstance(value, str):
-        raise DefinitionError(file, f'"{key}": expected a string, got {_kind(value)}', where)
-    if "${" in value:
-        raise DefinitionError(file, f'"{key}": placeholders are only allowed in "default" and "attributeDefaults"',
-                              where)
-    return value
-
-
-def _flag(file: str, where: str, obj: dict, key: str, default: bool) -> bool:
-    value = obj.get(key, default)
-    if not isinstance(value, bool):
-        raise DefinitionError(file, f'"{key}": expected true or false, got {_kind(value)}', where)
-    return value
-
-
-def _number(file: str, where: str, obj: dict, key: str) -> float | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise DefinitionError(file, f'"{key}": expected a number or null, got {_kind(value)}', where)
-    return value
-
-
-def _values_list(file: str, where: str, obj: dict, data_type: str) -> tuple[str, ...]:
-    if "valuesList" not in obj:
-        return ()
-    items = obj["valuesList"]
-    if data_type not in LIST_TYPES:
-        raise DefinitionError(file, f'"valuesList" is only for {", ".join(sorted(LIST_TYPES))}, '
-                                    f"not {data_type}", where)
-    if not isinstance(items, list) or not items:
-        raise DefinitionError(file, '"valuesList": expected a non-empty list of strings', where)
-    for item in items:
-        if not isinstance(item, str) or not item or "," in item or item != item.strip():
-            raise DefinitionError(file, f'"valuesList": {item!r} is not a value '
-                                        "(a non-empty string without commas or surrounding blanks)", where)
-    if len(set(items)) != len(items):
-        raise DefinitionError(file, '"valuesList": a value appears twice', where)
-    if len(",".join(items)) > MAX_VALUES_LIST:
-        raise DefinitionError(file, f'"valuesList": longer than {MAX_VALUES_LIST} characters joined '
-                                    "(VariableCharacteristics.valuesList)", where)
-    return tuple(items)
-
-
-def _attributes(file: str, where: str, obj: dict) -> tuple[str, ...]:
-    if "attributes" not in obj:
-        return ("Actual",)
-    items = obj["attributes"]
-    if (not isinstance(items, list) or "Actual" not in items or len(set(items)) != len(items)
-            or any(a not in ATTRIBUTE_TYPES for a in items)):
-        raise DefinitionError(file, f'"attributes": expected a list of distinct values among '
-                                    f'{", ".join(ATTRIBUTE_TYPES)} including "Actual", got {items!r}', where)
-    return tuple(items)
-
-
-def _attribute_defaults(file: str, where: str, obj: dict, attributes: tuple[str, ...],
-                        scope: str) -> tuple[tuple[str, str], ...]:
-    value = obj.get("attributeDefaults", {})
-    if not isinstance(value, dict):
-        raise DefinitionError(file, f'"attributeDefaults": expected an object, got {_kind(value)}', where)
-    out = []
-    for attr, v in value.items():
-        if attr == "Actual" or attr not in attributes:
-            raise DefinitionError(file, f'"attributeDefaults": {attr!r} is not one of the variable\'s other '
-                                        f'"attributes" (the Actual value is "default")', where)
-        if not isinstance(v, str):
-            raise DefinitionError(file, f'"attributeDefaults.{attr}": expected a string, got {_kind(v)}', where)
-        _check_placeholders(file, where, f"attributeDefaults.{attr}", v, scope)
-        out.append((attr, v))
-    return tuple(out)
-
-
-def _check_placeholders(file: str, where: str, key: str, text: str, scope: str) -> None:
-    rest = _PLACEHOLDER.sub("", text)
-    if "${" in rest:
-        raise DefinitionError(file, f'"{key}": malformed placeholder in {text!r} (expected ${{name}} or ${{name?}})',
-                              where)
-    for m in _PLACEHOLDER.finditer(text):
-        name = m.group(1)
-        if name not in PLACEHOLDERS:
-            raise DefinitionError(file, f'"{key}": unknown placeholder ${{{name}}} '
-                                        f"(known: {', '.join(PLACEHOLDERS)})", where)
-        if scope not in PLACEHOLDERS[name]:
-            raise DefinitionError(file, f'"{key}": placeholder ${{{name}}} has no value in scope "{scope}" '
-                                        f"(only in {', '.join(PLACEHOLDERS[name])})", where)
-
-
-def _has_placeholder(text: str | None) -> bool:
-    return text is not None and _PLACEHOLDER.search(text) is not None
-
-
-# --------------------------------------------------------------------------- expanding
 
 def check_layout(evse_connectors: Sequence[int]) -> list[int]:
     """The connector counts per EVSE, checked (ValueError)."""
@@ -449,7 +298,7 @@ def _substitute(text: str, values: dict[str, str | None]) -> tuple[str | None, b
             return ""
         return value
 
-    out = _PLACEHOLDER.sub(one, text)
+    out = PLACEHOLDER_RE.sub(one, text)
     return (None if missing else out), lenient
 
 
@@ -462,7 +311,7 @@ def _build(spec: ComponentSpec, v: VariableSpec, evse: int | None, connector: in
     bare = _variable_def(v, ref, None, ())       # checked when the file was read
 
     def resolve(key: str, template: str) -> str | None:
-        if not _has_placeholder(template):
+        if not has_placeholder(template):
             return template
         value, lenient = _substitute(template, values)
         if value is not None and (err := bare.check(value)) is not None:

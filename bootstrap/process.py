@@ -1,0 +1,50 @@
+"""Running the station as a process: logging to stderr, the clean stop on SIGTERM/SIGINT, and
+the composed station. Shared by the `evse` command line and the development tools (`evse demo`),
+which import it from here, not from the CLI."""
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+import trio
+
+log = logging.getLogger("evse")
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+async def run_until_signal(main, *args) -> None:
+    """Run `main(*args)` until it returns or SIGTERM/SIGINT arrives, then stop cleanly."""
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            async def watch() -> None:
+                async for signum in signals:
+                    log.info("%s: stopping", signal.Signals(signum).name)
+                    nursery.cancel_scope.cancel()
+                    return
+
+            async def body() -> None:
+                await main(*args)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(watch)
+            nursery.start_soon(body)
+
+
+async def run_station(config) -> None:
+    """Compose the station for `config` and run it (until cancelled)."""
+    from bootstrap.compose import compose
+    from bootstrap.runtime import StationRuntime
+
+    runtime: StationRuntime | None = None
+    deployment = compose(config, lambda: runtime.snapshot() if runtime else {"csms_connected": False, "evses": {}})
+    runtime = StationRuntime(config, deployment)
+    await runtime.run()
