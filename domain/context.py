@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from domain import messages as m
 from domain.clock import StationClock
 from domain.device_model import DeviceModel, VariableRef
 from domain.effects import Effect, Log, Persist
@@ -19,6 +20,7 @@ from domain.evse import Evse
 from domain.outbox import Outbox, Registration
 
 Handler = Callable[..., object]     # (request, now, size) -> response | (code, description) | effect
+SecuritySink = Callable[[str, datetime, 'str | None'], None]   # (type, timestamp, techInfo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,18 @@ class Context:
         self.info = info
         self.statuses_changed = False       # the availability block reports at the end of the input
         self.report_all_statuses = False    # ... every status, changed or not
+        self.security_sink: SecuritySink = self._send_security_event
+
+    # --- A04 security events ------------------------------------------------------------
+    def security_event(self, kind: str, now: float, tech_info: str | None = None) -> None:
+        """A04: a security event the station detected (a type of the security events appendix).
+        The security block decides what goes to the CSMS and what is kept in the security log
+        (it sets `security_sink`); without it every event is sent through the durable queue."""
+        self.security_sink(kind, self.utc(now), tech_info)
+
+    def _send_security_event(self, kind: str, utc: datetime, tech_info: str | None) -> None:
+        self.outbox.post_durable([m.SecurityEventNotificationRequest(
+            type=kind, timestamp=utc, tech_info=None if tech_info is None else tech_info[:255])])
 
     # --- common state -------------------------------------------------------------------
     @property

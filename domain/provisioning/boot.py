@@ -65,8 +65,7 @@ class Provisioning(Block):
     def start(self, now: float, *, soft_reboot: bool = False) -> None:
         """A01/A04: the security event of this start, kept durably; it goes out once accepted."""
         kind = "StartupOfTheDevice" if self.boot_reason == m.BootReason.PowerUp else "ResetOrReboot"
-        self.ctx.outbox.post_durable([m.SecurityEventNotificationRequest(
-            type=kind, timestamp=self.ctx.utc(now), tech_info=f"boot reason {self.boot_reason}")])
+        self.ctx.security_event(kind, now, f"boot reason {self.boot_reason}")
 
     def link_up(self, now: float) -> None:
         if self.ctx.registration is not Registration.Accepted:
@@ -146,9 +145,7 @@ class Provisioning(Block):
         threshold = self.ctx.dm.get_int("ClockCtrlr", "TimeAdjustmentReportingThreshold")
         if threshold and abs(jump) > threshold:
             # A04: a time adjustment larger than the threshold is a security event, kept durably.
-            self.ctx.outbox.post_durable([m.SecurityEventNotificationRequest(
-                type=SETTING_SYSTEM_TIME, timestamp=self.ctx.utc(now),
-                tech_info=f"clock set from the CSMS, {jump:+.3f} s")])
+            self.ctx.security_event(SETTING_SYSTEM_TIME, now, f"clock set from the CSMS, {jump:+.3f} s")
 
     def _time_offset_due(self) -> float | None:
         """Monotonic time of the next TimeOffset transition (None: none set)."""
