@@ -54,7 +54,7 @@ from domain.device_model import VariableRef
 from domain.evse import Evse
 from domain.hardware_events import ExternalLimitChanged
 from domain.smart_charging.composite import (ExternalLimit, Limit, Transaction, combine, composite_schedule,
-                                             limit_at)
+                                             limit_at, station_schedule)
 from domain.smart_charging.profiles import TABLE, ProfileStore, StoreLimits, check, report_pages
 from domain.stored_state import StoredState
 
@@ -181,8 +181,17 @@ class SmartCharging(Block):
         return m.GetCompositeScheduleResponse(status=m.GenericStatus.Accepted, schedule=schedule)
 
     def _schedule(self, evse_id: int, start: datetime, duration: int, unit: m.ChargingRateUnit) -> m.CompositeSchedule:
-        """The composite schedule of the EVSE (0: the station) from `start`: the installed profiles
-        (none while disabled), its running transaction, its phases and maximum."""
+        """The composite schedule of the EVSE from `start`: the installed profiles (none while
+        disabled), its running transaction, its phases and maximum. 0: the station's own limits
+        and the EVSEs' schedules added (`station_schedule`, TC_K_22)."""
+        schedule = self._own_schedule(evse_id, start, duration, unit)
+        if evse_id != 0:
+            return schedule
+        return station_schedule(schedule, [self._own_schedule(e, start, duration, unit) for e in self.ctx.evses])
+
+    def _own_schedule(self, evse_id: int, start: datetime, duration: int,
+                      unit: m.ChargingRateUnit) -> m.CompositeSchedule:
+        """`composite_schedule` of one EVSE, or of the station's own limits (0)."""
         phases = self._phases(evse_id) if evse_id else max((self._phases(e) for e in self.ctx.evses), default=3)
         return composite_schedule(
             evse_id, self.store.installed() if self.enabled else (), start=start, duration=duration, unit=unit,

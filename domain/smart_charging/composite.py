@@ -43,6 +43,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import msgspec
+
 from domain import messages as m
 from domain.smart_charging.profiles import Installed
 
@@ -265,6 +267,30 @@ def composite_schedule(evse_id: int, installed: Iterable[Installed], *, start: d
         periods.append(m.ChargingSchedulePeriod(start_period=t - lo, limit=value, number_phases=n))
     return m.CompositeSchedule(charging_schedule_period=periods, evse_id=evse_id, duration=duration,
                                schedule_start=datetime.fromtimestamp(lo, timezone.utc), charging_rate_unit=unit)
+
+
+def station_schedule(station: m.CompositeSchedule, evses: Sequence[m.CompositeSchedule]) -> m.CompositeSchedule:
+    """The composite schedule of the grid connection (evseId 0, K08; TC_K_22: "for evse 0 the
+    limit is multiplied by the nr. of EVSE"): at every instant the lowest of `station` (its
+    ChargingStationMaxProfile, external constraints and limits, physical maximum) and the sum of
+    the EVSEs' composite schedules (what the TxDefaultProfiles on 0 and on each EVSE let them
+    draw together). All in one unit over one window; the EVSEs' limits are added as they are (A
+    per phase of EVSEs on the same supply, or W) and the result has the station's phases."""
+    bounds = sorted({p.start_period for s in (station, *evses) for p in s.charging_schedule_period})
+    periods: list[m.ChargingSchedulePeriod] = []
+    for t in bounds:
+        own = _period_at(station, t)
+        value = _floor1(min(own.limit, sum(_period_at(e, t).limit for e in evses))) if evses else own.limit
+        if periods and (periods[-1].limit, periods[-1].number_phases) == (value, own.number_phases):
+            continue
+        periods.append(m.ChargingSchedulePeriod(start_period=t, limit=value, number_phases=own.number_phases))
+    return msgspec.structs.replace(station, charging_schedule_period=periods)
+
+
+def _period_at(schedule: m.CompositeSchedule, offset: int) -> m.ChargingSchedulePeriod:
+    """The period of `schedule` in force `offset` seconds after its start."""
+    periods = schedule.charging_schedule_period
+    return periods[max(0, bisect_right([p.start_period for p in periods], offset) - 1)]
 
 
 def limit_at(schedule: m.CompositeSchedule, instant: datetime) -> LimitNow:

@@ -476,3 +476,219 @@ async def test_TC_K_36_CS_get_charging_profile_evseid_purpose_and_stacklevel(boo
             reported = await get_profiles(cs, "Steps 1-4", {
                 "chargingProfilePurpose": "TxDefaultProfile", "stackLevel": STACK_LEVEL2}, evse=EVSE)
             check_all_reported("Step 3", reported, [(EVSE, default)])
+
+
+# =========================================================================== K01: SetChargingProfile refusals
+
+async def test_TC_K_11_CS_set_charging_profile_txprofile_on_all_evse(boot_station):
+    """TC_K_11_CS Set Charging Profile - Unable to set TxProfile on all EVSE at once."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(device_model=tx_points()) as cs:
+            await set_profile(cs, "Steps 1-2", 0, charging_profile("TxProfile"), status="Rejected")
+            await get_profiles(cs, "After step 2 (nothing installed)", {"chargingProfileId": [PROFILE_ID]},
+                               status="NoProfiles")
+
+
+async def test_TC_K_12_CS_set_charging_profile_chargingrateunit_rejected(boot_station):
+    """TC_K_12_CS Set Charging Profile - ChargerRateUnit Rejected (SmartChargingCtrlr.RateUnit A only,
+    <Configured chargingRateUnit> W)."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(device_model={"SmartChargingCtrlr.RateUnit": "A"}) as cs:
+            profile = charging_profile("TxDefaultProfile", limit=6000.0, schedule={"chargingRateUnit": "W"})
+            await set_profile(cs, "Steps 1-2", EVSE, profile, status="Rejected")
+            await get_profiles(cs, "After step 2 (nothing installed)", {"chargingProfileId": [PROFILE_ID]},
+                               status="NoProfiles")
+
+
+async def test_TC_K_14_CS_set_charging_profile_unexisting_evseid(boot_station):
+    """TC_K_14_CS Set Charging Profile - Unexisting EVSEid (evseId EVSECount + 1)."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            await set_profile(cs, "Steps 1-2", len(cs.config.station.evse_connectors) + 1,
+                              charging_profile("TxDefaultProfile"), status="Rejected")
+            await get_profiles(cs, "After step 2 (nothing installed)", {"chargingProfileId": [PROFILE_ID]},
+                               status="NoProfiles")
+
+
+# =========================================================================== K01: validity and start
+
+def period_starts(step: str, schedule: dict) -> list[tuple[int, float]]:
+    """(startPeriod, limit) of the composite schedule's periods."""
+    return [(p["startPeriod"], p["limit"]) for p in schedule.get("chargingSchedulePeriod") or ()]
+
+
+def check_periods(step: str, schedule: dict, expected: list[tuple[int | None, float | None]]) -> None:
+    """The composite schedule has exactly the `expected` periods: (startPeriod, limit), where a
+    startPeriod n > 0 stands for "n - x" with 0 <= x <= DEVIATION + 1 (x: the time between the
+    profile's request and the schedule's start, the rig's clock being exact) and None for "not
+    validated"."""
+    got = period_starts(step, schedule)
+    assert len(got) == len(expected), f"{step}: periods {got}, expected {expected} (startPeriod, limit)"
+    for (start, limit), (want_start, want_limit) in zip(got, expected):
+        if want_start is not None:
+            ok = start == 0 if want_start == 0 else want_start - DEVIATION - 1 <= start <= want_start
+            assert ok, f"{step}: startPeriod {start}, expected {want_start} - x: periods {got}"
+        if want_limit is not None:
+            assert limit == want_limit, f"{step}: period at {start} limit {limit}, expected {want_limit}: {got}"
+
+
+async def test_TC_K_21_CS_set_charging_profile_validfrom(boot_station):
+    """TC_K_21_CS Set Charging Profile - ValidFrom (Relative TxDefaultProfile valid from now + 300 s)."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            profile = charging_profile("TxDefaultProfile", kind="Relative", duration=None,
+                                       validFrom=iso(rig_utc_now() + timedelta(seconds=300)))
+            await set_profile(cs, "Steps 1-2", EVSE, profile)
+            schedule = await composite(cs, "Steps 3-4", EVSE, 400)
+            check_periods("Step 4", schedule, [(0, None), (300, 6.0)])
+
+
+async def test_TC_K_22_CS_set_charging_profile_validto(boot_station):
+    """TC_K_22_CS Set Charging Profile - ValidTo (TxDefaultProfile on evseId 0 valid until now + 300 s;
+    two EVSEs, so evseId 0's limit is 2 x 6)."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(evse_connectors=[1, 1]) as cs:
+            now = rig_utc_now()
+            profile = charging_profile("TxDefaultProfile", duration=None,
+                                       validFrom=iso(now - timedelta(seconds=DEVIATION)),
+                                       validTo=iso(now + timedelta(seconds=300)), schedule={"startSchedule": iso(now)})
+            await set_profile(cs, "Steps 1-2", 0, profile)
+            for evse in (0, 1, 2):
+                schedule = await composite(cs, f"Steps 3-4 (evseId {evse})", evse, 400)
+                check_periods(f"Step 4 (evseId {evse})", schedule, [(0, 6.0 * (2 if evse == 0 else 1)), (300, None)])
+
+
+async def test_TC_K_23_CS_set_charging_profile_startschedule(boot_station):
+    """TC_K_23_CS Set Charging Profile - StartSchedule (Absolute, startSchedule now - deviation + 60 s)."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            now = rig_utc_now()
+            profile = charging_profile(
+                "TxDefaultProfile", duration=None,
+                validFrom=iso(now + timedelta(seconds=50 - DEVIATION)),
+                validTo=iso(now + timedelta(seconds=400 + DEVIATION)),
+                schedule={"startSchedule": iso(now + timedelta(seconds=60 - DEVIATION))})
+            await set_profile(cs, "Steps 1-2", EVSE, profile)
+            schedule = await composite(cs, "Steps 3-4", EVSE, 300)
+            check_periods("Step 4", schedule, [(0, None), (60, 6.0)])
+
+
+async def test_TC_K_28_CS_set_charging_profile_txdefaultprofile_with_transaction_ongoing(boot_station):
+    """TC_K_28_CS Set Charging Profile - TxDefaultProfile with transaction ongoing."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(device_model=tx_points(**{"SmartChargingCtrlr.LimitChangeSignificance": 1.0})) as cs:
+            await Session(cs).energy_transfer_started("Before (EnergyTransferStarted)")
+            now = rig_utc_now()
+            profile = charging_profile(
+                "TxDefaultProfile", duration=300,
+                validFrom=iso(now - timedelta(seconds=DEVIATION)),
+                validTo=iso(now + timedelta(seconds=DEVIATION + 300)),
+                schedule={"startSchedule": iso(now - timedelta(seconds=DEVIATION))})
+            await set_profile(cs, "Steps 1-2", EVSE, profile)
+            schedule = await composite(cs, "Steps 3-4", EVSE, 300)
+            assert first_limit("Step 4", schedule) == 6, f"Step 4: startPeriod 0 must have limit 6: {schedule}"
+
+
+async def test_TC_K_60_CS_set_charging_profile_txprofile_with_ongoing_transaction(boot_station):
+    """TC_K_60_CS Set Charging Profile - TxProfile with ongoing transaction on the specified EVSE."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(device_model=tx_points()) as cs:
+            s = Session(cs)
+            await s.energy_transfer_started("Before (EnergyTransferStarted)")
+            profile = charging_profile("TxProfile", kind="Relative", duration=None, transactionId=s.tx_id)
+            await set_profile(cs, "Steps 1-2", EVSE, profile)
+            reported = await get_profiles(cs, "Steps 3-6", {"chargingProfileId": [PROFILE_ID]})
+            check_reported("Step 5", reported, EVSE, profile)
+
+
+# =========================================================================== K10: clear on several EVSEs
+
+async def test_TC_K_24_CS_clear_charging_profile_stacklevel_purpose_multiple_profiles(boot_station):
+    """TC_K_24_CS Clear Charging Profile - With stackLevel/purpose combination for multiple profiles
+    (two EVSEs; <Configured chargingProfilePurpose> TxDefaultProfile, <Configured stackLevel> 1)."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(evse_connectors=[1, 1]) as cs:
+            for evse in (1, 2):
+                await set_profile(cs, f"Before (Memory State: a profile on evseId {evse})", evse,
+                                  charging_profile("TxDefaultProfile", profile_id=PROFILE_ID + evse, stack_level=1))
+            await clear_profile(cs, "Steps 1-2", {"chargingProfileCriteria": {
+                "chargingProfilePurpose": "TxDefaultProfile", "stackLevel": 1}}, "Accepted")
+            await get_profiles(cs, "Steps 3-4", {"chargingProfilePurpose": "TxDefaultProfile", "stackLevel": 1},
+                               status="NoProfiles")
+
+
+# =========================================================================== K08: GetCompositeSchedule
+
+async def test_TC_K_39_CS_get_composite_schedule_no_chargingprofile_installed(boot_station):
+    """TC_K_39_CS Get Composite Schedule - No ChargingProfile installed on Charging Station."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            schedule = await composite(cs, "Steps 1-2", 0, 300)
+            first_limit("Step 2", schedule)
+
+
+async def test_TC_K_40_CS_get_composite_schedule_stacking_chargingprofiles(boot_station):
+    """TC_K_40_CS Get Composite Schedule - Stacking ChargingProfiles."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            now = rig_utc_now()
+            valid = {"validFrom": iso(now - timedelta(seconds=DEVIATION)),
+                     "validTo": iso(now + timedelta(seconds=DEVIATION + 401))}
+            start = {"startSchedule": iso(now - timedelta(seconds=DEVIATION))}
+            for n, (duration, periods) in enumerate(((400 + DEVIATION, [(0, 6.0), (100, 8.0), (200, 10.0)]),
+                                                     (150 + DEVIATION, [(0, 7.0), (100, 9.0)]))):
+                await set_profile(cs, f"Before (Memory State: ChargingProfile {n + 1})", EVSE, charging_profile(
+                    "TxDefaultProfile", profile_id=PROFILE_ID + n, stack_level=n, duration=duration, **valid,
+                    schedule={**start, "chargingSchedulePeriod": [
+                        {"startPeriod": s, "limit": lim, "numberPhases": PHASES} for s, lim in periods]}))
+            schedule = await composite(cs, "Steps 1-2", EVSE, 350)
+            check_periods("Step 2", schedule, [(0, 7.0), (100, 9.0), (150, 8.0), (200, 10.0)])
+
+
+async def test_TC_K_41_CS_get_composite_schedule_combining_chargingprofilepurposes(boot_station):
+    """TC_K_41_CS Get Composite Schedule - Combining chargingProfilePurposes (the TxProfile needs the
+    transaction it is for: run in EnergyTransferStarted)."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(device_model=tx_points()) as cs:
+            s = Session(cs)
+            await s.energy_transfer_started("Before (EnergyTransferStarted)")
+            now = rig_utc_now()
+            start = {"startSchedule": iso(now - timedelta(seconds=DEVIATION))}
+            valid = {"validFrom": iso(now - timedelta(seconds=DEVIATION)),
+                     "validTo": iso(now + timedelta(seconds=DEVIATION + 401))}
+
+            def periods(starts, limits) -> list[dict]:
+                return [{"startPeriod": a, "limit": b, "numberPhases": PHASES} for a, b in zip(starts, limits)]
+
+            await set_profile(cs, "Before (Memory State: ChargingProfile 1)", 0, charging_profile(
+                "ChargingStationMaxProfile", profile_id=PROFILE_ID, duration=86400,
+                schedule={**start, "chargingSchedulePeriod": periods([0], [10.0])}))
+            await set_profile(cs, "Before (Memory State: ChargingProfile 2)", EVSE, charging_profile(
+                "TxDefaultProfile", profile_id=PROFILE_ID + 1, duration=300, **valid, schedule={
+                    **start, "chargingSchedulePeriod": periods([0, 60, 120, 180, 260], [6.0, 10.0, 8.0, 15.0, 8.0])}))
+            await set_profile(cs, "Before (Memory State: ChargingProfile 3)", EVSE, charging_profile(
+                "TxProfile", profile_id=PROFILE_ID + 2, duration=260, transactionId=s.tx_id, **valid, schedule={
+                    **start, "chargingSchedulePeriod": periods([0, 50, 140, 200, 240], [8.0, 11.0, 16.0, 6.0, 12.0])}))
+            schedule = await composite(cs, "Steps 1-2", EVSE, 400)
+            check_periods("Step 2", schedule, [(0, 8.0), (50, 10.0), (200, 6.0), (240, 10.0)])
+
+
+async def test_TC_K_42_CS_get_composite_schedule_chargingrateunit_not_supported(boot_station):
+    """TC_K_42_CS Get Composite Schedule - chargingRateUnit not supported (SmartChargingCtrlr.RateUnit
+    A only, <Configured unsupported chargingRateUnit> W)."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(device_model={"SmartChargingCtrlr.RateUnit": "A"}) as cs:
+            res = await call(cs, "Steps 1-2", "GetCompositeSchedule",
+                             {"evseId": 0, "duration": 300, "chargingRateUnit": "W"})
+            check_status("Step 2", res, "Rejected", "GetCompositeScheduleResponse")
+            assert "schedule" not in res, f"Step 2: schedule must be omitted: {res}"
+
+
+async def test_TC_K_47_CS_get_composite_schedule_unknown_evseid(boot_station):
+    """TC_K_47_CS Get Composite Schedule - Unknown EVSEId."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            res = await call(cs, "Steps 1-2", "GetCompositeSchedule", {
+                "evseId": len(cs.config.station.evse_connectors) + 1, "duration": 300, "chargingRateUnit": UNIT})
+            check_status("Step 2", res, "Rejected", "GetCompositeScheduleResponse")
+            assert "schedule" not in res, f"Step 2: schedule must be omitted: {res}"

@@ -237,7 +237,12 @@ def test_get_composite_schedule_in_a_and_w():
     assert [(p.start_period, p.limit) for p in s.charging_schedule_period] == [(0, 10.0), (60, 6.0)]
     w = composite(h, 30.0, 1, 120, "W", msg_id="gcs-w").schedule
     assert [(p.start_period, p.limit) for p in w.charging_schedule_period] == [(0, 6900.0), (30, 4140.0)]
-    whole = composite(h, 0.0, 0, 60, msg_id="gcs-0").schedule             # the grid connection: no profile
+    # the grid connection: what its one EVSE may draw (TC_K_22), below the station's maximum
+    whole = composite(h, 0.0, 0, 120, msg_id="gcs-0").schedule
+    assert [(p.start_period, p.limit) for p in whole.charging_schedule_period] == [(0, 10.0), (60, 6.0)]
+    clear = h.call("ClearChargingProfile", {"chargingProfileId": 1}, 0.0, msg_id="ccp")
+    assert answer(h, clear, "ccp", m.ClearChargingProfileResponse).status == "Accepted"
+    whole = composite(h, 0.0, 0, 60, msg_id="gcs-0b").schedule            # no profile: the EVSE's maximum
     assert [(p.start_period, p.limit) for p in whole.charging_schedule_period] == [(0, 31.8)]
 
 
