@@ -11,14 +11,17 @@
 - Durable (K01.FR.27, TC_K_13): table "charging_profiles", restored at construction; `flush`
   puts the change into the effects before the answer goes out. SmartChargingCtrlr
   Entries[ChargingProfiles] follows the count.
-- TxProfiles end with their transaction: the block keeps the transaction it saw running on
-  each EVSE; when it is gone (after any input, `settle`), its TxProfiles are removed. At start-up
-  (transactions do not survive a restart) the TxProfiles of transactions no longer running go.
+- Transactions: the transactions block tells the block when one starts or ends on an EVSE
+  (`transaction_started` / `transaction_ended`, from its Started / Ended TransactionEvents);
+  an ended transaction takes its TxProfiles with it. At start-up (transactions do not survive
+  a restart) the TxProfiles of transactions no longer running go.
 - RequestStartTransaction's chargingProfile (K05, F01.FR.08..11, TC_K_37): the remote control
   block checks it (`check_for_start`: a TxProfile without transactionId, else Rejected) and
-  leaves it on the EVSE (`Evse.charging_profile`); it is installed with the transactionId once
-  the transaction exists (`install_for_transaction`) and dropped when the remote start ends
-  without one. Ignored while SmartChargingCtrlr.Enabled is false (F01.FR.12's behaviour).
+  leaves it on the EVSE (`Evse.charging_profile`); it is installed with the transactionId when
+  the transaction starts (`transaction_started`) and dropped when the remote start ends
+  without one. Not stored: the remote start it belongs to does not survive a restart either
+  (the authorization is dropped at start-up), so after a reboot it would limit nobody.
+  Ignored while SmartChargingCtrlr.Enabled is false (F01.FR.12's behaviour).
 - The limit applied: `Evse.limit_a` is the composite schedule's limit now, in A per phase on
   the EVSE's supply phases (a limit counted on fewer phases is spread over all of them: the
   controller cannot hold the EV to fewer phases), None when it does not go below the EVSE's
@@ -140,7 +143,6 @@ class SmartCharging(Block):
             return m.SetChargingProfileResponse(status=m.ChargingProfileStatus.Rejected,
                                                 status_info=_no("NotEnabled", "SmartChargingCtrlr.Enabled is false"))
         evse = self.ctx.evses.get(req.evse_id)
-        self._track(evse, now)
         status, info = self.store.install(req.evse_id, req.charging_profile, limits=self.limits(),
                                           transaction_id_of_evse=evse.fsm.transaction_id if evse else None)
         if status == m.ChargingProfileStatus.Accepted:
@@ -176,7 +178,6 @@ class SmartCharging(Block):
         if unit not in units:
             return m.GetCompositeScheduleResponse(status=rejected, status_info=_no(
                 "UnsupportedRateUnit", f"chargingRateUnit: {unit} not in SmartChargingCtrlr.RateUnit"))
-        self._track(self.ctx.evses.get(req.evse_id), now)
         schedule = self._schedule(req.evse_id, self.ctx.utc(now), req.duration, unit)
         return m.GetCompositeScheduleResponse(status=m.GenericStatus.Accepted, schedule=schedule)
 
@@ -221,33 +222,31 @@ class SmartCharging(Block):
                                     f"({info.reason_code}: {info.additional_info})")
         return status
 
-    def _take_remote_profile(self, evse: Evse) -> None:
-        """Install the remote start's profile once its transaction exists; drop it when the
-        remote start ended without one (no authorization held or asked for)."""
-        profile = evse.charging_profile
-        if profile is None:
-            return
-        if evse.fsm.transaction_id is not None:
-            evse.charging_profile = None
-            self.install_for_transaction(evse.id, profile, evse.fsm.transaction_id)
-        elif evse.fsm.id_token is None and evse.remote_start_id is None:
+    def _drop_remote_profile(self, evse: Evse) -> None:
+        """A remote start's profile whose remote start ended without a transaction (no
+        authorization held or asked for) is forgotten."""
+        if evse.fsm.transaction_id is None and evse.fsm.id_token is None and evse.remote_start_id is None:
             evse.charging_profile = None
 
-    # --- transactions --------------------------------------------------------------------------
-    def _track(self, evse: Evse | None, now: float) -> None:
-        """The EVSE's transaction as the profiles see it: one that ended takes its TxProfiles
-        with it; one that started is known from now (Relative profiles start with it)."""
-        if evse is None:
-            return
-        tid = evse.fsm.transaction_id
-        known = self._running.get(evse.id)
-        if (known.transaction_id if known is not None else None) == tid:
-            return
-        if known is not None:
-            del self._running[evse.id]
-            self.store.transaction_ended(evse.id, known.transaction_id)
-        if tid is not None:
-            self._running[evse.id] = Transaction(tid, self.ctx.utc(now))
+    # --- transactions (the transactions block tells: `transaction_started` / `_ended`) --------
+    def transaction_started(self, evse_id: int, transaction_id: str, now: float) -> None:
+        """E -> K: a transaction began on the EVSE (its Started TransactionEvent). It is known
+        from now (Relative profiles start with it, TxProfiles may name it) and a remote start's
+        TxProfile waiting on the EVSE is installed for it (K05)."""
+        self._running[evse_id] = Transaction(transaction_id, self.ctx.utc(now))
+        evse = self.ctx.evses[evse_id]
+        profile, evse.charging_profile = evse.charging_profile, None
+        if profile is not None:
+            self.install_for_transaction(evse_id, profile, transaction_id)
+        self._changed()
+
+    def transaction_ended(self, evse_id: int, transaction_id: str, now: float) -> None:
+        """E -> K: the transaction ended (its Ended TransactionEvent): its TxProfiles go
+        (K01.FR.05's TxProfile lives as long as its transaction)."""
+        known = self._running.get(evse_id)
+        if known is not None and known.transaction_id == transaction_id:
+            del self._running[evse_id]
+        self.store.transaction_ended(evse_id, transaction_id)
         self._changed()
 
     def start(self, now: float, *, soft_reboot: bool = False) -> None:
@@ -262,11 +261,9 @@ class SmartCharging(Block):
 
     # --- the limit -----------------------------------------------------------------------------
     def refresh(self, evse_id: int, now: float) -> None:
-        """The EVSE's limit brought up to date (its transaction, a remote start's profile)
-        without a new offer: the transactions block calls it before it closes the power path."""
+        """The EVSE's limit brought up to date without a new offer: the transactions block calls
+        it before it closes the power path (after `transaction_started`, when one began)."""
         evse = self.ctx.evses[evse_id]
-        self._track(evse, now)
-        self._take_remote_profile(evse)
         evse.limit_a = self._limit(evse, self.ctx.utc(now))
 
     def _limit(self, evse: Evse, utc: datetime) -> float | None:
@@ -295,8 +292,8 @@ class SmartCharging(Block):
 
     def settle(self, now: float) -> None:
         for evse in self.ctx.evses.values():
-            self._track(evse, now)
-            self._take_remote_profile(evse)
+            if evse.charging_profile is not None:
+                self._drop_remote_profile(evse)
         if self._dirty:
             self._dirty = False
             utc = self.ctx.utc(now)

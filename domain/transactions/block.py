@@ -129,6 +129,7 @@ class Transactions(Block):
         if messages:
             snapshot = json.dumps(evse.fsm.snapshot(now), separators=(",", ":"))
             self.ctx.outbox.post_durable(messages, self, kv={SNAPSHOT_KEY.format(evse=evse_id): snapshot})
+            self._tell_smart_charging(evse_id, messages, now)
         path_changed = False
         for o in outputs:
             if isinstance(o, PowerPath):
@@ -140,6 +141,15 @@ class Transactions(Block):
                 self.ctx.emit(o)
         if path_changed:
             self._energy_follows(evse_id, now)
+
+    def _tell_smart_charging(self, evse_id: int, messages: list[m.TransactionEventRequest], now: float) -> None:
+        """A transaction started or ended: smart charging is told (its Tx/Relative profiles,
+        a remote start's profile), before a closing power path asks for the limit."""
+        for msg in messages:
+            if msg.event_type == m.TransactionEvent.Started:
+                self.smart_charging.transaction_started(evse_id, msg.transaction_info.transaction_id, now)
+            elif msg.event_type == m.TransactionEvent.Ended:
+                self.smart_charging.transaction_ended(evse_id, msg.transaction_info.transaction_id, now)
 
     def _energy_follows(self, evse_id: int, now: float) -> None:
         """EnergyTransfer: the EV draws once it asks for energy and the power path is closed."""

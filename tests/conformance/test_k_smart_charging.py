@@ -692,3 +692,30 @@ async def test_TC_K_47_CS_get_composite_schedule_unknown_evseid(boot_station):
                 "evseId": len(cs.config.station.evse_connectors) + 1, "duration": 300, "chargingRateUnit": UNIT})
             check_status("Step 2", res, "Rejected", "GetCompositeScheduleResponse")
             assert "schedule" not in res, f"Step 2: schedule must be omitted: {res}"
+
+
+# =========================================================================== beyond the test cases
+
+async def test_remote_start_profile_is_not_kept_over_a_reboot_because_the_remote_start_is_not(boot_station):
+    """K05 across a reboot (why the waiting chargingProfile of a remote start is not stored): a
+    RequestStartTransaction with a TxProfile before the EV is plugged in, then a power cycle. The
+    authorization of the remote start is dropped at start-up (no transaction is running), so no
+    transaction will ever be the one the profile was for: the next session (by card) charges
+    without it."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(device_model=tx_points()) as cs:
+            csms_answers_transaction_event(cs, {"status": "Accepted"})
+            res = await call(cs, "Remote start", "RequestStartTransaction", {
+                "idToken": {"idToken": "REMOTE-1", "type": "Central"}, "evseId": EVSE,
+                "remoteStartId": REMOTE_START_ID, "chargingProfile": charging_profile(
+                    "TxProfile", kind="Relative", duration=None)})
+            check_status("Remote start", res, "Accepted", "RequestStartTransactionResponse")
+            authorized = cs.runtime.snapshot()["evses"][EVSE].get("authorized")
+            assert authorized is not None, f"Remote start: EVSE {EVSE} must be authorized: {authorized}"
+            await cs.restart()
+            authorized = cs.runtime.snapshot()["evses"][EVSE].get("authorized")
+            assert authorized is None, f"After the reboot: the remote start must be gone: {authorized}"
+            await Session(cs).energy_transfer_started("After the reboot (EnergyTransferStarted by card)")
+            await get_profiles(cs, "After the reboot", {"chargingProfileId": [PROFILE_ID]}, status="NoProfiles")
+            limit = first_limit("After the reboot", await composite(cs, "After the reboot", EVSE, 60))
+            assert limit > 6, f"After the reboot: the remote start's 6 A profile limits the card session: {limit}"
