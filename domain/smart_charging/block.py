@@ -77,6 +77,7 @@ def _no(code: str, info: str) -> m.StatusInfo:
 
 class SmartCharging(Block):
     name = "smart_charging"
+    needs = {"transactions": "transactions"}        # ChargingRateChanged is its TransactionEvent (K11)
     tables = (TABLE,)
     events = (ExternalLimitChanged,)
 
@@ -87,6 +88,7 @@ class SmartCharging(Block):
         self._until: dict[int, datetime] = {}           # EVSE -> when its limit next changes
         self._dirty = True                               # the limits must be computed again
         self._external: dict[tuple[int, m.ChargingLimitSource], ExternalLimit] = {}   # (EVSE, source) ->
+        self._external_changed = False                   # an external signal changed the limits (K11)
         self.calls = {
             "SetChargingProfile": self._set_charging_profile,
             "ClearChargingProfile": self._clear_charging_profile,
@@ -296,9 +298,25 @@ class SmartCharging(Block):
                 self._drop_remote_profile(evse)
         if self._dirty:
             self._dirty = False
+            external, self._external_changed = self._external_changed, False
             utc = self.ctx.utc(now)
             for evse in self.ctx.evses.values():
+                before = self._applied_a(evse.id, evse.limit_a)
                 self._offer_limit(evse, self._limit(evse, utc))
+                if external and evse.fsm.transaction_id is not None and self._beyond_significance(
+                        before, self._applied_a(evse.id, evse.limit_a)):
+                    self.transactions.charging_rate_changed(evse.id, now)
+
+    def _applied_a(self, evse_id: int, limit: float | None) -> float:
+        """The current the EVSE may deliver per phase: its limit, or its maximum (None)."""
+        return limit if limit is not None else combine([(self._max_w(evse_id), W, self._phases(evse_id))], A)[0]
+
+    def _beyond_significance(self, old: float, new: float) -> bool:
+        """K11/K12: a change of more than LimitChangeSignificance percent of the old value."""
+        if old == new:
+            return False
+        threshold = float(self._setting("LimitChangeSignificance") or 0)
+        return old == 0 or abs(new - old) * 100 / old > threshold
 
     def next_deadline(self) -> float | None:
         if not self._until:
@@ -341,16 +359,13 @@ class SmartCharging(Block):
         if new == old:
             return
         self._external[key] = new
-        self._dirty = True
+        self._dirty = self._external_changed = True
         if old is None or self._significant(old, new):
             self._notify_limit(event.evse, new)
 
     def _significant(self, old: ExternalLimit, new: ExternalLimit) -> bool:
         """K11/K12: a change of more than LimitChangeSignificance percent (another unit: always)."""
-        if old.unit != new.unit or old.value == 0:
-            return True
-        threshold = float(self._setting("LimitChangeSignificance") or 0)
-        return abs(new.value - old.value) * 100 / old.value > threshold
+        return old.unit != new.unit or self._beyond_significance(old.value, new.value)
 
     def _notify_limit(self, evse_id: int, limit: ExternalLimit) -> None:
         """NotifyChargingLimitRequest; the limit as a one-period chargingSchedule when
@@ -366,7 +381,7 @@ class SmartCharging(Block):
     def _drop_external(self, key: tuple[int, m.ChargingLimitSource]) -> None:
         """K13: the limit is gone (K13.FR.01: it limits no more), ClearedChargingLimitRequest."""
         del self._external[key]
-        self._dirty = True
+        self._dirty = self._external_changed = True
         evse_id, source = key
         self.ctx.outbox.post(m.ClearedChargingLimitRequest(charging_limit_source=source, evse_id=evse_id or None))
 

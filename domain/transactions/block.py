@@ -142,6 +142,12 @@ class Transactions(Block):
         if path_changed:
             self._energy_follows(evse_id, now)
 
+    def charging_rate_changed(self, evse_id: int, now: float) -> None:
+        """K -> E: an external limit changed the EVSE's charging rate significantly (K11):
+        its transaction reports it (TransactionEvent, triggerReason ChargingRateChanged)."""
+        evse = self.ctx.evses[evse_id]
+        self.drive(evse_id, evse.fsm.charging_rate_changed(now, self.ctx.utc(now)), now)
+
     def _tell_smart_charging(self, evse_id: int, messages: list[m.TransactionEventRequest], now: float) -> None:
         """A transaction started or ended: smart charging is told (its Tx/Relative profiles,
         a remote start's profile), before a closing power path asks for the limit."""

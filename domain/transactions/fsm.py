@@ -326,6 +326,15 @@ class EvseTransactions(Machine, Samplers, Snapshots):
                    evse=m.EVSE(id=self.evse_id, connector_id=self._connector or 1))
         return self._finish(now)
 
+    def charging_rate_changed(self, now: float, utc: datetime) -> list[TxOutput]:
+        """The limit in force changed by more than LimitChangeSignificance through an external
+        actor (K11/K12 with a transaction; errata 6.2.19: not for the CSMS's own profiles): an
+        Updated with triggerReason ChargingRateChanged."""
+        if self._tx is None:
+            return []
+        self._emit(TE.Updated, utc, TR.ChargingRateChanged, state=self._charging_state())
+        return self._finish(now)
+
     def reset(self, now: float, utc: datetime, *, immediate: bool = True) -> list[TxOutput]:
         """ResetRequest. Immediate (B12.FR.04/08, errata 2.11): Ended with triggerReason
         ResetCommand, stoppedReason ImmediateReset, no idToken. OnIdle: nothing to do here; the

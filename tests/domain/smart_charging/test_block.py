@@ -435,18 +435,39 @@ def test_external_limit_and_a_profile_the_lower_wins():
     assert offers(h)[-1] == EnergyOffer(1, True, 8.0)
 
 
+def rate_changes(calls: list) -> list[str]:
+    """The transactionIds of the TransactionEventRequests with triggerReason ChargingRateChanged."""
+    return [c[3]["transactionInfo"]["transactionId"] for c in calls
+            if c[2] == "TransactionEvent" and c[3]["triggerReason"] == "ChargingRateChanged"]
+
+
 def test_external_limit_change_is_notified_only_beyond_limit_change_significance():
-    """LimitChangeSignificance 10 %: 16 A -> 15 A (6.25 %) applied, not notified; -> 12 A
-    (20 % of 15 A) notified."""
+    """LimitChangeSignificance 10 %: 16 A -> 15 A (6.25 %) applied, not notified, no
+    ChargingRateChanged; -> 12 A (20 % of 15 A) notified and, the transaction running, an
+    Updated TransactionEvent with triggerReason ChargingRateChanged (K11)."""
     h = listening()
-    charging(h, 1.0)
-    external(h, 2.0, amps=16.0)
+    tx = charging(h, 1.0)
+    assert rate_changes(external(h, 2.0, amps=16.0)) == [tx]        # from the EVSE's 31.8 A
     calls = external(h, 3.0, amps=15.0)
     assert offers(h)[-1] == EnergyOffer(1, True, 15.0)
-    assert not [c for c in calls if c[2] == "NotifyChargingLimit"]
+    assert not [c for c in calls if c[2] in ("NotifyChargingLimit", "TransactionEvent")]
     calls = external(h, 4.0, amps=12.0)
     assert offers(h)[-1] == EnergyOffer(1, True, 12.0)
-    assert [c[2] for c in calls] == ["NotifyChargingLimit"]
+    assert [c[2] for c in calls] == ["NotifyChargingLimit", "TransactionEvent"]
+    assert rate_changes(calls) == [tx]
+    assert rate_changes(external(h, 5.0, source="EMS")) == [tx]      # removed: back to 31.8 A
+
+
+def test_charging_rate_changed_only_for_external_limits_during_a_transaction():
+    """Errata 6.2.19: the CSMS's own profiles changing the rate are no ChargingRateChanged; an
+    external limit without a transaction has no TransactionEvent to send."""
+    h = listening()
+    assert not [c for c in external(h, 1.0, amps=16.0) if c[2] == "TransactionEvent"]
+    charging(h, 2.0)
+    frames = h.call("SetChargingProfile", {"evseId": 1, "chargingProfile": profile(periods=[(0, 6.0)])}, 3.0,
+                    msg_id="scp")
+    assert offers(h)[-1] == EnergyOffer(1, True, 6.0)
+    assert not rate_changes(h.settle(frames, 3.0))
 
 
 def test_external_limit_removed_lifts_the_limit_and_is_cleared():
