@@ -89,6 +89,7 @@ BASIC_AUTH_PASSWORD_MIN = 16   # OCPP recommends >= 16; shorter ones are accepte
 UNIX_SOCKET_PATH_MAX = 107     # sun_path is 108 bytes including the terminating NUL
 MODBUS_UNIT_IDS = (1, 247)     # Modbus RTU slave addresses (0 is broadcast, 248.. reserved)
 I2C_ADDRESSES = (0x03, 0x77)   # 7-bit addresses outside the reserved ones
+DEFAULT_LIMIT_A = (6, 80)      # A per phase: IEC 61851-1's lowest PWM current .. a big AC EVSE
 
 DeviceModelValue = str | int | float | bool
 
@@ -216,6 +217,17 @@ class HardwareConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SmartChargingConfig:
+    """``[smart_charging]``: what limits the EVSEs when the CSMS cannot."""
+
+    default_limit_a: float | None = None
+    """Offline default: the current per phase (A, 6..80) an EVSE may offer while the station is
+    offline (link down or not yet accepted) and no charging profile has a limit for it at that
+    instant (none installed, all expired or not yet valid, SmartChargingCtrlr.Enabled false).
+    None (leave it out): the EVSE's own maximum (EVSE.Power)."""
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     """``[log]``."""
 
@@ -232,6 +244,7 @@ class Config:
     csms: CsmsConfig = field(default_factory=CsmsConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
+    smart_charging: SmartChargingConfig = field(default_factory=SmartChargingConfig)
     log: LogConfig = field(default_factory=LogConfig)
     device_model: Mapping[str, DeviceModelValue] = field(default_factory=dict)
     """Initial device-model values, ``"Component.Variable" = value``. Keys are
@@ -528,6 +541,10 @@ def _check(cfg: Config, base_dir: Path) -> Config:
     if hw.control_socket == "":
         raise _Problem("must not be empty", ("hardware", "control_socket"))
     hw = _check_hardware(hw, st)
+    default_a = cfg.smart_charging.default_limit_a
+    if default_a is not None and not DEFAULT_LIMIT_A[0] <= default_a <= DEFAULT_LIMIT_A[1]:
+        raise _Problem(f"expected {DEFAULT_LIMIT_A[0]}..{DEFAULT_LIMIT_A[1]} (A per phase), got {default_a}",
+                       ("smart_charging", "default_limit_a"))
     level = cfg.log.level.upper()
     if level not in LOG_LEVELS:
         raise _Problem(f"expected one of {', '.join(LOG_LEVELS)}, got {_show(cfg.log.level)}",

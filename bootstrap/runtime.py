@@ -171,6 +171,7 @@ class StationRuntime:
                                values={k: v for k in keys if (v := storage.get(k)) is not None}),
             event_id_seed=int(self._wall_clock().timestamp() * 1000) % 2**31,
             data_transfer=DataTransferRegistry(self.deployment.extensions),
+            default_limit_a=config.smart_charging.default_limit_a,
         )
         boot_reason = station.boot_reason
         link = self.deployment.make_link(link_settings(config, dm))

@@ -40,6 +40,7 @@ class StartArgs:
     boot_reason: str | None = None              # None: the one stored by a reset, else PowerUp
     event_id_seed: int = 1                      # first NotifyEvent eventId of this boot
     data_transfer: Any = None                   # the deployment's DataTransferRegistry (P01/P02)
+    default_limit_a: float | None = None        # K: the offline default limit ([smart_charging])
 
 
 class Context:

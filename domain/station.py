@@ -80,6 +80,7 @@ class Station:
         event_id_seed: int = 1,
         new_transaction_id: Callable[[], str] | None = None,
         data_transfer: DataTransferRegistry | None = None,
+        default_limit_a: float | None = None,
     ) -> None:
         stored = stored or StoredState()
         self.info, self.dm, self.clock = info, device_model, clock
@@ -91,7 +92,8 @@ class Station:
         ctx = self.ctx = Context(dm=device_model, clock=clock, outbox=self.outbox, evses=evses,
                                  effects=self._effects, info=info)
 
-        self._route = r = Routing(cls(ctx, stored, StartArgs(boot_reason, event_id_seed, data_transfer))
+        self._route = r = Routing(cls(ctx, stored, StartArgs(boot_reason, event_id_seed, data_transfer,
+                                                                     default_limit_a))
                                   for cls in BLOCKS)
         self._blocks = r.blocks
         for block in r.blocks:                  # the blocks as attributes, for the runtime and views

@@ -89,6 +89,8 @@ class SmartCharging(Block):
         self._dirty = True                               # the limits must be computed again
         self._external: dict[tuple[int, m.ChargingLimitSource], ExternalLimit] = {}   # (EVSE, source) ->
         self._external_changed = False                   # an external signal changed the limits (K11)
+        self._default_a = args.default_limit_a           # the offline default ([smart_charging])
+        self._online = False                             # ctx.online as the limits were last computed
         self.calls = {
             "SetChargingProfile": self._set_charging_profile,
             "ClearChargingProfile": self._clear_charging_profile,
@@ -183,23 +185,24 @@ class SmartCharging(Block):
         schedule = self._schedule(req.evse_id, self.ctx.utc(now), req.duration, unit)
         return m.GetCompositeScheduleResponse(status=m.GenericStatus.Accepted, schedule=schedule)
 
-    def _schedule(self, evse_id: int, start: datetime, duration: int, unit: m.ChargingRateUnit) -> m.CompositeSchedule:
+    def _schedule(self, evse_id: int, start: datetime, duration: int, unit: m.ChargingRateUnit,
+                  fallback: Limit | None = None) -> m.CompositeSchedule:
         """The composite schedule of the EVSE from `start`: the installed profiles (none while
         disabled), its running transaction, its phases and maximum. 0: the station's own limits
         and the EVSEs' schedules added (`station_schedule`, TC_K_22)."""
-        schedule = self._own_schedule(evse_id, start, duration, unit)
+        schedule = self._own_schedule(evse_id, start, duration, unit, fallback)
         if evse_id != 0:
             return schedule
         return station_schedule(schedule, [self._own_schedule(e, start, duration, unit) for e in self.ctx.evses])
 
-    def _own_schedule(self, evse_id: int, start: datetime, duration: int,
-                      unit: m.ChargingRateUnit) -> m.CompositeSchedule:
+    def _own_schedule(self, evse_id: int, start: datetime, duration: int, unit: m.ChargingRateUnit,
+                      fallback: Limit | None = None) -> m.CompositeSchedule:
         """`composite_schedule` of one EVSE, or of the station's own limits (0)."""
         phases = self._phases(evse_id) if evse_id else max((self._phases(e) for e in self.ctx.evses), default=3)
         return composite_schedule(
             evse_id, self.store.installed() if self.enabled else (), start=start, duration=duration, unit=unit,
             physical_max=Limit(self._max_w(evse_id), W), transaction=self._running.get(evse_id), phases=phases,
-            external=self._externals_on(evse_id))
+            external=self._externals_on(evse_id), fallback=fallback)
 
     # --- K05 a remote start's profile ----------------------------------------------------------
     def check_for_start(self, evse_id: int, profile: m.ChargingProfile) -> m.StatusInfo | None:
@@ -272,14 +275,22 @@ class SmartCharging(Block):
         """The limit in force at `utc` (A per phase on the EVSE's phases, None: none below its
         maximum); when it next changes goes to `_until`."""
         self._until.pop(evse.id, None)
-        if not (self.enabled and len(self.store)) and not self._externals_on(evse.id):
+        fallback = self._offline_default()
+        if not (self.enabled and len(self.store)) and not self._externals_on(evse.id) and fallback is None:
             return None
-        schedule = self._schedule(evse.id, utc, WINDOW_S, A)
+        schedule = self._schedule(evse.id, utc, WINDOW_S, A, fallback)
         now = limit_at(schedule, utc)
         self._until[evse.id] = now.until
         phases = self._phases(evse.id)
         amps = combine([(now.limit * (now.number_phases or phases) / phases, A, phases)], A)[0]
         return amps if amps < combine([(self._max_w(evse.id), W, phases)], A)[0] else None
+
+    def _offline_default(self) -> Limit | None:
+        """[smart_charging] default_limit_a while the station is offline (link down or not
+        accepted): it limits where no profile does, until the CSMS can manage the EVSEs again."""
+        if self._default_a is None or self.ctx.online:
+            return None
+        return Limit(self._default_a, A)
 
     def _offer_limit(self, evse: Evse, limit: float | None) -> None:
         """The limit changed -> a new offer while the power path is closed. A limit lifted while
@@ -293,6 +304,9 @@ class SmartCharging(Block):
             self.ctx.emit(evse.offer_for(True))
 
     def settle(self, now: float) -> None:
+        if self.ctx.online != self._online:              # the offline default starts or ends
+            self._online = self.ctx.online
+            self._dirty = self._dirty or self._default_a is not None
         for evse in self.ctx.evses.values():
             if evse.charging_profile is not None:
                 self._drop_remote_profile(evse)

@@ -244,9 +244,10 @@ def combine(limits: Iterable[tuple[float, m.ChargingRateUnit, int]], unit: m.Cha
 def composite_schedule(evse_id: int, installed: Iterable[Installed], *, start: datetime, duration: int,
                        unit: m.ChargingRateUnit, physical_max: Limit, transaction: Transaction | None = None,
                        external: Sequence[ExternalLimit] = (), phases: int = 3,
-                       voltage: float = VOLTAGE) -> m.CompositeSchedule:
+                       voltage: float = VOLTAGE, fallback: Limit | None = None) -> m.CompositeSchedule:
     """The composite schedule of EVSE `evse_id` (0: the station) over [start, start + duration)
-    in `unit` (K08): the rules in the module docstring."""
+    in `unit` (K08): the rules in the module docstring. `fallback`: a limit that applies where
+    no profile has one (the station's offline default)."""
     if duration < 0:
         raise ValueError("duration: negative")
     if not 1 <= phases <= 3:
@@ -259,8 +260,10 @@ def composite_schedule(evse_id: int, installed: Iterable[Installed], *, start: d
     constant += [(x.value, x.unit, x.number_phases or phases) for x in external]
     bounds = sorted({lo, *(t for t in _changes(by_purpose) if lo < t < hi)})
     periods: list[m.ChargingSchedulePeriod] = []
+    default = [] if fallback is None else [(fallback.value, fallback.unit, fallback.number_phases or phases)]
     for t in bounds:
-        limits = [(seg[2], seg[3], seg[4]) for seg in _in_force(by_purpose, t)] + constant
+        found = _in_force(by_purpose, t)
+        limits = [(seg[2], seg[3], seg[4]) for seg in found] + constant + (default if not found else [])
         value, n = combine(limits, unit, voltage)
         if periods and (periods[-1].limit, periods[-1].number_phases) == (value, n):
             continue

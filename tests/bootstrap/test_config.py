@@ -59,6 +59,7 @@ def test_defaults() -> None:
     assert cfg.hardware.evse_controller == EvseControllerConfig("/dev/ttyS1", 115200)
     assert cfg.hardware.meter == MeterConfig("/dev/ttyUSB0", 9600, 1)
     assert cfg.hardware.rfid == RfidConfig("/dev/ttyS2", 115200, 1, 0x24)
+    assert cfg.smart_charging.default_limit_a is None
     assert cfg.log.level == "INFO"
     assert dict(cfg.device_model) == {}
     assert cfg.warnings == ()
@@ -91,6 +92,8 @@ path = "data/st.db"
 [hardware]
 adapter = "sim"
 control_socket = "/run/evse/sim.sock"
+[smart_charging]
+default_limit_a = 16
 [log]
 level = "debug"
 [device_model]
@@ -109,6 +112,7 @@ level = "debug"
     assert cfg.csms.message_timeout == 5
     assert cfg.storage.path == "/etc/evse/data/st.db"
     assert cfg.hardware.control_socket == "/run/evse/sim.sock"
+    assert cfg.smart_charging.default_limit_a == 16
     assert cfg.log.level == "DEBUG"
     assert dict(cfg.device_model) == {
         "TxCtrlr.TxStartPoint": "PowerPathClosed",
@@ -167,7 +171,7 @@ def test_example_file_parses_and_shows_the_defaults() -> None:
     # every key of every section appears in the example (commented or not); sub-tables
     # such as [hardware.meter] with each of their keys
     text = example.read_text()
-    for section in ("station", "csms", "storage", "hardware", "log"):
+    for section in ("station", "csms", "storage", "hardware", "smart_charging", "log"):
         assert f"[{section}]" in text
         for f in dataclasses.fields(getattr(cfg, section)):
             value = getattr(getattr(cfg, section), f.name)
@@ -350,6 +354,10 @@ def test_structure_errors(text: str, expected: str) -> None:
     (MINIMAL + '[hardware]\ncontrol_socket = ""\n', "hardware.control_socket: must not be empty"),
     (MINIMAL + f'[hardware]\ncontrol_socket = "{"s" * 120}.sock"\n',
      "hardware.control_socket: too long for a Unix socket"),
+    (MINIMAL + "[smart_charging]\ndefault_limit_a = 5.9\n",
+     "smart_charging.default_limit_a: expected 6..80 (A per phase), got 5.9"),
+    (MINIMAL + "[smart_charging]\ndefault_limit_a = 81\n",
+     "smart_charging.default_limit_a: expected 6..80 (A per phase), got 81"),
     (MINIMAL + '[log]\nlevel = "chatty"\n',
      'log.level: expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL, got "chatty"'),
 ])

@@ -97,7 +97,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # --------------------------------------------------------------------------- configuration
 
 def make_config(tmp_path: Path, url: str, *, evse_connectors: Iterable[int] = (1,),
-                device_model: dict[str, Any] | None = None) -> Config:
+                device_model: dict[str, Any] | None = None, tables: str = "") -> Config:
+    """The station's configuration file; `tables`: more TOML tables (e.g. ``[smart_charging]``)."""
     values = {
         # reconnect at once after a restart
         "OCPPCommCtrlr.RetryBackOffWaitMinimum": 0,
@@ -119,6 +120,7 @@ def make_config(tmp_path: Path, url: str, *, evse_connectors: Iterable[int] = (1
         path = "station.db"
         [hardware]
         control_socket = "sim.sock"
+{tables}
         [device_model]
 {lines}
         """,
@@ -356,6 +358,7 @@ _PASS_THROUGH = (trio.Cancelled, KeyboardInterrupt, SystemExit, GeneratorExit)
 async def open_conformance_station(
     tmp_path: Path, *, device_model: dict[str, Any] | None = None, evse_connectors: Iterable[int] = (1,),
     heartbeat_interval: int = 3600, boot_timeout: float = 10, boot_statuses: Iterable[str] = (),
+    tables: str = "",
 ) -> AsyncIterator[ConformanceStation]:
     """Boot the real station against a DevCsms (in memory under the MockClock, else on
     loopback); see the module docstring."""
@@ -368,7 +371,8 @@ async def open_conformance_station(
         await serve_csms(csms, nursery)
         station = ConformanceStation(
             nursery, tmp_path, csms,
-            make_config(tmp_path, csms.url, evse_connectors=evse_connectors, device_model=device_model))
+            make_config(tmp_path, csms.url, evse_connectors=evse_connectors, device_model=device_model,
+                        tables=tables))
         try:
             await station.start(boot_timeout, registered=registered)
         except _PASS_THROUGH:

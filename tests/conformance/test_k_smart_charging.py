@@ -35,7 +35,7 @@ from typing import Any
 import trio
 
 from devtools.dev_csms import CallError
-from tests.conformance.conftest import expect_call
+from tests.conformance.conftest import CALL_WAIT, expect_call
 from tests.conformance.test_cd_authorization import answered, csms_answers_authorize, fail
 from tests.conformance.test_efj_transactions import (
     EVSE,
@@ -46,6 +46,7 @@ from tests.conformance.test_efj_transactions import (
     csms_answers_transaction_event,
     tx_points,
 )
+from tests.conformance.test_e_transactions_more import octt_accepts_reconnect, octt_goes_offline
 from tests.memory_link import rig_utc_now
 
 TIMEOUT = 20                # s, per test
@@ -719,3 +720,40 @@ async def test_remote_start_profile_is_not_kept_over_a_reboot_because_the_remote
             await get_profiles(cs, "After the reboot", {"chargingProfileId": [PROFILE_ID]}, status="NoProfiles")
             limit = first_limit("After the reboot", await composite(cs, "After the reboot", EVSE, 60))
             assert limit > 6, f"After the reboot: the remote start's 6 A profile limits the card session: {limit}"
+
+
+async def offered_current(cs, evse: int = EVSE) -> float | None:
+    """What the simulated controller was last told the EV may draw (A per phase)."""
+    [e] = [e for e in (await cs.control(cmd="state"))["evses"] if e["evse"] == evse]
+    return e["offered_current_a"]
+
+
+async def until_offered(cs, step: str, check) -> float | None:
+    """Wait (up to CALL_WAIT) until the controller's offered current passes `check`."""
+    with trio.move_on_after(CALL_WAIT):
+        while not check(amps := await offered_current(cs)):
+            await trio.sleep(0.05)
+        return amps
+    fail(f"{step}: the controller's offered current is {await offered_current(cs)!r}")
+
+
+async def test_offline_default_limit_reaches_the_controller_and_profiles_keep_limiting_offline(boot_station):
+    """Issue 18 "Offline" end to end ([smart_charging] default_limit_a = 8): a charging session
+    without a profile is not limited while online; the link lost, the controller is told 8 A;
+    the CSMS back, the EVSE's maximum again. Then a TxProfile of 10 A: with the link lost again
+    it keeps limiting (10 A, not the default)."""
+    with trio.fail_after(TIMEOUT * 2):
+        async with boot_station(device_model=tx_points(), tables="[smart_charging]\ndefault_limit_a = 8") as cs:
+            s = Session(cs)
+            await s.energy_transfer_started("Online (EnergyTransferStarted)")
+            assert await offered_current(cs) is None, "Online without a profile: nothing may limit the EV"
+            await octt_goes_offline(cs, "Offline")
+            await until_offered(cs, "Offline (no profile: the default)", lambda a: a == 8)
+            await octt_accepts_reconnect(cs, "Back online")
+            await until_offered(cs, "Back online (the EVSE's maximum)", lambda a: a is not None and a > 8)
+            await set_profile(cs, "Online: a TxProfile of 10 A", EVSE, charging_profile(
+                "TxProfile", kind="Relative", duration=None, limit=10.0, transactionId=s.tx_id))
+            await until_offered(cs, "Online (the TxProfile)", lambda a: a == 10)
+            await octt_goes_offline(cs, "Offline again")
+            await trio.sleep(CALL_WAIT)
+            assert await offered_current(cs) == 10, "Offline: the TxProfile must keep limiting, not the default"

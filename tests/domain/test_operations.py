@@ -44,7 +44,8 @@ class Rig(Harness):
     DataTransfer extensions, hardware parts), deterministic transaction ids and a record of
     every CALL the station sent."""
 
-    def __init__(self, evse_connectors=(1,), *, stored=None, availability=None, extensions=(), parts=()):
+    def __init__(self, evse_connectors=(1,), *, stored=None, availability=None, extensions=(), parts=(),
+                 default_limit_a=None):
         self.ids = 0
         self.tx_ids = 0
         dm = DeviceModel(load_definitions(list(evse_connectors), station_id="CS-1", security_profile=1,
@@ -54,7 +55,7 @@ class Rig(Harness):
             device_model=dm, clock=StationClock(0.0, T0), new_message_id=self._new_id,
             new_transaction_id=self._new_tx,
             stored=StoredState(values={AVAILABILITY_KEY: availability} if availability is not None else {}),
-            data_transfer=DataTransferRegistry(extensions))
+            data_transfer=DataTransferRegistry(extensions), default_limit_a=default_limit_a)
         self.effects: list = []
         self.calls: list[list] = []
 

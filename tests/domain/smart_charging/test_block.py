@@ -536,3 +536,55 @@ def test_external_limit_for_an_unknown_evse_or_source_changes_nothing():
         ExternalLimitChanged(1, amps=10.0, watts=2300.0)
     with pytest.raises(ValueError, match="amps"):
         ExternalLimitChanged(1, amps=-1.0)
+
+
+# =========================================================================== offline
+
+def until(h: Rig, end: float) -> None:
+    """Every deadline of the station up to `end` passed (the link is down: nothing to answer)."""
+    while (d := h.station.next_deadline()) is not None and d <= end:
+        h.tick(d)
+
+
+def test_profiles_keep_being_applied_with_the_link_down():
+    """Offline (issue 18): the installed profiles keep limiting with the link down; a period
+    boundary passed offline reaches the offer."""
+    h = booted()
+    set_profile(h, 0.5, 1, profile(periods=[(0, 10.0), (120, 6.0)]))
+    charging(h, 1.0)
+    assert offers(h)[-1] == EnergyOffer(1, True, 10.0)
+    h.run(h.station.link_down(2.0))
+    until(h, 119.0)
+    assert offers(h)[-1] == EnergyOffer(1, True, 10.0)
+    until(h, 120.0)
+    assert offers(h)[-1] == EnergyOffer(1, True, 6.0)
+
+
+def test_offline_default_limit_applies_where_no_profile_does():
+    """[smart_charging] default_limit_a 8 A: online without a profile nothing limits; offline a
+    valid profile still rules (10 A), once it has ended the default does (8 A), back online the
+    EVSE's maximum again."""
+    h = booted(default_limit_a=8.0)
+    p = profile(periods=[(0, 10.0)])
+    p["chargingSchedule"][0]["duration"] = 100
+    set_profile(h, 0.5, 1, p)
+    charging(h, 1.0)
+    assert offers(h)[-1] == EnergyOffer(1, True, 10.0)
+    h.run(h.station.link_down(2.0))
+    assert offers(h)[-1] == EnergyOffer(1, True, 10.0)
+    until(h, 100.0)
+    assert offers(h)[-1] == EnergyOffer(1, True, 8.0)
+    h.settle(h.up(101.0), 101.0)
+    assert offers(h)[-1].limit_a == pytest.approx(22000 / 3 / 230, abs=0.1)
+
+
+def test_offline_default_limit_bounds_a_session_started_offline():
+    """A session started with the link down (AuthCtrlr.OfflineTxForUnknownIdEnabled), no
+    profile: its first offer carries the default."""
+    h = booted(default_limit_a=6.0, stored={("AuthCtrlr/OfflineTxForUnknownIdEnabled", "Actual"): "true"})
+    h.run(h.station.link_down(0.5))
+    h.hw(CablePlugged(1, 1), 1.0)
+    h.hw(TokenPresented(CARD[1], evse=1), 1.0)
+    h.hw(EnergyRequested(1, 7000.0), 1.0)
+    assert h.tx_id(1) is not None
+    assert offers(h) == [EnergyOffer(1, True, 6.0)]
