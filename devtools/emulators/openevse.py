@@ -13,6 +13,10 @@ slave as if it were the controller's UART. The emulator follows the firmware
 * the meter: W·s of this session integrate current x voltage while the relay is closed
   (trio's clock, so a MockClock works); a session starts at plug-in and is folded into
   the accumulated Wh (whole Wh) at unplug, as the firmware does;
+* what sits behind the relay: `on_power` (e.g. an `Sdm630Emulator.set_load`) is told the power
+  the EV draws (charging amps x voltage) at once whenever it changes (`SC`, the relay, the EV's
+  own limit, a reboot, the heartbeat fallback), the energy integrated up to that instant first,
+  so a meter's energy follows the current the station sets;
 * heartbeat supervision (`SY`): without a pulse for the interval the current drops to
   the fallback amps until `SY 165` acknowledges;
 * a reboot (`FR` or `reboot()`) answers nothing, resets volatile settings (auth lock,
@@ -90,6 +94,9 @@ class OpenEvseEmulator:
         self.hs_interval = 0             # heartbeat supervision (saved in EEPROM)
         self.hs_amps = 0
         self._since: float | None = None
+        # what sits behind the relay (a meter): told the drawn power (W) whenever it changes
+        self.on_power: Callable[[float], None] | None = None
+        self._power_told: float | None = None
         self._decoder = rapi.LineDecoder(max_line=BUFLEN)
         self._out_send, self._out_recv = trio.open_memory_channel[bytes](math.inf)
         self._hs_wakeup = trio.Event()
@@ -301,8 +308,17 @@ class OpenEvseEmulator:
     def _send(self, data: bytes) -> None:
         self._out_send.send_nowait(data)
 
+    def _follow(self) -> None:
+        """`on_power` told the power drawn now, when it changed (the energy is integrated up
+        to now by then: every change goes through `_integrate` first)."""
+        watts = self.charging_amps * self.voltage
+        if self.on_power is not None and watts != self._power_told:
+            self._power_told = watts
+            self.on_power(watts)
+
     def _notify_state(self) -> None:
         """`$AT` when evse state, pilot, capacity or flags changed since the last one."""
+        self._follow()
         state = (self.evse_state, self.pilot_state, self.current, self.vflags)
         if state == self._sent:
             return
@@ -327,6 +343,7 @@ class OpenEvseEmulator:
         handler = None if name in self.unsupported else self._dispatch.get(name)
         self._integrate()
         reply: Reply | object = handler(args) if handler is not None else (False, "")
+        self._follow()                                # `SC`: the meter behind follows at once
         if reply is _NO_ANSWER:
             return
         if self.response_delay > 0:

@@ -6,8 +6,9 @@
   GetChargingProfiles (K09): the answer, then the ReportChargingProfilesRequests (at most
   PROFILES_PER_REPORT profiles each) as replies the CSMS asked for, sent again when lost.
   GetCompositeSchedule (K08): `composite_schedule` of the EVSE (0: the grid connection) from now
-  over `duration`, in the requested unit (default A); Rejected for an unknown EVSE or a unit
-  not in SmartChargingCtrlr.RateUnit.
+  over `duration`, in the requested unit (default A); Rejected for an unknown EVSE (UnknownEvse),
+  a unit not in SmartChargingCtrlr.RateUnit (UnsupportedRateUnit) or a duration longer than
+  COMPOSITE_MAX_S, a week (ValueTooHigh: the work and the answer grow with it).
 - Durable (K01.FR.27, TC_K_13): table "charging_profiles", restored at construction; `flush`
   puts the change into the effects before the answer goes out. SmartChargingCtrlr
   Entries[ChargingProfiles] follows the count.
@@ -66,6 +67,7 @@ ENTRIES = VariableRef(CTRLR, "Entries", variable_instance="ChargingProfiles")
 EXTERNAL = VariableRef(CTRLR, "ExternalControlSignalsEnabled")
 PROFILES_PER_REPORT = 8             # profiles per ReportChargingProfilesRequest (K09)
 WINDOW_S = 86_400                   # the applied limit is computed a day ahead (again at its end)
+COMPOSITE_MAX_S = 604_800           # GetCompositeSchedule's longest duration: a week (one Weekly recurrence)
 
 A, W = m.ChargingRateUnit.A, m.ChargingRateUnit.W
 Purpose = m.ChargingProfilePurpose
@@ -177,6 +179,9 @@ class SmartCharging(Block):
                                                   status_info=_no("UnknownEvse", f"evseId: no EVSE {req.evse_id}"))
         if req.duration < 0:
             return m.GetCompositeScheduleResponse(status=rejected, status_info=_no("InvalidValue", "duration: negative"))
+        if req.duration > COMPOSITE_MAX_S:
+            return m.GetCompositeScheduleResponse(status=rejected, status_info=_no(
+                "ValueTooHigh", f"duration: {req.duration} s, at most {COMPOSITE_MAX_S} s (a week)"))
         units = self.limits().rate_units
         unit = req.charging_rate_unit or (A if A in units else W)
         if unit not in units:

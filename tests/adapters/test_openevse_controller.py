@@ -506,3 +506,25 @@ async def test_a_missed_pulse_is_acknowledged_and_the_current_re_applied() -> No
         await until(lambda: r.emu.current == 20)
         assert r.emu.hs_trigger == 1
         assert r.ctl.connected
+
+
+@pytest.mark.mock_clock
+async def test_emulator_meter_behind_the_relay_follows_sc_with_the_energy_integrated() -> None:
+    """The emulator's `on_power` (an SDM630 emulator behind the relay): `SC` changes the drawn
+    power at once and the energy up to that instant counts at the old current: 10 s at the
+    default 16 A, then `SC 6 V` and 10 s at 6 A (MockClock: exact)."""
+    from devtools.emulators.sdm630 import Sdm630Emulator
+
+    emu, sdm = OpenEvseEmulator(), Sdm630Emulator()
+    emu.on_power = sdm.set_load
+    for command in (b"$S4 0", b"$FE"):
+        await emu._on_line(command)
+    emu.request_energy()
+    assert emu.relay_closed and sum(sdm.values()[r] for r in (0x000C, 0x000E, 0x0010)) == 16 * 230
+    await trio.sleep(10)
+    await emu._on_line(b"$SC 6 V")
+    assert emu.current == 6 and sdm.values()[0x0034] == 6 * 230
+    await trio.sleep(10)
+    assert sdm.energy_kwh() == pytest.approx((16 + 6) * 230 * 10 / 3_600_000)
+    emu.pause()                                         # the relay opens: nothing drawn
+    assert sdm.values()[0x0034] == 0

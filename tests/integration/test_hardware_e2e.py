@@ -298,26 +298,14 @@ async def test_controller_reboot_reapplies_lock_and_current_and_the_transaction_
 
 
 # --- (f) smart charging: a TxProfile reaches the controller at its period boundary ---------------
-async def _meter_follows_controller(ctl, sdm) -> None:
-    """The wiring: the SDM630 sits behind the controller's relay, so it sees the power the EV
-    draws through it (the controller's offered current at its voltage). Until cancelled."""
-    drawn = None
-    while True:
-        watts = ctl.charging_amps * ctl.voltage
-        if watts != drawn:
-            sdm.set_load(watts)
-            drawn = watts
-        await trio.sleep(0.05)
-
-
 async def test_rev2_tx_profile_10a_then_6a_sets_the_controllers_current_at_the_boundary(tmp_path):
     """K01/K08 to the hardware (issue 18): the limit of a TxProfile's period is sent as `SC`
     (volatile) when the period begins, and the SDM630's power follows the EV's draw."""
     with trio.fail_after(30):
-        async with hardware_station(tmp_path, "openevse-rev2") as b, trio.open_nursery() as wiring:
+        async with hardware_station(tmp_path, "openevse-rev2") as b:
             ctl, sdm = b.rig.controller, b.rig.meter
             assert sdm is not None
-            wiring.start_soon(_meter_follows_controller, ctl, sdm)
+            ctl.on_power = sdm.set_load          # the SDM630 behind the relay sees what the EV draws
             tx_id, n = await card_session(b)
             ctl.request_energy()
             await b.tx_event(n, chargingState="Charging")
@@ -344,7 +332,6 @@ async def test_rev2_tx_profile_10a_then_6a_sets_the_controllers_current_at_the_b
             at_6_power = sampled(await periodic_events(b, 1), POWER)[-1]
             assert (at_10_power, at_6_power) == (10 * ctl.voltage, 6 * ctl.voltage)
             assert not [e for e in b.calls("TransactionEvent", n) if e["eventType"] == "Ended"]
-            wiring.cancel_scope.cancel()
 
 
 # --- UnlockConnector waits for the controller's answer --------------------------------------------

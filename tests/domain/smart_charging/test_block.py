@@ -252,6 +252,18 @@ def test_get_composite_schedule_of_an_unknown_evse_is_rejected():
     assert (r.status, r.status_info.reason_code, r.schedule) == ("Rejected", "UnknownEvse", None)
 
 
+def test_get_composite_schedule_longer_than_a_week_is_rejected():
+    """The duration is bounded (COMPOSITE_MAX_S, a week): longer is Rejected with ValueTooHigh
+    naming the field; a week of a Daily profile is answered (one period per day and change)."""
+    h = booted()
+    set_profile(h, 0.0, 1, profile(kind="Recurring", periods=[(0, 10.0), (3600, 6.0)]) | {"recurrencyKind": "Daily"})
+    r = composite(h, 0.0, 1, 604_801)
+    assert (r.status, r.status_info.reason_code, r.schedule) == ("Rejected", "ValueTooHigh", None)
+    assert r.status_info.additional_info.startswith("duration:")
+    week = composite(h, 0.0, 1, 604_800, msg_id="gcs-week").schedule
+    assert len(week.charging_schedule_period) == 14
+
+
 # =========================================================================== reboot
 
 def test_profiles_survive_a_reboot():
