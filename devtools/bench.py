@@ -68,6 +68,15 @@ Measurements:
            makes (its queue record + the EVSE's transaction snapshot in kv, as
            Station/Charging produce it for a remote start) and, timed separately, of its
            delete; a real file in a temp dir, WAL, synchronous=FULL (the adapter's settings).
+* composite  `Station.frame_received()` for GetCompositeSchedule of EVSE 1 over 24 h (A) with
+           1, 10 and 100 installed profiles (TxDefaultProfiles on EVSE 1 and
+           ChargingStationMaxProfiles in turn, stack levels 0..8, each valid for its own 4 h of
+           the day with a period every hour: all bear on the window), whole domain, ours only.
+           At most 1,000 timed per row.
+* setprofile  SetChargingProfile round trips against the real station process (`evse run`),
+           like the rtt row: a TxDefaultProfile on EVSE 1 replacing itself (same id), from
+           sending the CALL to reading the CALLRESULT; includes the K01 checks, the EVSE's
+           limit computed again and the SQLite write before the answer. Ours only.
 * hardware The real adapters of openevse-rev2 on an emulated board (devtools.emulators.rig:
            ptys, the emulators served by a trio loop in a thread of the bench process) and
            a station process (`evse run`) against the bench CSMS. Per session a new card on
@@ -489,6 +498,66 @@ def measure_inbound(counts: Counts) -> list[Row]:
 def measure_station(counts: Counts) -> list[Row]:
     ours = time_ops(ours_station_op(), counts.micro_n, counts.micro_warmup)
     return [Row("Station.frame_received(GetVariables), whole domain", ours, None)]
+
+
+# --------------------------------------------------------------------------- smart charging (issue 18)
+
+
+COMPOSITE_PROFILES = (1, 10, 100)       # installed charging profiles of the GetCompositeSchedule rows
+COMPOSITE_N_MAX = 1000                  # timed GetCompositeSchedules per row at most (100 profiles: ms each)
+
+
+def bench_profiles(n: int) -> list[tuple[int, dict]]:
+    """`n` (<= 100, Entries[ChargingProfiles]) installable profiles as (evseId, chargingProfile)
+    that all bear on EVSE 1's next 24 h: TxDefaultProfiles on EVSE 1 and ChargingStationMaxProfiles
+    on 0 in turn, stackLevels 0..8, each valid for its own 4 h of the day (so none duplicates
+    another: K01.FR.06), Absolute from the start of its window with a period every hour."""
+    out = []
+    for i in range(n):
+        purpose, evse = (("TxDefaultProfile", 1), ("ChargingStationMaxProfile", 0))[i % 2]
+        j = i // 2
+        window = (j // 9) * 4 * 3600
+        start = datetime.fromtimestamp(TS.timestamp() + window, timezone.utc)
+        end = datetime.fromtimestamp(TS.timestamp() + window + 4 * 3600, timezone.utc)
+        text = lambda t: t.strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: E731
+        periods = [{"startPeriod": h * 3600, "limit": float(6 + (i + h) % 27)} for h in range(4)]
+        out.append((evse, {"id": i + 1, "stackLevel": j % 9, "chargingProfilePurpose": purpose,
+                           "chargingProfileKind": "Absolute", "validFrom": text(start), "validTo": text(end),
+                           "chargingSchedule": [{"id": 1, "startSchedule": text(start), "chargingRateUnit": "A",
+                                                 "chargingSchedulePeriod": periods}]}))
+    return out
+
+
+def composite_station_op(n_profiles: int) -> Callable[[], object]:
+    """One op = Station.frame_received(GetCompositeSchedule of EVSE 1 over 24 h, in A) with
+    `n_profiles` installed (through SetChargingProfile, each checked Accepted)."""
+    from domain.effects import Send
+
+    station = booted_station()
+    for i, (evse, profile) in enumerate(bench_profiles(n_profiles)):
+        frame = json.dumps([2, f"p{i}", "SetChargingProfile", {"evseId": evse, "chargingProfile": profile}])
+        answers = [f for e in station.frame_received(frame, 0.5) if isinstance(e, Send)
+                   and (f := json.loads(e.frame))[0] == 3 and f[1] == f"p{i}"]
+        if not answers or answers[0][2].get("status") != "Accepted":
+            raise AssertionError(f"SetChargingProfile {profile['id']}: {answers}")
+    frame = json.dumps([2, "gcs", "GetCompositeSchedule", {"evseId": 1, "duration": 86_400, "chargingRateUnit": "A"}])
+    frame_received = station.frame_received
+
+    def op():
+        effects = frame_received(frame, 1.0)
+        if len(effects) != 1 or not effects[0].frame.startswith('[3,"gcs",{"status":"Accepted"'):
+            raise AssertionError(f"unexpected effects {effects!r}")
+        return effects
+
+    return op
+
+
+@measurement("composite", "GetCompositeSchedule over 24 h, 1/10/100 profiles (whole domain, in-process)", order=45)
+def measure_composite(counts: Counts) -> list[Row]:
+    n = min(counts.micro_n, COMPOSITE_N_MAX)
+    return [Row(f"Station.frame_received(GetCompositeSchedule 24 h), {k} profile{'s' if k > 1 else ''}",
+                time_ops(composite_station_op(k), n, min(counts.micro_warmup, n // 10)), None)
+            for k in COMPOSITE_PROFILES]
 
 
 # --------------------------------------------------------------------------- the bench CSMS
@@ -927,6 +996,49 @@ def measure_device_model(counts: Counts) -> list[Row]:
         Row(f"SetVariables (1 variable) round trip, {n_set} in a row", Stats.of(set_samples), None),
         Row(f"GetBaseReport FullInventory -> last NotifyReport ({pages} pages)", Stats.of(report_samples), None),
     ]
+
+
+# --------------------------------------------------------------------------- SetChargingProfile (issue 18)
+
+
+def run_set_charging_profile(n: int, warmup: int) -> list[int]:
+    """One station process: SetChargingProfile round trips (a TxDefaultProfile on EVSE 1, the
+    same id each time, so each replaces the one before: the K01 checks, the composite of the
+    EVSE computed again, the profile written to SQLite before the answer)."""
+    samples: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="bench-scp-") as tmp:
+        csms = BenchCsms()
+        with station_process("evse", Path(tmp), csms) as proc:
+            csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+            csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)
+            for i in range(-warmup, n):
+                mid = f"scp{i + warmup}"
+                frame = json.dumps([2, mid, "SetChargingProfile", {"evseId": 1, "chargingProfile": {
+                    "id": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+                    "chargingProfileKind": "Absolute", "chargingSchedule": [{
+                        "id": 1, "startSchedule": _utc_now(), "chargingRateUnit": "A",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": float(6 + i % 26)},
+                                                   {"startPeriod": 3600, "limit": 6.0}]}]}}],
+                    separators=(",", ":"))
+
+                def done(f: list, mid: str = mid) -> bool:
+                    if f[0] == 3 and f[1] == mid:
+                        if f[2].get("status") != "Accepted":
+                            raise AssertionError(f"SetChargingProfile: {f[2]}")
+                        return True
+                    return False
+
+                ns = _timed_exchange(csms, frame, mid, done)
+                if i >= 0:
+                    samples.append(ns)
+    return samples
+
+
+@measurement("setprofile", "SetChargingProfile round trip (loopback, station process)", in_process=False, order=16)
+def measure_set_charging_profile(counts: Counts) -> list[Row]:
+    n, warmup = (1000, 50) if counts.rtt_n >= 1000 else (100, 10)
+    return [Row(f"SetChargingProfile round trip (station process, SQLite write), {n} in a row",
+                Stats.of(run_set_charging_profile(n, warmup)), None)]
 
 
 # --------------------------------------------------------------------------- authorization (issue 4)
