@@ -43,7 +43,9 @@
   does not respond to external signals (Part 2 Appendices: "whether a Charging Station should
   respond to external control signals"): they are ignored (logged), and the limits in force
   when it is set false are dropped (ClearedChargingLimit each). Volatile: an external limit does
-  not survive a restart (its sender sends it again).
+  not survive a restart (its sender sends it again). GetChargingProfiles reports them as
+  ChargingStationExternalConstraints profiles with their source (K12.FR.05, `_external_profiles`),
+  and their ids are refused to the CSMS (DuplicateProfile, K01.FR.05's exception).
 """
 from __future__ import annotations
 
@@ -59,7 +61,7 @@ from domain.evse import Evse
 from domain.hardware_events import ExternalLimitChanged
 from domain.smart_charging.composite import (ExternalLimit, Limit, Transaction, combine, composite_schedule,
                                              limit_at, station_schedule)
-from domain.smart_charging.profiles import TABLE, ProfileStore, StoreLimits, check, report_pages
+from domain.smart_charging.profiles import TABLE, Installed, ProfileStore, StoreLimits, check, report_pages
 from domain.stored_state import StoredState
 
 CTRLR = "SmartChargingCtrlr"
@@ -67,6 +69,7 @@ ENTRIES = VariableRef(CTRLR, "Entries", variable_instance="ChargingProfiles")
 EXTERNAL = VariableRef(CTRLR, "ExternalControlSignalsEnabled")
 PROFILES_PER_REPORT = 8             # profiles per ReportChargingProfilesRequest (K09)
 WINDOW_S = 86_400                   # the applied limit is computed a day ahead (again at its end)
+EXTERNAL_ID_BASE = 2_000_000_000   # ids of the external limits reported as profiles: BASE + 8 x EVSE + source
 COMPOSITE_MAX_S = 604_800           # GetCompositeSchedule's longest duration: a week (one Weekly recurrence)
 
 A, W = m.ChargingRateUnit.A, m.ChargingRateUnit.W
@@ -91,6 +94,7 @@ class SmartCharging(Block):
         self._dirty = True                               # the limits must be computed again
         self._external: dict[tuple[int, m.ChargingLimitSource], ExternalLimit] = {}   # (EVSE, source) ->
         self._external_changed = False                   # an external signal changed the limits (K11)
+        self._external_since: dict[tuple[int, m.ChargingLimitSource], datetime] = {}   # when each was set
         self._default_a = args.default_limit_a           # the offline default ([smart_charging])
         self._online = False                             # ctx.online as the limits were last computed
         self.calls = {
@@ -148,6 +152,9 @@ class SmartCharging(Block):
         if not self.enabled:
             return m.SetChargingProfileResponse(status=m.ChargingProfileStatus.Rejected,
                                                 status_info=_no("NotEnabled", "SmartChargingCtrlr.Enabled is false"))
+        if any(x.profile.id == req.charging_profile.id for x in self._external_profiles()):
+            return m.SetChargingProfileResponse(status=m.ChargingProfileStatus.Rejected, status_info=_no(
+                "DuplicateProfile", f"id: {req.charging_profile.id} is a ChargingStationExternalConstraints profile"))
         evse = self.ctx.evses.get(req.evse_id)
         status, info = self.store.install(req.evse_id, req.charging_profile, limits=self.limits(),
                                           transaction_id_of_evse=evse.fsm.transaction_id if evse else None)
@@ -164,7 +171,7 @@ class SmartCharging(Block):
 
     # --- K09 GetChargingProfiles ---------------------------------------------------------------
     def _get_charging_profiles(self, req: m.GetChargingProfilesRequest, now: float, size: int):
-        groups = self.store.report(req)
+        groups = self.store.report(req, self._external_profiles())
         if not groups:
             return m.GetChargingProfilesResponse(status=m.GetChargingProfileStatus.NoProfiles)
         for page in report_pages(req.request_id, groups, PROFILES_PER_REPORT):
@@ -378,9 +385,25 @@ class SmartCharging(Block):
         if new == old:
             return
         self._external[key] = new
+        self._external_since[key] = self.ctx.utc(now)
         self._dirty = self._external_changed = True
         if old is None or self._significant(old, new):
             self._notify_limit(event.evse, new)
+
+    def _external_profiles(self) -> list[Installed]:
+        """K12.FR.05 (TC_K_52): the external limits in force as ChargingStationExternalConstraints
+        profiles, for GetChargingProfiles: on their EVSE (0: the station), with their source,
+        one Absolute period from when they were set; id EXTERNAL_ID_BASE + 8 x EVSE + the
+        source's place in ChargingLimitSourceEnumType (stable while the limit lasts)."""
+        sources = list(m.ChargingLimitSource)
+        return [Installed(evse_id, m.ChargingProfile(
+            id=EXTERNAL_ID_BASE + 8 * evse_id + sources.index(source), stack_level=0,
+            charging_profile_purpose=Purpose.ChargingStationExternalConstraints,
+            charging_profile_kind=m.ChargingProfileKind.Absolute,
+            charging_schedule=[m.ChargingSchedule(
+                id=1, start_schedule=self._external_since[(evse_id, source)], charging_rate_unit=limit.unit,
+                charging_schedule_period=[m.ChargingSchedulePeriod(start_period=0, limit=limit.value)])]), source)
+            for (evse_id, source), limit in self._external.items()]
 
     def _significant(self, old: ExternalLimit, new: ExternalLimit) -> bool:
         """K11/K12: a change of more than LimitChangeSignificance percent (another unit: always)."""
@@ -400,6 +423,7 @@ class SmartCharging(Block):
     def _drop_external(self, key: tuple[int, m.ChargingLimitSource]) -> None:
         """K13: the limit is gone (K13.FR.01: it limits no more), ClearedChargingLimitRequest."""
         del self._external[key]
+        self._external_since.pop(key, None)
         self._dirty = self._external_changed = True
         evse_id, source = key
         self.ctx.outbox.post(m.ClearedChargingLimitRequest(charging_limit_source=source, evse_id=evse_id or None))

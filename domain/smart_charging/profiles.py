@@ -380,10 +380,12 @@ class ProfileStore:
                              and item.profile.charging_profile_purpose == Purpose.TxProfile])
 
     # -------------------------------------------------------------- K09
-    def report(self, request: m.GetChargingProfilesRequest) -> list[ReportGroup]:
-        """The profiles GetChargingProfilesRequest asks for, by (EVSE, source); [] : NoProfiles."""
+    def report(self, request: m.GetChargingProfilesRequest, also: Iterable[Installed] = ()) -> list[ReportGroup]:
+        """The profiles GetChargingProfilesRequest asks for, by (EVSE, source); [] : NoProfiles.
+        `also`: profiles that are not stored here but are reported like them (the external
+        limits as ChargingStationExternalConstraints, K12.FR.05)."""
         groups: dict[tuple[int, m.ChargingLimitSource], list[m.ChargingProfile]] = {}
-        for item in sorted(self._items.values(), key=lambda it: (it.evse_id, it.profile.id)):
+        for item in sorted((*self._items.values(), *also), key=lambda it: (it.evse_id, it.profile.id)):
             if request.evse_id is not None and item.evse_id != request.evse_id:
                 continue
             if _report_matches(item, request.charging_profile):

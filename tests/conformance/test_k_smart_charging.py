@@ -695,6 +695,39 @@ async def test_TC_K_47_CS_get_composite_schedule_unknown_evseid(boot_station):
             assert "schedule" not in res, f"Step 2: schedule must be omitted: {res}"
 
 
+# =========================================================================== K12: external limits
+
+async def test_TC_K_52_CS_set_external_charging_limit_external_constraints_in_report(boot_station):
+    """TC_K_52_CS Set External Charging Limit (not on a transaction) - ChargingStationExternalConstraints
+    in report. Memory State: an external limit (the sim's `limit` command, 16 A from EMS on EVSE 1,
+    SmartChargingCtrlr.ExternalControlSignalsEnabled true); the station's NotifyChargingLimit is
+    answered by the OCTT."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(device_model={"SmartChargingCtrlr.ExternalControlSignalsEnabled": True}) as cs:
+            after = cs.mark()
+            await cs.control(cmd="limit", evse=EVSE, amps=16, source="EMS")
+            index, _ = await expect_call(cs, "NotifyChargingLimit", after=after, step="Before (Memory State)")
+            await answered(cs, index)
+            request_id = next(_request_ids)
+            cs.csms.handlers["ReportChargingProfiles"] = lambda _sid, _p: {}
+            after = cs.mark()
+            res = await call(cs, "Step 1", "GetChargingProfiles", {"requestId": request_id, "chargingProfile": {
+                "chargingProfilePurpose": "ChargingStationExternalConstraints"}})
+            check_status("Step 2", res, "Accepted", "GetChargingProfilesResponse")
+            reported = []
+            while True:
+                index, report = await expect_call(cs, "ReportChargingProfiles", after=after, step="Step 3")
+                after = index + 1
+                assert report.get("requestId") == request_id, f"Step 3: requestId {report.get('requestId')!r}"
+                await answered(cs, index)
+                reported += report.get("chargingProfile") or []
+                if not report.get("tbc"):
+                    break
+            purposes = [p.get("chargingProfilePurpose") for p in reported]
+            assert purposes and set(purposes) == {"ChargingStationExternalConstraints"}, (
+                f"Step 3 / post scenario: at least one ChargingStationExternalConstraints, nothing else: {reported}")
+
+
 # =========================================================================== beyond the test cases
 
 async def test_remote_start_profile_is_not_kept_over_a_reboot_because_the_remote_start_is_not(boot_station):

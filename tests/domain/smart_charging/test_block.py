@@ -600,3 +600,32 @@ def test_offline_default_limit_bounds_a_session_started_offline():
     h.hw(EnergyRequested(1, 7000.0), 1.0)
     assert h.tx_id(1) is not None
     assert offers(h) == [EnergyOffer(1, True, 6.0)]
+
+
+def test_external_limits_are_reported_as_external_constraints_profiles():
+    """K12.FR.05 (TC_K_52): GetChargingProfiles reports each external limit in force as a
+    ChargingStationExternalConstraints profile, with its source and EVSE; the CSMS may not take
+    its id (DuplicateProfile); removed, it is reported no more."""
+    h = listening()
+    external(h, 1.0, amps=16.0, source="EMS")
+    external(h, 1.0, evse=0, watts=11000.0, source="SO")
+    set_profile(h, 1.5, 1, profile(7, periods=[(0, 10.0)]))
+    response, pages = report(h, 2.0, {"chargingProfile": {"chargingProfilePurpose":
+                                                          "ChargingStationExternalConstraints"}})
+    assert response.status == "Accepted"
+    got = {(pg.evse_id, pg.charging_limit_source): [(p.charging_profile_purpose, p.charging_schedule[0].charging_rate_unit,
+                                                     p.charging_schedule[0].charging_schedule_period[0].limit)
+                                                    for p in pg.charging_profile] for pg in pages}
+    assert got == {(0, "SO"): [("ChargingStationExternalConstraints", "W", 11000.0)],
+                   (1, "EMS"): [("ChargingStationExternalConstraints", "A", 16.0)]}
+    ems = next(pg for pg in pages if pg.evse_id == 1).charging_profile[0]
+    assert ems.charging_schedule[0].start_schedule == T0 + timedelta(seconds=1)
+    _, only_cso = report(h, 2.5, {"chargingProfile": {"chargingLimitSource": ["CSO"]}}, msg_id="gcp-cso")
+    assert [p.id for pg in only_cso for p in pg.charging_profile] == [7]
+    taken = set_profile(h, 3.0, 1, profile(ems.id, periods=[(0, 10.0)]), msg_id="dup")
+    assert (taken.status, taken.status_info.reason_code) == ("Rejected", "DuplicateProfile")
+    external(h, 4.0, source="EMS")
+    external(h, 4.0, evse=0, source="SO")
+    response, _ = report(h, 5.0, {"chargingProfile": {"chargingProfilePurpose": "ChargingStationExternalConstraints"}},
+                         msg_id="gcp-none")
+    assert response.status == "NoProfiles"
