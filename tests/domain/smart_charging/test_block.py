@@ -613,9 +613,9 @@ def test_external_limits_are_reported_as_external_constraints_profiles():
     response, pages = report(h, 2.0, {"chargingProfile": {"chargingProfilePurpose":
                                                           "ChargingStationExternalConstraints"}})
     assert response.status == "Accepted"
-    got = {(pg.evse_id, pg.charging_limit_source): [(p.charging_profile_purpose, p.charging_schedule[0].charging_rate_unit,
-                                                     p.charging_schedule[0].charging_schedule_period[0].limit)
-                                                    for p in pg.charging_profile] for pg in pages}
+    got = {(pg.evse_id, pg.charging_limit_source): [
+        (p.charging_profile_purpose, p.charging_schedule[0].charging_rate_unit,
+         p.charging_schedule[0].charging_schedule_period[0].limit) for p in pg.charging_profile] for pg in pages}
     assert got == {(0, "SO"): [("ChargingStationExternalConstraints", "W", 11000.0)],
                    (1, "EMS"): [("ChargingStationExternalConstraints", "A", 16.0)]}
     ems = next(pg for pg in pages if pg.evse_id == 1).charging_profile[0]
