@@ -258,8 +258,8 @@ class SmartCharging(Block):
         self._changed()
 
     def transaction_ended(self, evse_id: int, transaction_id: str, now: float) -> None:
-        """E -> K: the transaction ended (its Ended TransactionEvent): its TxProfiles go
-        (K01.FR.05's TxProfile lives as long as its transaction)."""
+        """E -> K: the transaction ended (its Ended TransactionEvent): its TxProfiles go (a
+        TxProfile lives as long as its transaction)."""
         known = self._running.get(evse_id)
         if known is not None and known.transaction_id == transaction_id:
             del self._running[evse_id]
