@@ -40,6 +40,7 @@ class StartArgs:
     boot_reason: str | None = None              # None: the one stored by a reset, else PowerUp
     event_id_seed: int = 1                      # first NotifyEvent eventId of this boot
     data_transfer: Any = None                   # the deployment's DataTransferRegistry (P01/P02)
+    firmware_updates: bool = False              # the runtime carries out the firmware jobs (L01)
 
 
 class Context:
@@ -54,6 +55,8 @@ class Context:
         self.statuses_changed = False       # the availability block reports at the end of the input
         self.report_all_statuses = False    # ... every status, changed or not
         self.security_sink: SecuritySink = self._send_security_event
+        # F06: the blocks' TriggerMessage hooks, requestedMessage -> hook (Block.triggers)
+        self.triggers: dict[str, Callable[..., Any]] = {}
 
     # --- A04 security events ------------------------------------------------------------
     def security_event(self, kind: str, now: float, tech_info: str | None = None) -> None:

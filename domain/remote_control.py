@@ -13,8 +13,8 @@ UnlockConnector (F05) and TriggerMessage (F06).
   the connector; UnknownConnector.
 - TriggerMessage: the message after the response (BootNotification with reason Triggered,
   only while not Accepted; Heartbeat; StatusNotification with its NotifyEvent; MeterValues;
-  TransactionEvent; LogStatusNotification / FirmwareStatusNotification Idle); others
-  NotImplemented.
+  TransactionEvent; LogStatusNotification / FirmwareStatusNotification Idle); a message of
+  another block through its hook (`Block.triggers`); others NotImplemented.
 """
 from __future__ import annotations
 
@@ -107,6 +107,9 @@ class RemoteControl(Block):
         evse_id = req.evse.id if req.evse is not None else None
         if evse_id is not None and evse_id != 0 and evse_id not in ctx.evses:
             return _trigger_rejected("UnknownEvse")
+        hook = ctx.triggers.get(what)
+        if hook is not None:
+            return hook(req, now) or m.TriggerMessageResponse(status=_T.Accepted)
         utc = ctx.utc(now)
         reply = ctx.outbox.reply
         if what == M.BootNotification:
