@@ -13,8 +13,8 @@ UnlockConnector (F05) and TriggerMessage (F06).
   the connector; UnknownConnector.
 - TriggerMessage: the message after the response (BootNotification with reason Triggered,
   only while not Accepted; Heartbeat; StatusNotification with its NotifyEvent; MeterValues;
-  TransactionEvent; LogStatusNotification / FirmwareStatusNotification Idle); a message of
-  another block through its hook (`Block.triggers`); others NotImplemented.
+  TransactionEvent; LogStatusNotification Idle); a message of another block through its hook
+  (`Block.triggers`: FirmwareStatusNotification, domain/firmware/); others NotImplemented.
 """
 from __future__ import annotations
 
@@ -150,8 +150,6 @@ class RemoteControl(Block):
                 self.sessions.drive(e.id, e.fsm.trigger_message(now, utc), now)
         elif what == M.LogStatusNotification:
             reply(m.LogStatusNotificationRequest(status=m.UploadLogStatus.Idle))
-        elif what == M.FirmwareStatusNotification:
-            reply(m.FirmwareStatusNotificationRequest(status=m.FirmwareStatus.Idle))
         else:
             return m.TriggerMessageResponse(status=_T.NotImplemented)
         return m.TriggerMessageResponse(status=_T.Accepted)
