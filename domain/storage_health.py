@@ -49,6 +49,8 @@ _REFUSALS: dict[str, Refusal] = {
     "Reset": lambda req, info: m.ResetResponse(status=m.ResetStatus.Rejected, status_info=info),
     "RequestStartTransaction": lambda req, info: m.RequestStartTransactionResponse(
         status=m.RequestStartStopStatus.Rejected, status_info=info),
+    "UpdateFirmware": lambda req, info: m.UpdateFirmwareResponse(status=m.UpdateFirmwareStatus.Rejected,
+                                                                 status_info=info),
 }
 
 

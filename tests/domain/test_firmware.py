@@ -423,6 +423,15 @@ def test_bad_requests_are_rejected_naming_the_field_and_change_nothing(kw, reaso
     assert [f for f in frames if f[0] == 2] == []
 
 
+def test_while_storage_cannot_be_written_update_firmware_is_rejected_out_of_storage():
+    h = booted((1,))
+    h.run(h.station.storage_failed(1.0, "disk full"))
+    frames, check = h.update(2.0)
+    answer = h.reply_to(frames, "uf")
+    assert check is None and answer["status"] == "Rejected" and answer["statusInfo"]["reasonCode"] == "OutOfStorage"
+    assert FIRMWARE_KEY not in h.disk.values
+
+
 def test_the_request_id_of_the_update_in_progress_is_a_duplicate():
     h = booted((1,))
     h.accept(1.0, request_id=3)
