@@ -41,6 +41,7 @@ class StartArgs:
     event_id_seed: int = 1                      # first NotifyEvent eventId of this boot
     data_transfer: Any = None                   # the deployment's DataTransferRegistry (P01/P02)
     firmware_updates: bool = False              # the runtime carries out the firmware jobs (L01)
+    log_uploads: bool = False                   # the runtime carries out log uploads (N01)
 
 
 class Context:

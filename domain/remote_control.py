@@ -13,8 +13,9 @@ UnlockConnector (F05) and TriggerMessage (F06).
   the connector; UnknownConnector.
 - TriggerMessage: the message after the response (BootNotification with reason Triggered,
   only while not Accepted; Heartbeat; StatusNotification with its NotifyEvent; MeterValues;
-  TransactionEvent; LogStatusNotification Idle); a message of another block through its hook
-  (`Block.triggers`: FirmwareStatusNotification, domain/firmware/); others NotImplemented.
+  TransactionEvent); a message of another block through its hook (`Block.triggers`:
+  FirmwareStatusNotification, domain/firmware/; LogStatusNotification, domain/diagnostics/);
+  others NotImplemented.
 """
 from __future__ import annotations
 
@@ -148,8 +149,6 @@ class RemoteControl(Block):
                 return _trigger_rejected("NoTransaction")
             for e in running:
                 self.sessions.drive(e.id, e.fsm.trigger_message(now, utc), now)
-        elif what == M.LogStatusNotification:
-            reply(m.LogStatusNotificationRequest(status=m.UploadLogStatus.Idle))
         else:
             return m.TriggerMessageResponse(status=_T.NotImplemented)
         return m.TriggerMessageResponse(status=_T.Accepted)

@@ -17,8 +17,8 @@ for an idle EVSE settled.
 
 The blocks, by OCPP 2.0.1 functional block: provisioning/ (B01-B04 boot, heartbeat, clock;
 B11-B12 reset), device_model/ (B05-B08), authorization/ (C, D), transactions/ (E, J),
-remote_control (F), availability/ (G), smart_charging/ (K), firmware/ (L01), data_transfer (P),
-storage_health (A04 MemoryExhaustion).
+remote_control (F), availability/ (G), smart_charging/ (K), firmware/ (L01), diagnostics/ (N01),
+data_transfer (P), storage_health (A04 MemoryExhaustion).
 """
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ from domain.context import Context, StartArgs, StationInfo
 from domain.data_transfer import DataTransferBlock, DataTransferRegistry
 from domain.device_model import DeviceModel
 from domain.device_model.block import DeviceModelBlock
+from domain.diagnostics.block import DiagnosticsBlock
 from domain.effects import Effect, Log
 from domain.evse import Evse
 from domain.firmware.block import FirmwareBlock
@@ -56,7 +57,8 @@ __all__ = ["Registration", "Station", "StationInfo", "StoredState"]
 # name its class here.
 BLOCKS: tuple[type[Block], ...] = (
     StorageHealthBlock, Transactions, Authorization, AvailabilityBlock, Provisioning, DeviceModelBlock,
-    ResetBlock, RemoteControl, DataTransferBlock, SmartCharging, FirmwareBlock)
+    ResetBlock, RemoteControl, DataTransferBlock, SmartCharging, FirmwareBlock,
+    DiagnosticsBlock)
 
 
 class Station:
@@ -82,6 +84,7 @@ class Station:
         new_transaction_id: Callable[[], str] | None = None,
         data_transfer: DataTransferRegistry | None = None,
         firmware_updates: bool = False,
+        log_uploads: bool = False,
     ) -> None:
         stored = stored or StoredState()
         self.info, self.dm, self.clock = info, device_model, clock
@@ -93,7 +96,7 @@ class Station:
         ctx = self.ctx = Context(dm=device_model, clock=clock, outbox=self.outbox, evses=evses,
                                  effects=self._effects, info=info)
 
-        args = StartArgs(boot_reason, event_id_seed, data_transfer, firmware_updates)
+        args = StartArgs(boot_reason, event_id_seed, data_transfer, firmware_updates, log_uploads)
         self._route = r = Routing(cls(ctx, stored, args) for cls in BLOCKS)
         self._blocks = r.blocks
         ctx.triggers = r.triggers

@@ -51,6 +51,7 @@ _REFUSALS: dict[str, Refusal] = {
         status=m.RequestStartStopStatus.Rejected, status_info=info),
     "UpdateFirmware": lambda req, info: m.UpdateFirmwareResponse(status=m.UpdateFirmwareStatus.Rejected,
                                                                  status_info=info),
+    "GetLog": lambda req, info: m.GetLogResponse(status=m.LogStatus.Rejected, status_info=info),
 }
 
 

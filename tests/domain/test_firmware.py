@@ -74,7 +74,7 @@ class FwRig(Rig):
     (what a previous run stored), its effects stored as they come, its frames schema-checked."""
 
     def __init__(self, evse_connectors=(1,), *, disk=None, version="1.0", now=0.0, stored_dm=None,
-                 firmware_updates=True):
+                 firmware_updates=True, log_uploads=False):
         self.ids = 0
         self.tx_ids = 0
         self.disk = disk if disk is not None else Disk()
@@ -84,7 +84,8 @@ class FwRig(Rig):
         self.station = Station(
             info=StationInfo("ACME", "Model-X", "SN-1", version), evse_connectors=list(evse_connectors),
             device_model=dm, clock=StationClock(now, T0 + timedelta(seconds=now)), new_message_id=self._new_id,
-            new_transaction_id=self._new_tx, stored=self.disk.stored(), firmware_updates=firmware_updates)
+            new_transaction_id=self._new_tx, stored=self.disk.stored(), firmware_updates=firmware_updates,
+            log_uploads=log_uploads)
         self.effects: list = []
         self.calls: list[list] = []
         self.csms_calls: dict[str, str] = {}          # message id -> action, to check the answers
