@@ -612,3 +612,23 @@ def test_a_kill_at_every_step_never_installs_twice_and_never_loses_the_final_sta
             assert final[-1] == expected, f"{final}: {where}"
             assert end.stored_status() == expected, where
     assert seen == {None, "Downloading", "Downloaded", "SignatureVerified", "Installing", "InstallRebooting"}
+
+
+def test_a_restart_keeps_a_scheduled_download_for_its_time():
+    h = booted((1,))
+    h.accept(1.0, retrieve=T0 + timedelta(seconds=300))
+    h2 = restarted(h, 50.0, "1.0")
+    assert h2.jobs() == [] and h2.station.firmware.next_deadline() == pytest.approx(300.0)
+    h2.settle(h2.tick(300.0), 300.0)
+    assert h2.jobs() == [DownloadFirmware(7, URL, 1)] and h2.fw() == [("Downloading", 7)]
+
+
+def test_a_restart_while_the_install_waits_for_a_session_installs_once_the_evses_are_idle():
+    h = booted((1, 1))
+    h.start_tx(1, 1.0)
+    through_signature(h, 2.0)
+    assert h.fw()[-1] == ("InstallScheduled", 7) and h.status(2) == "Unavailable"
+    h2 = FwRig((1, 1), disk=h.disk, now=50.0)                  # a power loss: the session ends
+    h2.settle(h2.boot_accepted(now=50.0, current_time=T0 + timedelta(seconds=50)), 50.0)
+    assert h2.jobs(InstallFirmware) == [InstallFirmware(7)] and h2.fw()[-1] == ("Installing", 7)
+    assert h2.status(1) == "Unavailable" and h2.status(2) == "Unavailable"
