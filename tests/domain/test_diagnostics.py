@@ -14,7 +14,7 @@ from domain.diagnostics.jobs import CancelLogUpload, UploadLog
 from domain.diagnostics.upload import LOG_UPLOAD_KEY
 from domain.effects import Remember, StoreRecords
 from domain.hardware_events import JobFinished
-from tests.domain.test_firmware import FwRig
+from tests.domain.test_firmware import Disk, FwRig
 from tests.domain.test_operations import iso
 from tests.domain.test_station import T0
 
@@ -186,3 +186,37 @@ def test_while_storage_cannot_be_written_get_log_is_rejected_out_of_storage():
     answer, _ = h.get_log(2.0)
     assert answer["status"] == "Rejected" and answer["statusInfo"]["reasonCode"] == "OutOfStorage"
     assert h.uploads() == [] and LOG_UPLOAD_KEY not in h.disk.values
+
+
+def test_a_kill_after_any_effect_ends_with_the_upload_reported():
+    """The station is killed after each effect of an upload that fails once and then succeeds,
+    and started again from what it stored: the upload always ends reported Uploaded."""
+    h = booted()
+    start = len(h.effects)
+    h.settle(h.get_log(1.0, retries=2, retryInterval=10)[1], 1.0)
+    h.done(h.uploads()[-1], False, 2.0)
+    h.settle(h.tick(12.0), 12.0)
+    h.done(h.uploads()[-1], True, 13.0)
+    assert h.log_statuses()[-1] == ("Uploaded", 5)
+    effects = h.effects[start:]
+    base = h.effects[:start]
+    for k in range(len(effects) + 1):
+        disk = Disk()
+        for e in base + effects[:k]:
+            disk.apply(e)
+        sent = [json.loads(e.frame) for e in effects[:k] if hasattr(e, "frame")]
+        again = LogRig(disk=disk, now=100.0)
+        again.settle(again.boot_accepted(now=100.0, current_time=T0 + timedelta(seconds=100)), 100.0)
+        upload = again.station.diagnostics
+        for _ in range(5 if upload.upload is not None else 0):  # every attempt now succeeds
+            if upload.next_deadline() is not None:
+                again.settle(again.tick(200.0), 200.0)
+            pending = [j for j in again.uploads() if j.attempt == upload.upload.attempt]
+            if upload.upload.status == "Uploading" and pending:
+                again.done(pending[-1], True, 201.0)
+        where = f"killed after effect {k}"
+        if LOG_UPLOAD_KEY not in disk.values:
+            assert again.uploads() == [], where
+            continue
+        final = [c[3]["status"] for c in sent + again.calls if c[0] == 2 and c[2] == "LogStatusNotification"]
+        assert final and final[-1] == "Uploaded", f"{final}: {where}"
