@@ -18,7 +18,7 @@ for an idle EVSE settled.
 The blocks, by OCPP 2.0.1 functional block: provisioning/ (B01-B04 boot, heartbeat, clock;
 B11-B12 reset), device_model/ (B05-B08), authorization/ (C, D), transactions/ (E, J),
 remote_control (F), availability/ (G), smart_charging/ (K), firmware/ (L01), diagnostics/ (N01),
-data_transfer (P), storage_health (A04 MemoryExhaustion).
+customer_information (N09/N10), data_transfer (P), storage_health (A04 MemoryExhaustion).
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from domain.availability.block import AvailabilityBlock
 from domain.block import Block, Routing
 from domain.clock import StationClock
 from domain.context import Context, StartArgs, StationInfo
+from domain.customer_information import CustomerInformationBlock
 from domain.data_transfer import DataTransferBlock, DataTransferRegistry
 from domain.device_model import DeviceModel
 from domain.device_model.block import DeviceModelBlock
@@ -58,7 +59,7 @@ __all__ = ["Registration", "Station", "StationInfo", "StoredState"]
 BLOCKS: tuple[type[Block], ...] = (
     StorageHealthBlock, Transactions, Authorization, AvailabilityBlock, Provisioning, DeviceModelBlock,
     ResetBlock, RemoteControl, DataTransferBlock, SmartCharging, FirmwareBlock,
-    DiagnosticsBlock)
+    DiagnosticsBlock, CustomerInformationBlock)
 
 
 class Station:
