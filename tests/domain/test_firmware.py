@@ -563,55 +563,53 @@ def run_to_the_end(h: FwRig, now: float, world: dict, done: int = 0) -> FwRig:
 
 
 def test_a_kill_at_every_step_never_installs_twice_and_never_loses_the_final_status():
-    """The station is killed after each effect of a whole update (what was carried out before
-    is all that happened, on disk and on the wire) and started again from what it stored."""
+    """The station is killed after each effect of a whole update, before and after its reboot
+    (what was carried out before is all that happened, on disk and on the wire), and started
+    again from what it stored; the install may or may not have finished when it was killed."""
     world = {"installs": 0, "installed": False, "running": "1.0"}
     h = booted((1,))
     start = len(h.effects)
     h.accept(1.0)
     last = run_to_the_end(h, 1.0, world, done=1)
     assert last is not h and last.fw()[-1] == ("Installed", 7) and world["installs"] == 1
-    effects = h.effects[start:]
-    assert any(isinstance(e, Reboot) for e in effects)
-    base = Disk()
-    for e in h.effects[:start]:
-        base.apply(e)
+    assert any(isinstance(e, Reboot) for e in h.effects)
+    runs = [(h.effects[:start], h.effects[start:]), (h.effects, last.effects)]     # (before, the run)
     seen = set()
-    for k in range(len(effects) + 1):
-        done = effects[:k]
-        disk = Disk()
-        disk.values, disk.tables = dict(base.values), {t: dict(r) for t, r in base.tables.items()}
-        for e in done:
-            disk.apply(e)
-        installed = any(isinstance(e, InstallFirmware) for e in done)
-        at_kill = json.loads(disk.values[FIRMWARE_KEY])["status"] if FIRMWARE_KEY in disk.values else None
-        seen.add(at_kill)
-        # InstallRebooting is only stored once the install has finished
-        for install_finished in ((True,) if at_kill == "InstallRebooting" else (True, False) if installed
-                                 else (False,)):
-            d = Disk()
-            d.values, d.tables = dict(disk.values), {t: dict(r) for t, r in disk.tables.items()}
-            world = {"installs": int(installed), "installed": install_finished,
-                     "running": "2.0" if install_finished and any(isinstance(e, Reboot) for e in done) else "1.0"}
-            if install_finished and not any(isinstance(e, Reboot) for e in done):
-                world["running"] = "2.0"            # the slot was switched: the power-up boots the new one
-            sent = [json.loads(e.frame) for e in done if isinstance(e, Send)]
-            again = restarted(d, 500.0, world["running"])
-            end = run_to_the_end(again, 500.0, world)
-            where = f"killed after effect {k} ({type(effects[k - 1]).__name__ if k else 'none'}), " \
-                    f"install finished: {install_finished}"
-            assert world["installs"] <= 1, f"installed twice: {where}"
-            final = [c[3]["status"] for c in sent + end.calls + again.calls
-                     if c[0] == 2 and c[2] == "FirmwareStatusNotification" and c[3]["status"] in FINAL]
-            if d.values.get(FIRMWARE_KEY) is None:
-                assert final == [] and end.jobs() == [], where      # the update was never accepted
-                continue
-            assert final, f"no final status: {where}"
-            # Installing stored and the install not finished, or not even begun: never installed twice
-            expected = "InstallationFailed" if at_kill == "Installing" and not install_finished else "Installed"
-            assert final[-1] == expected, f"{final}: {where}"
-            assert end.stored_status() == expected, where
-    assert seen == {None, "Downloading", "Downloaded", "SignatureVerified", "Installing", "InstallRebooting"}
+    for before, effects in runs:
+        for k in range(len(effects) + 1):
+            done = before + effects[:k]
+            disk = Disk()
+            for e in done:
+                disk.apply(e)
+            installed = any(isinstance(e, InstallFirmware) for e in done)
+            at_kill = json.loads(disk.values[FIRMWARE_KEY])["status"] if FIRMWARE_KEY in disk.values else None
+            seen.add(at_kill)
+            # InstallRebooting (and what follows) is only stored once the install has finished
+            for install_finished in ((True,) if at_kill in ("InstallRebooting", "Installed")
+                                     else (True, False) if installed else (False,)):
+                d = Disk()
+                d.values, d.tables = dict(disk.values), {t: dict(r) for t, r in disk.tables.items()}
+                # a finished install switched the slot: any boot after it starts the new firmware
+                world = {"installs": int(installed), "installed": install_finished,
+                         "running": "2.0" if install_finished else "1.0"}
+                sent = [json.loads(e.frame) for e in done if isinstance(e, Send)]
+                again = restarted(d, 500.0, world["running"])
+                end = run_to_the_end(again, 500.0, world)
+                where = f"killed after effect {k} of run {runs.index((before, effects)) + 1} " \
+                        f"({type(effects[k - 1]).__name__ if k else 'none'}), install finished: {install_finished}"
+                assert world["installs"] <= 1, f"installed twice: {where}"
+                final = [c[3]["status"] for c in sent + again.calls + end.calls
+                         if c[0] == 2 and c[2] == "FirmwareStatusNotification" and c[3]["status"] in FINAL]
+                if d.values.get(FIRMWARE_KEY) is None:
+                    assert final == [] and end.jobs() == [], where      # the update was never accepted
+                    continue
+                assert final, f"no final status: {where}"
+                # Installing stored and the install not finished, or not even begun: never installed twice
+                expected = "InstallationFailed" if at_kill == "Installing" and not install_finished else "Installed"
+                assert final[-1] == expected, f"{final}: {where}"
+                assert end.stored_status() == expected, where
+    assert seen == {None, "Downloading", "Downloaded", "SignatureVerified", "Installing", "InstallRebooting",
+                    "Installed"}
 
 
 def test_a_restart_keeps_a_scheduled_download_for_its_time():
