@@ -30,6 +30,7 @@ from domain.diagnostics.upload import FAILURES, LOG_UPLOAD_KEY, LogUpload
 from domain.effects import Remember
 from domain.hardware_events import JobFinished
 from domain.stored_state import StoredState
+from domain.transfer_location import unsupported_scheme
 
 _S = m.UploadLogStatus
 _L = m.LogStatus
@@ -79,12 +80,8 @@ class DiagnosticsBlock(Block):
         for name, value in (("retries", req.retries), ("retryInterval", req.retry_interval)):
             if value is not None and value < 0:
                 return _rejected("ValueOutOfRange", f"{name}: must be >= 0, got {value}")
-        location = req.log.remote_location
-        scheme = location.split("://", 1)[0].upper() if "://" in location else ""
-        supported = (self.ctx.dm.get("OCPPCommCtrlr", "FileTransferProtocols") or "").split(",")
-        if scheme not in supported:
-            return _rejected("InvalidURL", f"log.remoteLocation: scheme {scheme.lower() or '(none)'!r} is not "
-                                           f"one of FileTransferProtocols {','.join(supported)}")
+        if (why := unsupported_scheme(self.ctx.dm, req.log.remote_location, "log.remoteLocation")) is not None:
+            return _rejected("InvalidURL", why)
         oldest, latest = req.log.oldest_timestamp, req.log.latest_timestamp
         if oldest is not None and latest is not None and oldest > latest:
             return _rejected("InvalidValue", "log.oldestTimestamp: after log.latestTimestamp")

@@ -55,6 +55,7 @@ from domain.firmware.update import FIRMWARE_KEY, NOT_CANCELABLE, FirmwareUpdate
 from domain.hardware_events import JobFinished
 from domain.outbox import Registration
 from domain.stored_state import StoredState
+from domain.transfer_location import unsupported_scheme
 
 REBOOT_NOTICE_WAIT = 10.0       # s: the reboot waits at most this for InstallRebooting's answer
 HOLD = "firmware update"        # the availability hold's name
@@ -113,11 +114,8 @@ class FirmwareBlock(Block):
         for name, value in (("retries", req.retries), ("retryInterval", req.retry_interval)):
             if value is not None and value < 0:
                 return _rejected("ValueOutOfRange", f"{name}: must be >= 0, got {value}")
-        scheme = f.location.split("://", 1)[0].upper() if "://" in f.location else ""
-        supported = (self.ctx.dm.get("OCPPCommCtrlr", "FileTransferProtocols") or "").split(",")
-        if scheme not in supported:
-            return _rejected("InvalidURL", f"firmware.location: scheme {scheme.lower() or '(none)'!r} is not "
-                                           f"one of FileTransferProtocols {','.join(supported)}")
+        if (why := unsupported_scheme(self.ctx.dm, f.location, "firmware.location")) is not None:
+            return _rejected("InvalidURL", why)
         u = self.update
         if u is not None and u.active:
             if u.status in NOT_CANCELABLE:
