@@ -3,7 +3,8 @@ Part 2 L01's order with its requestId, the jobs and how their outcomes map to st
 install waiting for idle EVSEs, the cancel, the durable state and a restart at every step.
 Time is injected as `now`; the CSMS is played by hand and every frame the station sends is
 validated against the official schemas (the `ocpp` package). The steps follow Part 6
-TC_L_01..TC_L_18 (and TC_F_18/19 for TriggerMessage)."""
+TC_L_01..TC_L_18 (and TC_F_18/19 for TriggerMessage). Not applicable to this station: TC_L_12/13
+(it downloads during a transaction) and TC_L_16 (PICS C-43 No: it never installs during one)."""
 from __future__ import annotations
 
 import json
