@@ -8,6 +8,9 @@ A block declares what the Station routes to it:
   storage (a CALL posted at run time carries its own `Answer`);
 - `events`: the hardware event types it takes (`hardware(event, now)`);
 - `jobs`: the hardware job types whose `JobFinished` it takes (`job_finished`);
+- `triggers`: the messages of its own that TriggerMessage may ask for (F06), requestedMessage
+  -> hook(request, now) that posts the message and returns None (Accepted) or the
+  TriggerMessageResponse that refuses it; remote_control.py looks them up first;
 - `tables` / `keys`: the durable record tables and station-state keys it owns (loaded
   into `StoredState` at start-up, see domain/stored_state.py);
 - `next_deadline()` / `tick(now)`: its timers;
@@ -34,6 +37,7 @@ class Block:
     needs: ClassVar[Mapping[str, str]] = {}       # attribute -> name of the block it is set to
     calls: Mapping[str, Any] = {}
     answers: Mapping[str, Answer] = {}
+    triggers: Mapping[str, Any] = {}
     events: ClassVar[tuple[type, ...]] = ()
     jobs: ClassVar[tuple[type, ...]] = ()
     tables: ClassVar[tuple[str, ...]] = ()
@@ -88,6 +92,7 @@ class Routing:
                 setattr(b, attribute, self.by_name[name])
         self.calls = _merge("CALL", (b.calls for b in self.blocks))
         self.answers = _merge("answers to", (b.answers for b in self.blocks))
+        self.triggers = _merge("TriggerMessage of", (b.triggers for b in self.blocks))
         self.by_event: dict[type, list[Block]] = {}
         self.by_job: dict[type, Block] = {}
         for b in self.blocks:

@@ -41,6 +41,8 @@ class StartArgs:
     event_id_seed: int = 1                      # first NotifyEvent eventId of this boot
     data_transfer: Any = None                   # the deployment's DataTransferRegistry (P01/P02)
     default_limit_a: float | None = None        # K: the offline default limit ([smart_charging])
+    firmware_updates: bool = False              # the runtime carries out the firmware jobs (L01)
+    log_uploads: bool = False                   # the runtime carries out log uploads (N01)
 
 
 class Context:
@@ -55,6 +57,8 @@ class Context:
         self.statuses_changed = False       # the availability block reports at the end of the input
         self.report_all_statuses = False    # ... every status, changed or not
         self.security_sink: SecuritySink = self._send_security_event
+        # F06: the blocks' TriggerMessage hooks, requestedMessage -> hook (Block.triggers)
+        self.triggers: dict[str, Callable[..., Any]] = {}
 
     # --- A04 security events ------------------------------------------------------------
     def security_event(self, kind: str, now: float, tech_info: str | None = None) -> None:

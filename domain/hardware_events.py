@@ -88,14 +88,17 @@ class DeviceProblem:
 
 @dataclass(frozen=True, slots=True)
 class JobFinished:
-    """A hardware job the domain asked for (an effect such as UnlockConnector; later a firmware
-    download, a log upload, a certificate installation) has been carried out: `ok` whether it
-    succeeded, `detail` one line about it. The runtime sends one for every job that carries a
-    `reply_to` (the CSMS CALL its outcome answers)."""
+    """A hardware job the domain asked for (an effect such as UnlockConnector; a firmware
+    download or install, a log upload: domain/firmware/jobs.py, domain/diagnostics/jobs.py) has
+    been carried out: `ok` whether it succeeded, `detail` one line about it, `outcome` the
+    job's own result name where ok is not enough (a failed log upload: PermissionDenied,
+    BadMessage, NotSupportedOperation; "" otherwise). The runtime sends one for every job that
+    carries a `reply_to` (the CSMS CALL its outcome answers)."""
 
     job: object
     ok: bool
     detail: str = ""
+    outcome: str = ""
 
 
 @dataclass(frozen=True, slots=True)

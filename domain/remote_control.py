@@ -13,8 +13,9 @@ UnlockConnector (F05) and TriggerMessage (F06).
   the connector; UnknownConnector.
 - TriggerMessage: the message after the response (BootNotification with reason Triggered,
   only while not Accepted; Heartbeat; StatusNotification with its NotifyEvent; MeterValues;
-  TransactionEvent; LogStatusNotification / FirmwareStatusNotification Idle); others
-  NotImplemented.
+  TransactionEvent); a message of another block through its hook (`Block.triggers`:
+  FirmwareStatusNotification, domain/firmware/; LogStatusNotification, domain/diagnostics/);
+  others NotImplemented.
 """
 from __future__ import annotations
 
@@ -107,6 +108,9 @@ class RemoteControl(Block):
         evse_id = req.evse.id if req.evse is not None else None
         if evse_id is not None and evse_id != 0 and evse_id not in ctx.evses:
             return _trigger_rejected("UnknownEvse")
+        hook = ctx.triggers.get(what)
+        if hook is not None:
+            return hook(req, now) or m.TriggerMessageResponse(status=_T.Accepted)
         utc = ctx.utc(now)
         reply = ctx.outbox.reply
         if what == M.BootNotification:
@@ -145,10 +149,6 @@ class RemoteControl(Block):
                 return _trigger_rejected("NoTransaction")
             for e in running:
                 self.sessions.drive(e.id, e.fsm.trigger_message(now, utc), now)
-        elif what == M.LogStatusNotification:
-            reply(m.LogStatusNotificationRequest(status=m.UploadLogStatus.Idle))
-        elif what == M.FirmwareStatusNotification:
-            reply(m.FirmwareStatusNotificationRequest(status=m.FirmwareStatus.Idle))
         else:
             return m.TriggerMessageResponse(status=_T.NotImplemented)
         return m.TriggerMessageResponse(status=_T.Accepted)

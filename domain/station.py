@@ -17,8 +17,8 @@ for an idle EVSE settled.
 
 The blocks, by OCPP 2.0.1 functional block: provisioning/ (B01-B04 boot, heartbeat, clock;
 B11-B12 reset), device_model/ (B05-B08), authorization/ (C, D), transactions/ (E, J),
-remote_control (F), availability/ (G), smart_charging/ (K), data_transfer (P), storage_health (A04
-MemoryExhaustion).
+remote_control (F), availability/ (G), smart_charging/ (K), firmware/ (L01), diagnostics/ (N01),
+customer_information (N09/N10), data_transfer (P), storage_health (A04 MemoryExhaustion).
 """
 from __future__ import annotations
 
@@ -32,11 +32,14 @@ from domain.availability.block import AvailabilityBlock
 from domain.block import Block, Routing
 from domain.clock import StationClock
 from domain.context import Context, StartArgs, StationInfo
+from domain.customer_information import CustomerInformationBlock
 from domain.data_transfer import DataTransferBlock, DataTransferRegistry
 from domain.device_model import DeviceModel
 from domain.device_model.block import DeviceModelBlock
+from domain.diagnostics.block import DiagnosticsBlock
 from domain.effects import Effect, Log
 from domain.evse import Evse
+from domain.firmware.block import FirmwareBlock
 from domain.hardware_events import HardwareEvent, JobFinished, MeterSampled
 from domain.ocppj import CallErrorReceived, CallResultReceived, Dropped, IncomingCall, OcppJEndpoint, Reply
 from domain.outbox import Outbox, Registration
@@ -55,7 +58,8 @@ __all__ = ["Registration", "Station", "StationInfo", "StoredState"]
 # name its class here.
 BLOCKS: tuple[type[Block], ...] = (
     StorageHealthBlock, Transactions, Authorization, AvailabilityBlock, Provisioning, DeviceModelBlock,
-    ResetBlock, RemoteControl, DataTransferBlock, SmartCharging)
+    ResetBlock, RemoteControl, DataTransferBlock, SmartCharging, FirmwareBlock,
+    DiagnosticsBlock, CustomerInformationBlock)
 
 
 class Station:
@@ -81,6 +85,8 @@ class Station:
         new_transaction_id: Callable[[], str] | None = None,
         data_transfer: DataTransferRegistry | None = None,
         default_limit_a: float | None = None,
+        firmware_updates: bool = False,
+        log_uploads: bool = False,
     ) -> None:
         stored = stored or StoredState()
         self.info, self.dm, self.clock = info, device_model, clock
@@ -92,9 +98,11 @@ class Station:
         ctx = self.ctx = Context(dm=device_model, clock=clock, outbox=self.outbox, evses=evses,
                                  effects=self._effects, info=info)
 
-        args = StartArgs(boot_reason, event_id_seed, data_transfer, default_limit_a)
+        args = StartArgs(boot_reason, event_id_seed, data_transfer, default_limit_a,
+                         firmware_updates=firmware_updates, log_uploads=log_uploads)
         self._route = r = Routing(cls(ctx, stored, args) for cls in BLOCKS)
         self._blocks = r.blocks
+        ctx.triggers = r.triggers
         for block in r.blocks:                  # the blocks as attributes, for the runtime and views
             setattr(self, block.name, block)
         self.rpc = OcppJEndpoint(

@@ -33,7 +33,7 @@ from domain.block import Block
 MEMORY_EXHAUSTION = "MemoryExhaustion"     # security event (appendix: security events)
 OUT_OF_STORAGE = "OutOfStorage"            # reasonCode (appendix: reason codes)
 
-Refusal = Callable[[Any, m.StatusInfo], msgspec.Struct]
+Refusal = Callable[[Any, m.StatusInfo], "msgspec.Struct | None"]    # None: this request can be handled
 
 # CSMS CALLs whose effect is stored: the answer while storage fails.
 _REFUSALS: dict[str, Refusal] = {
@@ -49,6 +49,11 @@ _REFUSALS: dict[str, Refusal] = {
     "Reset": lambda req, info: m.ResetResponse(status=m.ResetStatus.Rejected, status_info=info),
     "RequestStartTransaction": lambda req, info: m.RequestStartTransactionResponse(
         status=m.RequestStartStopStatus.Rejected, status_info=info),
+    "UpdateFirmware": lambda req, info: m.UpdateFirmwareResponse(status=m.UpdateFirmwareStatus.Rejected,
+                                                                 status_info=info),
+    "GetLog": lambda req, info: m.GetLogResponse(status=m.LogStatus.Rejected, status_info=info),
+    "CustomerInformation": lambda req, info: m.CustomerInformationResponse(      # a report alone stores nothing
+        status=m.CustomerInformationStatus.Rejected, status_info=info) if req.clear else None,
 }
 
 

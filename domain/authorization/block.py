@@ -62,6 +62,26 @@ class Authorization(Block):
         """An IdTokenInfo from the CSMS (TransactionEventResponse) updates the cache (C10)."""
         self.service.learn(token, info, self.ctx.utc(now))
 
+    def customer_data(self, token: m.IdToken, now: float) -> list[str]:
+        """N09: what the authorization cache and the Local Authorization List keep about
+        `token`, one human-readable line each (none: nothing kept)."""
+        s, lines = self.service, []
+        hit = s.cache.lookup(token, self.ctx.utc(now))
+        if hit is not None:
+            lines.append(f"Authorization cache: {token.type} {token.id_token}: {_info_text(hit.info)}"
+                         f"{' (expired)' if hit.expired else ''}")
+        info = s.local_list.lookup(token)
+        if info is not None:
+            lines.append(f"Local authorization list version {s.local_list.version}: {token.type} {token.id_token}: "
+                         f"{_info_text(info)}")
+        return lines
+
+    def forget_customer(self, token: m.IdToken) -> bool:
+        """N10: the authorization cache forgets `token` (stored by `flush`, before the answer);
+        the Local Authorization List is the CSMS's own and is kept (TC_N_30). True if there
+        was an entry."""
+        return self.service.cache.discard(token)
+
     def abandon(self, evse_id: int, why: str) -> None:
         """The EVSE is no longer in the state an open authorization was asked for (EV unplugged,
         PICS C-06.2; fault; Unavailable; reset): a late AuthorizeResponse then only updates
@@ -258,3 +278,12 @@ class _StopAnswer:
 
     def failed(self, request, failure: Failure, now: float) -> None:
         pass            # nobody stops the session without the CSMS's word
+
+
+def _info_text(info: m.IdTokenInfo) -> str:
+    parts = [f"status {info.status}"]
+    if info.cache_expiry_date_time is not None:
+        parts.append(f"valid until {info.cache_expiry_date_time.isoformat().replace('+00:00', 'Z')}")
+    if info.group_id_token is not None:
+        parts.append(f"group {info.group_id_token.id_token}")
+    return ", ".join(parts)

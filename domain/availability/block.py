@@ -8,7 +8,9 @@
   ends by the first (AbnormalCondition), and the device-model variable of the part that
   reports it follows (NotifyEvent); problems of parts that fault no EVSE (DeviceProblem).
 - While storage cannot be written, every EVSE goes Unavailable as after a station-wide
-  Inoperative (domain/storage_health.py), without storing anything.
+  Inoperative (domain/storage_health.py), without storing anything; so do the EVSEs without a
+  transaction while another block holds them (`hold`: a firmware update waiting to install,
+  L01.FR.07).
 - Status reporting (G01, B01/B04): at the end of every input that may have changed a status,
   StatusNotification + NotifyEvent(AvailabilityState) for what changed, once registered and
   online (changes made offline go out after reconnecting).
@@ -45,6 +47,7 @@ class AvailabilityBlock(Block):
             for c in e.connectors.values():
                 c.operative = self.availability.connector_operative(e.id, c.connector)
         self.report = StatusReport(ctx.evses, args.event_id_seed)
+        self._holds: set[str] = set()       # who keeps the EVSEs without a transaction Unavailable
         self.calls = {"ChangeAvailability": self._change_availability}
         self._provide_variables()
 
@@ -79,7 +82,7 @@ class AvailabilityBlock(Block):
         Inoperative); an EVSE that is Unavailable ends the authorization it held for a session
         not yet started; changed statuses are reported."""
         a = self.availability
-        station_going_off = a.scheduled.get(STATION) is False or self.storage_health.failing
+        station_going_off = a.scheduled.get(STATION) is False or self.storage_health.failing or bool(self._holds)
         for e in self.ctx.evses.values():
             off_now = station_going_off and e.fsm.transaction_id is None
             for c in e.connectors.values():
@@ -88,14 +91,27 @@ class AvailabilityBlock(Block):
                 self.authorization.withdraw(e.id, "EVSE Unavailable", now)
         self.ctx.status_changed()
 
+    def hold(self, name: str, on: bool, now: float) -> None:
+        """While any hold lasts, EVSEs without a transaction are Unavailable and those whose
+        transaction ends become so (as after a station-wide Inoperative, without storing it);
+        released, they follow the stored availability again (L01.FR.07: a firmware update
+        waiting for the transactions to end)."""
+        if (name in self._holds) == on:
+            return
+        if on:
+            self._holds.add(name)
+        else:
+            self._holds.discard(name)
+        self.apply(now)
+
     def _store(self) -> None:
         self.ctx.emit(Remember(AVAILABILITY_KEY, self.availability.dump()))
 
     def settle(self, now: float) -> None:
         """A scheduled change whose transactions have ended is applied."""
         a = self.availability
-        storage_failing = self.storage_health.failing
-        if not a.scheduled and not storage_failing:
+        held = self.storage_health.failing or bool(self._holds)
+        if not a.scheduled and not held:
             return              # the common case, on every frame: nothing waits for an idle EVSE
         busy = {e.id for e in self.ctx.evses.values() if e.fsm.transaction_id is not None}
         due = a.due(busy)
@@ -104,7 +120,7 @@ class AvailabilityBlock(Block):
                 a.set(target, operative)
             self._store()
             self.apply(now)
-        elif a.scheduled.get(STATION) is False or storage_failing:
+        elif a.scheduled.get(STATION) is False or held:
             self.apply(now)             # an EVSE whose transaction ended goes Unavailable now
 
     # --- faults and parts ----------------------------------------------------------------------

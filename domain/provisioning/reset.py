@@ -72,6 +72,13 @@ class ResetBlock(Block):
         self._reboot(m.BootReason.RemoteReset, now)
         return m.ResetResponse(status=_R.Accepted)
 
+    def reboot_for(self, reason: m.BootReason, now: float) -> None:
+        """A reboot another block needs (L01: FirmwareUpdate to activate a new firmware): the
+        boot reason stored, then the reboot like a Reset's (ResetRetries)."""
+        if self.reboot is None:
+            self._reboot(reason, now)
+        self.settle(now)
+
     def _reboot(self, reason: m.BootReason, now: float) -> None:
         self.reset_scheduled = False
         self.ctx.emit(Remember(NEXT_BOOT_REASON, reason.value))
