@@ -87,8 +87,7 @@ def status_json(state: dict, detailed: bool) -> dict:
     slots = []
     for name, s in state["slots"].items():
         body = {"class": "rootfs", "device": s["device"], "type": "ext4", "bootname": s["bootname"],
-                "state": "booted" if s["bootname"] == state["booted"]
-                else ("active" if name == state["primary"] else "inactive"),
+                "state": "booted" if s["bootname"] == state["booted"] else "inactive",
                 "parent": None, "mountpoint": None,
                 "boot_status": "good" if s["attempts"] > 0 else "bad"}
         if detailed:
