@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.server
+import logging
 import os
 import ssl
 import threading
@@ -32,6 +33,8 @@ from pyftpdlib.authorizers import DummyAuthorizer
 from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
 from pyftpdlib.servers import ThreadedFTPServer
+
+logging.getLogger("pyftpdlib").setLevel(logging.WARNING)      # no line per session
 
 BLOCK = 1 << 16
 STALL_LIMIT = 60.0          # s: a stalled transfer ends at the latest after this (or at close())
