@@ -34,7 +34,9 @@ from pyftpdlib.filesystems import AbstractedFS
 from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
 from pyftpdlib.servers import ThreadedFTPServer
 
-logging.getLogger("pyftpdlib").setLevel(logging.WARNING)      # no line per session
+_FTP_LOG = logging.getLogger("pyftpdlib")          # a handler of its own: pyftpdlib's serve_forever
+_FTP_LOG.addHandler(logging.NullHandler())        # then leaves logging alone (no line per session)
+_FTP_LOG.setLevel(logging.WARNING)
 
 BLOCK = 1 << 16
 STALL_LIMIT = 60.0          # s: a stalled transfer ends at the latest after this (or at close())
