@@ -13,6 +13,7 @@ Both take faults, by file name, for the tests:
   426). One-shot: the next request is served whole, so a resume can be tested.
 * `stall.add(name)`: sending `name` stops after its first block until the server closes.
 * `chunked.add(name)` (HTTP): no Content-Length, chunked transfer coding.
+* `no_resume = True`: HTTP ignores Range (200, the whole file); FTP answers REST with 502.
 * `refuse_uploads = True`: uploads are refused (HTTP 403; FTP: log in as "reader").
 
 Requests seen are recorded in `requests` (method, path, the Range header or REST offset).
@@ -48,6 +49,7 @@ class _Faults:
         self.stall: set[str] = set()
         self.chunked: set[str] = set()
         self.refuse_uploads = False
+        self.no_resume = False
         self.released = threading.Event()
         self.requests: list[tuple[str, str, str | None]] = []
         self._lock = threading.Lock()
@@ -86,7 +88,8 @@ class _HttpHandler(http.server.BaseHTTPRequestHandler):
         start = 0
         ranged = self.headers.get("Range", "")
         if_range = self.headers.get("If-Range")
-        if ranged.startswith("bytes=") and ranged.endswith("-") and (if_range is None or if_range == etag):
+        if ranged.startswith("bytes=") and ranged.endswith("-") and (if_range is None or if_range == etag) \
+                and not faults.no_resume:
             start = int(ranged[6:-1])
             if start >= size:
                 self.send_response(416)
@@ -286,6 +289,9 @@ class FtpFileServer(_Faults):
         class Handler(base):
             def ftp_REST(self, line):
                 faults.requests.append(("REST", line, None))
+                if faults.no_resume:
+                    self.respond("502 Command not implemented.")
+                    return None
                 return super().ftp_REST(line)
 
             def ftp_RETR(self, file):

@@ -122,6 +122,20 @@ async def test_a_dropped_connection_is_interrupted_and_the_next_call_resumes(ser
     assert not (tmp_path / "fw.bin.part").exists() and not (tmp_path / "fw.bin.part.json").exists()
 
 
+async def test_a_server_that_cannot_resume_sends_the_whole_file_again(server, served, tmp_path):
+    srv, transfer = server
+    _, digest = served
+    srv.drop_after["image.bin"] = 100_000
+    target = tmp_path / "fw.bin"
+    with trio.fail_after(BOUND):
+        with pytest.raises(Interrupted):
+            await transfer.download(srv.url("image.bin"), target, max_bytes=SIZE, timeout=5)
+        srv.no_resume = True
+        result = await transfer.download(srv.url("image.bin"), target, max_bytes=SIZE, timeout=5)
+    assert result.resumed_from == 0 and result.sha256 == digest and result.size == SIZE
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == digest
+
+
 async def test_a_part_of_another_version_of_the_file_is_not_resumed(served, tmp_path):
     root, _ = served
     with http_server(root) as srv:
@@ -175,6 +189,25 @@ async def test_cancelling_an_ftp_download_stops_its_thread_and_keeps_the_part(se
         assert scope.cancelled_caught
         assert time.monotonic() - started < 5
         assert (tmp_path / "fw.bin.part").exists() and not (tmp_path / "fw.bin").exists()
+
+
+async def test_cancelling_an_http_download_keeps_the_part(served, tmp_path):
+    root, _ = served
+    with http_server(root) as srv:
+        srv.stall.add("image.bin")
+        with trio.fail_after(BOUND), trio.move_on_after(0.5) as scope:
+            await HttpTransfer().download(srv.url("image.bin"), tmp_path / "fw.bin", max_bytes=SIZE, timeout=30)
+        assert scope.cancelled_caught
+        assert (tmp_path / "fw.bin.part").stat().st_size > 0 and not (tmp_path / "fw.bin").exists()
+
+
+def test_a_download_does_not_grow_the_process_with_the_file():
+    """Streamed to disk: the downloading process's peak RSS at 64 MB is that of 4 MB (within
+    16 MiB of it, which a whole image in memory would exceed fourfold). Separate processes."""
+    from devtools.bench import transfer_rows
+    rows = transfer_rows(4_000_000, 64_000_000)
+    for small, big in ((rows[1], rows[2]), (rows[4], rows[5])):
+        assert big.ours - small.ours < 16, (small, big)
 
 
 async def test_a_wrong_hash_deletes_the_file(served, tmp_path):
