@@ -136,12 +136,10 @@ class FtpTransfer:
         report = _reporter(progress)
         session = _Session(parts, self._tls, timeout)
         try:
-            return await _in_thread(session, lambda: _retrieve(session, part, report))
+            return await _in_thread(session, lambda: _retrieve(session, part, report), cleanup=part.close)
         except (TooLarge, NoSpace, BadReply):
             part.discard()
             raise
-        finally:
-            part.close()
 
     async def upload(self, path: Path, url: str, *, timeout: float,
                      progress: Progress | None = None) -> Uploaded:
@@ -160,9 +158,11 @@ def _reporter(progress: Progress | None) -> Callable[[int, int | None], None] | 
     return report
 
 
-async def _in_thread(session: _Session, work: Callable[[], T]) -> T:
+async def _in_thread(session: _Session, work: Callable[[], T], cleanup: Callable[[], None] = lambda: None) -> T:
     """Run `work` (which uses `session`) in a worker thread; on cancellation abort the session's
-    sockets and wait, shielded and bounded, for the thread to end."""
+    sockets and wait, shielded and bounded, for the thread to end. The thread itself closes
+    the session and runs `cleanup` (the `.part`'s descriptor: never closed under a thread that
+    may still write to it)."""
     finished = threading.Event()
 
     def run() -> T:
@@ -170,6 +170,7 @@ async def _in_thread(session: _Session, work: Callable[[], T]) -> T:
             return _mapped(session, work)
         finally:
             session.close()
+            cleanup()
             finished.set()
 
     try:
