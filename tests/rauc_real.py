@@ -271,6 +271,9 @@ async def test_the_fake_prints_what_the_real_rauc_prints(real, tmp_path, monkeyp
     real_mark = subprocess.run(["rauc", "status", "mark-good"], capture_output=True, text=True, timeout=30)
     assert real_mark.stdout.strip() == fake("status", "mark-good").stdout.strip() == \
         "rauc status: marked slot rootfs.1 as good"
+    real_active = subprocess.run(["rauc", "status", "mark-active", "booted"], capture_output=True, text=True,
+                                 timeout=30)
+    assert real_active.stdout.strip() == fake("status", "mark-active", "booted").stdout.strip(), real_active
     wrong, wrong_manifest = real.bundle("3.0.0", compatible="other-board")
     (tmp_path / "wrong.raucb").write_text(wrong_manifest)
     real_fail = subprocess.run(["rauc", "install", str(wrong)], capture_output=True, text=True, timeout=120)

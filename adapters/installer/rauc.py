@@ -18,7 +18,9 @@ what RAUC says: the same boot id (from /proc/sys/kernel/random/boot_id) means no
 happened yet; the target slot booted means the new firmware runs (mark-good once its
 BootNotification is Accepted, `confirm`); any other slot means the bootloader went back (the
 boot-count ran out, or `reject` marked it bad). Never a second `rauc install` of the same
-bundle: a kill during "installing" is reported as INSTALL_INTERRUPTED and the domain decides.
+bundle: after a kill during "installing", an install the RAUC service finished on its own is
+taken as installed (awaiting its reboot, or booted), one it did not is INSTALL_INTERRUPTED and
+the running slot is made primary again (`mark-active booted`).
 """
 from __future__ import annotations
 
@@ -170,14 +172,32 @@ class RaucInstaller:
             return BootReport(running)
         version = state.get("version")
         if stage == "installing":
-            await self._write({})
-            return BootReport(running, BootOutcome.INSTALL_INTERRUPTED, version)
+            return await self._after_interrupted_install(status, state, running)
         if stage == "installed" and state.get("boot_id") == self._boot_id():
             return BootReport(running, BootOutcome.AWAITING_REBOOT, version)
         if stage == "installed" and booted is not None and booted.name == state.get("target"):
             return BootReport(running, BootOutcome.BOOTED_NEW, version)
         await self._write({})
         return BootReport(running, BootOutcome.ROLLED_BACK, version)
+
+    async def _after_interrupted_install(self, status: RaucStatus, state: dict, running: str) -> BootReport:
+        """The station stopped during `rauc install` (the RAUC service may have finished it):
+        finished and booted -> BOOTED_NEW; finished, same boot -> AWAITING_REBOOT; not
+        finished -> INSTALL_INTERRUPTED, with the running slot made primary again so that no
+        later boot runs an image reported as failed."""
+        booted = status.booted_slot()
+        same_boot = state.get("boot_id") == self._boot_id()
+        target = booted if not same_boot else status.slots.get(status.primary or "")
+        if target is not None and target.name != state.get("from"):
+            version = target.version or "unknown"
+            await self._write(state | {"stage": "installed", "target": target.name, "version": version})
+            if same_boot:
+                return BootReport(running, BootOutcome.AWAITING_REBOOT, version)
+            return BootReport(running, BootOutcome.BOOTED_NEW, version)
+        if same_boot:
+            await self._mark("mark-active")
+        await self._write({})
+        return BootReport(running, BootOutcome.INSTALL_INTERRUPTED)
 
     async def confirm(self) -> None:
         """mark-good: the new slot stays (the boot-count no longer runs); idempotent."""

@@ -192,6 +192,44 @@ async def test_rauc_killed_during_install_is_reported_interrupted_once(board, mo
     assert await board.installer().after_boot() == BootReport("1.0.0")
 
 
+def killed_after_rauc_finished(board: Board, version: str) -> None:
+    """The station was killed during `rauc install`; the RAUC service finished it anyway."""
+    state = board.folder / "state" / "firmware" / "rauc-installer.json"
+    state.parent.mkdir(parents=True)
+    state.write_text('{"stage": "installing", "from": "rootfs.0", "boot_id": "boot-0"}')
+    assert fake_rauc.main(["install", str(board.bundle(version))]) == 0
+
+
+async def test_rauc_install_finished_by_the_service_after_a_kill_awaits_its_reboot(board, capsys):
+    killed_after_rauc_finished(board, "2.0.0")
+    assert await board.installer().after_boot() == BootReport("1.0.0", BootOutcome.AWAITING_REBOOT, "2.0.0")
+    board.reboot()
+    assert await board.installer().after_boot() == BootReport("2.0.0", BootOutcome.BOOTED_NEW, "2.0.0")
+
+
+async def test_rauc_install_finished_by_the_service_and_booted_is_the_new_firmware(board, capsys):
+    killed_after_rauc_finished(board, "2.0.0")
+    assert board.reboot() == "B"
+    assert await board.installer().after_boot() == BootReport("2.0.0", BootOutcome.BOOTED_NEW, "2.0.0")
+    assert await board.installer().after_boot() == BootReport("2.0.0", BootOutcome.BOOTED_NEW, "2.0.0")
+
+
+async def test_rauc_interrupted_install_makes_the_running_slot_primary_again(board):
+    """Killed during `rauc install` that RAUC had not finished: INSTALL_INTERRUPTED, and the
+    running slot is made primary again (mark-active: its boot attempts are reset too), so an
+    install RAUC might still finish never boots unannounced."""
+    state = board.slots()
+    state["slots"]["rootfs.0"]["attempts"] = 1
+    fake_rauc.save(board.state, state)
+    record = board.folder / "state" / "firmware" / "rauc-installer.json"
+    record.parent.mkdir(parents=True)
+    record.write_text('{"stage": "installing", "from": "rootfs.0", "boot_id": "boot-0"}')
+    assert await board.installer().after_boot() == BootReport("1.0.0", BootOutcome.INSTALL_INTERRUPTED)
+    assert board.slots()["primary"] == "rootfs.0"
+    assert board.slots()["slots"]["rootfs.0"]["attempts"] == fake_rauc.ATTEMPTS
+    assert await board.installer().after_boot() == BootReport("1.0.0")
+
+
 async def test_rauc_missing_command_is_an_installer_error(tmp_path):
     installer = RaucInstaller(tmp_path, "factory", rauc=(str(tmp_path / "no-rauc"),), boot_id_file=tmp_path / "b")
     with pytest.raises(InstallerError, match="cannot run"):
