@@ -6,7 +6,8 @@ A download streams to disk, never holding the file in memory: the bytes go to
 `<destination>.part` (with a small `<destination>.part.json` naming the URL and what the server
 said about the file), the SHA-256 is computed while they arrive, and the finished file is
 fsynced and renamed to `destination`. Before the first byte the announced size is checked
-against `max_bytes` and against the free space of the destination's file system (statvfs);
+against `max_bytes` and against the free space of the destination's file system (statvfs, a
+few MiB kept free for the station's own files);
 while streaming `max_bytes` is enforced again (a server may announce nothing or lie). A call
 that finds a `.part` of the same URL resumes it where the server allows it (HTTP Range with
 If-Range, FTP REST after the same SIZE and MDTM), hashing what is already on disk first; a

@@ -24,6 +24,7 @@ from ports.file_transfer import (META_SUFFIX, PART_SUFFIX, BadReply, BadUrl, Che
                                  NoSpace, TooLarge, TransferError)
 
 BLOCK = 1 << 16
+KEEP_FREE = 4 << 20     # bytes a download leaves free: the station's database and logs share the disk
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -90,15 +91,17 @@ class PartFile:
         return min(size, self.max_bytes), validator
 
     def check_room(self, total: int | None, offset: int) -> None:
-        """L01: refuse a file larger than `max_bytes` or than the free space, before downloading."""
+        """L01: refuse a file larger than `max_bytes` or than the free space (less KEEP_FREE),
+        before downloading."""
         if total is None:
             return
         if total > self.max_bytes:
             raise TooLarge(f"{self._public}: {total} bytes, more than the limit of {self.max_bytes}")
         folder = self.destination.parent
         free = free_bytes(folder)
-        if total - offset > free:
-            raise NoSpace(f"{self._public}: {total - offset} bytes to store, {free} free in {folder}")
+        if total - offset > free - KEEP_FREE:
+            raise NoSpace(f"{self._public}: {total - offset} bytes to store, {free} free in {folder} "
+                          f"({KEEP_FREE} of them kept for the station)")
 
     def hash_existing(self, offset: int) -> None:
         """Hash the first `offset` bytes of the `.part` (blocking: run in a worker thread)."""

@@ -256,6 +256,22 @@ async def test_a_disk_too_small_is_refused_before_downloading(scheme, tmp_path):
         assert not [r for r in srv.requests if r[0] == "RETR"]
 
 
+async def test_a_file_that_would_leave_the_disk_nearly_full_is_refused(tmp_path):
+    """The free-space check keeps KEEP_FREE bytes for the station: 6 MiB free, a 3 MiB file
+    leaves less than 4 MiB."""
+    from adapters.transfer.partfile import KEEP_FREE
+    root = tmp_path / "served"
+    root.mkdir()
+    write_file(root / "image.bin", 3 << 20)
+    with tmpfs(tmp_path / "small", "6m") as small, http_server(root) as srv:
+        with trio.fail_after(BOUND), pytest.raises(NoSpace, match="kept for the station"):
+            await HttpTransfer().download(srv.url("image.bin"), small / "fw.bin", max_bytes=10 << 20, timeout=5)
+        assert list(small.iterdir()) == []
+        write_file(root / "image.bin", (6 << 20) - KEEP_FREE - (256 << 10))
+        with trio.fail_after(BOUND):
+            await HttpTransfer().download(srv.url("image.bin"), small / "fw.bin", max_bytes=10 << 20, timeout=5)
+
+
 async def test_a_disk_that_fills_up_while_streaming_is_no_space_and_freed(tmp_path):
     root = tmp_path / "served"
     root.mkdir()
