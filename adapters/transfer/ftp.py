@@ -126,7 +126,16 @@ class FtpTransfer:
     schemes = SCHEMES
 
     def __init__(self, *, ca_file: Path | None = None) -> None:
-        self._tls = tls_context(ca_file)
+        self._ca_file = ca_file
+        self._context: ssl.SSLContext | None = None
+
+    @property
+    def _tls(self) -> ssl.SSLContext:
+        """Built at the first use (loading the system's trust store takes a while: not at
+        every start of the station)."""
+        if self._context is None:
+            self._context = tls_context(self._ca_file)
+        return self._context
 
     async def download(self, url: str, destination: Path, *, max_bytes: int, timeout: float,
                        expected_sha256: str | None = None, progress: Progress | None = None) -> Downloaded:
