@@ -10,6 +10,11 @@ defaults in bootstrap/config.py):
 | `openevse-rev1` | OpenEVSE RAPI, UART  | the controller's ammeter    | PN532 on I2C       |
 | `openevse-rev2` | OpenEVSE RAPI, UART  | Eastron SDM630, Modbus RTU  | PN532 on a UART    |
 
+Firmware is installed by the sim installer on `sim` and by RAUC on the boards, its records
+under the state directory (the storage file's folder); every deployment transfers files over
+FTP, FTPS, HTTP and HTTPS (what `OCPPCommCtrlr.FileTransferProtocols` claims), TLS verified
+against the system's trust store.
+
 Serial devices are named by path or by USB identity; a USB identity is resolved and
 watched through the udev adapter, and the tty adapter opens what it resolves to. The
 service manager (systemd notify) is the same for every deployment: it is a no-op unless
@@ -18,9 +23,12 @@ NOTIFY_SOCKET is set.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from adapters.csms_link_ws import WebSocketCsmsLink
+from adapters.installer.rauc import RaucInstaller
+from adapters.installer.sim import SimInstaller
 from adapters.linux_system import LinuxSystem
 from adapters.openevse.controller import OpenEvseAmmeter, OpenEvseController
 from adapters.pn532.reader import Pn532Reader
@@ -30,9 +38,12 @@ from adapters.serial_tty import TtyDevice
 from adapters.sim_hardware import SimHardware
 from adapters.sqlite_storage import SqliteStorage
 from adapters.systemd_notify import SystemdNotifier
+from adapters.transfer.ftp import FtpTransfer
+from adapters.transfer.http import HttpTransfer
 from adapters.udev_devices import UsbIdentity, UsbSerialWatcher, parse_device_name
 from bootstrap.config import Config
 from bootstrap.runtime import Deployment
+from bootstrap.transfers import TransfersByScheme
 
 StationView = Callable[[], dict]
 
@@ -58,6 +69,17 @@ def serial_device(port: str, baudrate: int) -> TtyDevice:
     return TtyDevice(port, baudrate)
 
 
+def state_dir(config: Config) -> Path:
+    """The folder of the station's files besides SQLite: the storage file's folder (the
+    current one for an in-memory database); nothing is created until an adapter writes."""
+    return Path(config.storage.path).parent
+
+
+def file_transfers() -> TransfersByScheme:
+    """FTP, FTPS, HTTP and HTTPS, as OCPPCommCtrlr.FileTransferProtocols claims."""
+    return TransfersByScheme(HttpTransfer(), FtpTransfer())
+
+
 def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deployment:
     sim = SimHardware(list(config.station.evse_connectors), str(config.hardware.control_socket), station_view)
     return Deployment(
@@ -67,6 +89,8 @@ def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deploym
         system=sim,
         open_storage=lambda: SqliteStorage(config.storage.path),
         service=SystemdNotifier.from_environment(),
+        file_transfer=file_transfers(),
+        firmware_installer=SimInstaller(state_dir(config), config.station.firmware_version),
     )
 
 
@@ -94,6 +118,8 @@ def _openevse(config: Config, edge: KernelEdge, *, meter: str, reader: str) -> D
         open_storage=lambda: SqliteStorage(config.storage.path),
         service=SystemdNotifier.from_environment(),
         parts=OPENEVSE_PARTS + (the_meter.component,),
+        file_transfer=file_transfers(),
+        firmware_installer=RaucInstaller(state_dir(config), config.station.firmware_version),
     )
 
 

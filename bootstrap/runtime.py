@@ -26,6 +26,8 @@ from domain.effects import EnergyOffer, Log, Persist, Reboot, Reconfigure, Remem
 from domain.hardware_events import DeviceProblem, HardwareEvent, JobFinished, MeterSampled
 from domain.station import Station, StationInfo, StoredState
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
+from ports.file_transfer import FileTransfer
+from ports.firmware_installer import FirmwareInstaller
 from ports.hardware import EvseController, HardwareError, Meter, TokenReader
 from ports.system import ServiceManager, System
 from ports.storage import Storage
@@ -61,6 +63,8 @@ class Deployment:
     extensions: tuple[VendorExtension, ...] = ()   # DataTransfer vendors of this deployment
     meter_period: float = 1.0          # seconds between meter readings fed to the station
     parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
+    file_transfer: FileTransfer | None = None           # firmware downloads, log uploads (L01, N01)
+    firmware_installer: FirmwareInstaller | None = None  # A/B install and rollback (L01)
 
 
 def link_settings(config: Config, dm: DeviceModel) -> LinkSettings:

@@ -87,6 +87,13 @@ Measurements:
            emulator (9600 baud configured, but a pty does not pace bytes: the time is the
            three request/answer exchanges and their 3.5-character RTU gaps), and the
            station process's RSS after the sessions. Ours only.
+* transfer File downloads over loopback with the product's FileTransfer (bootstrap.compose's
+           file_transfers: httpx for HTTP, ftplib in a thread for FTP) in a process of its own
+           (`--download URL DEST`), from the project's loopback servers (devtools.file_servers)
+           in this process: throughput of a 200 MB image (20 MB with --quick) in MB/s (10^6
+           bytes/s, from the first request to the renamed, fsynced file, SHA-256 checked) and the
+           downloading process's peak RSS (ru_maxrss) for 20 MB and 200 MB (2 / 20 MB with
+           --quick): streaming to disk, it must not grow with the size. Ours only.
 """
 from __future__ import annotations
 
@@ -1766,6 +1773,74 @@ def measure_hardware(counts: Counts) -> list[Row]:
 
 
 
+# --------------------------------------------------------------------------- file transfers
+
+TRANSFER_TIMEOUT = 120.0     # s: one download process, start to exit
+
+
+def run_download(url: str, destination: str) -> None:
+    """`--download`: fetch `url` with the product's FileTransfer; print seconds, size, SHA-256
+    and this process's peak RSS as one JSON line."""
+    import resource
+
+    import trio
+
+    from bootstrap.compose import file_transfers
+
+    transfers = file_transfers()            # (TLS contexts loaded before the clock starts)
+
+    async def main():
+        t0 = time.perf_counter()
+        result = await transfers.download(url, Path(destination), max_bytes=1 << 40, timeout=30)
+        return time.perf_counter() - t0, result
+
+    seconds, result = trio.run(main)
+    print(json.dumps({"seconds": seconds, "size": result.size, "sha256": result.sha256,
+                      "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+
+
+def download_in_process(url: str, destination: Path) -> dict:
+    done = subprocess.run([sys.executable, "-m", "devtools.bench", "--download", url, str(destination)],
+                          capture_output=True, text=True, timeout=TRANSFER_TIMEOUT, cwd=REPO)
+    if done.returncode != 0:
+        raise AssertionError(f"download of {url} failed: {done.stderr.strip().splitlines()[-1:]}")
+    destination.unlink()
+    return json.loads(done.stdout)
+
+
+def transfer_rows(small: int, big: int) -> list[Row]:
+    """Throughput of `big` and peak RSS at `small` and `big` bytes, over HTTP and FTP."""
+    from devtools.file_servers import FtpFileServer, HttpFileServer, write_file
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="evse-bench-transfer-") as tmp:
+        folder = Path(tmp)
+        served = folder / "served"
+        served.mkdir()
+        digests = {size: write_file(served / f"{size}.bin", size) for size in (small, big)}
+        with HttpFileServer(served) as http, FtpFileServer(served) as ftp:
+            for name, server in (("HTTP", http), ("FTP", ftp)):
+                peak = {}
+                for size in (small, big):
+                    got = download_in_process(server.url(f"{size}.bin"), folder / "image.bin")
+                    if got["sha256"] != digests[size] or got["size"] != size:
+                        raise AssertionError(f"{name} download of {size} bytes: {got}")
+                    peak[size] = got["peak_rss_kib"] / 1024
+                    if size == big:
+                        rows.append(Row(f"download {big / 1e6:g} MB over loopback {name} (throughput)",
+                                        big / 1e6 / got["seconds"], None, unit="MB/s"))
+                for size in (small, big):
+                    rows.append(Row(f"peak RSS of the process downloading {size / 1e6:g} MB ({name})",
+                                    peak[size], None, unit="MiB"))
+    return rows
+
+
+@measurement("transfer", "file downloads over loopback: throughput, peak RSS", in_process=False, order=70)
+def measure_transfer(counts: Counts) -> list[Row]:
+    mb = 1_000_000
+    return transfer_rows(20 * mb, 200 * mb) if counts.rtt_n >= 1000 else transfer_rows(2 * mb, 20 * mb)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -1787,7 +1862,11 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"only measurements whose key contains KEY ({', '.join(m.key for m in REGISTRY)})")
     parser.add_argument("--ocpp-station", metavar="URL", help=argparse.SUPPRESS)
     parser.add_argument("--echo-station", nargs=2, metavar=("KIND", "URL"), help=argparse.SUPPRESS)
+    parser.add_argument("--download", nargs=2, metavar=("URL", "DEST"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.download:
+        run_download(*args.download)
+        return 0
     if args.ocpp_station:
         run_ocpp_station(args.ocpp_station)
         return 0

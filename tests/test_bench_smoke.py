@@ -85,3 +85,11 @@ def test_stats_percentiles():
     s = bench.Stats.of(list(range(1, 101)))
     assert (s.n, s.p50, s.p99, s.mean) == (100, 50.0, 99.0, 50.5)
     assert bench.Row("x", 2.0, 5.0, unit="MiB").ratio() == 2.5
+
+
+def test_transfer_rows_download_over_http_and_ftp_in_a_process_of_their_own():
+    """The `transfer` rows (not in the in-process run: they start processes), with small files."""
+    rows = bench.transfer_rows(200_000, 1_000_000)
+    assert [r.unit for r in rows] == ["MB/s", "MiB", "MiB"] * 2
+    assert all(isinstance(r.ours, float) and r.ours > 0 for r in rows)
+    assert "HTTP" in rows[0].label and "FTP" in rows[3].label

@@ -62,3 +62,29 @@ def test_a_usb_identity_is_resolved_through_udev_a_path_is_opened_as_is():
 def test_an_unknown_hardware_part_is_a_definition_error():
     with pytest.raises(DefinitionError, match="Flux"):
         load_definitions([1], station_id="CS-1", security_profile=1, parts=("Flux",))
+
+
+def test_sim_installs_with_the_sim_installer_the_boards_with_rauc(tmp_path):
+    from adapters.installer.rauc import RaucInstaller
+    from adapters.installer.sim import SimInstaller
+    extra = f'[storage]\npath = "{tmp_path / "station.db"}"\n'
+    sim = compose(config("sim", extra), lambda: {})
+    assert isinstance(sim.firmware_installer, SimInstaller)
+    assert sim.firmware_installer._state.path == tmp_path / "firmware" / "sim-installer.json"
+    for board in ("openevse-rev1", "openevse-rev2"):
+        d = compose(config(board, extra), lambda: {}, KernelEdge(open_i2c_bus=lambda n: None))
+        assert isinstance(d.firmware_installer, RaucInstaller)
+        assert d.firmware_installer._state.path == tmp_path / "firmware" / "rauc-installer.json"
+    assert not (tmp_path / "firmware").exists()          # composing writes nothing
+
+
+def test_every_deployment_transfers_what_file_transfer_protocols_claims():
+    """OCPPCommCtrlr.FileTransferProtocols (a constant of the definitions) is what the composed
+    FileTransfer serves, scheme by scheme."""
+    defs = load_definitions([1], station_id="CS-1", security_profile=1)
+    claim = next(d for d in defs if (d.ref.component, d.ref.variable) == ("OCPPCommCtrlr", "FileTransferProtocols"))
+    claimed = {p.lower() for p in claim.default.split(",")}
+    assert claimed == {"ftp", "ftps", "http", "https"}
+    for adapter in DEPLOYMENTS:
+        d = compose(config(adapter), lambda: {}, KernelEdge(open_i2c_bus=lambda n: None))
+        assert d.file_transfer.schemes == claimed, adapter
