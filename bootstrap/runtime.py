@@ -24,6 +24,7 @@ from domain.data_transfer import DataTransferRegistry, VendorExtension
 from domain.device_model import DeviceModel, parse_ref
 from domain.effects import EnergyOffer, Log, Persist, Reboot, Reconfigure, Remember, Send, StoreRecords, UnlockConnector
 from domain.hardware_events import DeviceProblem, HardwareEvent, JobFinished, MeterSampled
+from domain.provisioning.network_profiles import NetworkConnection
 from domain.station import Station, StationInfo, StoredState
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
 from ports.hardware import EvseController, HardwareError, Meter, TokenReader
@@ -63,12 +64,14 @@ class Deployment:
     parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
 
 
-def link_settings(config: Config, dm: DeviceModel) -> LinkSettings:
+def link_settings(config: Config, dm: DeviceModel, connection: NetworkConnection | None = None) -> LinkSettings:
+    """The link's settings: the installation file's connection (slot 0) or the network connection
+    profile of the slot the station tries now (`connection`, B09/B10), and the device model's."""
     c = config.csms
     return LinkSettings(
-        csms_url=c.url,
+        csms_url=c.url if connection is None else connection.url,
         station_id=config.station.id,
-        security_profile=c.security_profile,
+        security_profile=c.security_profile if connection is None else connection.security_profile,
         basic_auth_password=dm.get("SecurityCtrlr", "BasicAuthPassword") or c.basic_auth_password,
         csms_root_ca=str(c.csms_root_ca) if c.csms_root_ca else None,
         client_cert=str(c.client_cert) if c.client_cert else None,
@@ -173,7 +176,7 @@ class StationRuntime:
             data_transfer=DataTransferRegistry(self.deployment.extensions),
         )
         boot_reason = station.boot_reason
-        link = self.deployment.make_link(link_settings(config, dm))
+        link = self.deployment.make_link(link_settings(config, dm, station.network.connection()))
         self.station, self.link = station, link
         self.boot_count += 1
         log.info("station %s boot %d (reason %s)", s.id, self.boot_count, boot_reason)
@@ -263,7 +266,8 @@ class StationRuntime:
                 log.info("CSMS link down: %s", event.reason)
                 if service is not None:
                     service.status(f"CSMS link down: {event.reason}")
-                effects = station.link_down(now)
+                effects = station.link_down(now, attempt=event.attempt, security_event=event.security_event,
+                                            reason=event.reason)
             else:
                 effects = station.hardware_event(event, now)
             if (d := station.next_deadline()) is not None and d <= now:
@@ -359,7 +363,8 @@ class StationRuntime:
         run.storage.write_records(effect.table, effect.upserts, effect.deletes, clear=effect.clear, kv=effect.kv)
 
     async def _reconfigure(self, effect: Reconfigure, run: "_Run") -> None:
-        run.link.update(link_settings(self.config, run.dm))
+        station = self.station
+        run.link.update(link_settings(self.config, run.dm, station.network.connection() if station else None))
 
     async def _log(self, effect: Log, run: "_Run") -> None:
         getattr(log, effect.level)(effect.text)

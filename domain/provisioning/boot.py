@@ -176,7 +176,8 @@ class Provisioning(Block):
         dm.subscribe(VariableRef("OCPPCommCtrlr", "HeartbeatInterval"),
                      lambda _r, _v: ctx.outbox.heartbeat_interval_changed())
         dm.subscribe(VariableRef("OCPPCommCtrlr", "MessageTimeout", variable_instance="Default"),
-                     lambda _r, v: setattr(ctx.outbox.rpc, "message_timeout", float(v)))
+                     lambda _r, v: ctx.outbox.rpc is not None     # (set before the RPC layer exists: read then)
+                     and setattr(ctx.outbox.rpc, "message_timeout", float(v)))
 
 
 class _BootAnswer:
