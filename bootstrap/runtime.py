@@ -46,6 +46,7 @@ class _Run:
     storage: StorageGuard
     dm: DeviceModel
     wire_on: bool
+    reconnect: bool = False            # a Reconfigure asked for a new connection after this batch
 
 
 @dataclass
@@ -62,6 +63,30 @@ class Deployment:
     extensions: tuple[VendorExtension, ...] = ()   # DataTransfer vendors of this deployment
     meter_period: float = 1.0          # seconds between meter readings fed to the station
     parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
+
+
+def redact(frame: str) -> str:
+    """The frame for the wire log, every BasicAuthPassword value replaced by *** (A01: the password
+    never appears in a log). Only a frame naming the variable is parsed."""
+    if "BasicAuthPassword" not in frame:
+        return frame
+    try:
+        msg = json.loads(frame)
+    except ValueError:
+        return "(a frame naming BasicAuthPassword that is not JSON: not logged)"
+
+    def walk(node):
+        if isinstance(node, dict):
+            if (node.get("variable") or {}).get("name") == "BasicAuthPassword" and "attributeValue" in node:
+                node["attributeValue"] = "***"
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(msg)
+    return json.dumps(msg, separators=(",", ":"))
 
 
 def link_settings(config: Config, dm: DeviceModel, connection: NetworkConnection | None = None) -> LinkSettings:
@@ -255,7 +280,7 @@ class StationRuntime:
                 effects = station.tick(now)
             elif type(event) is FrameIn:
                 if wire_on:
-                    wire.info("CSMS -> CS  %s", event.text)
+                    wire.info("CSMS -> CS  %s", redact(event.text))
                 effects = station.frame_received(event.text, now)
             elif type(event) is LinkUp:
                 log.info("CSMS link up (%s)", event.url)
@@ -335,6 +360,8 @@ class StationRuntime:
             reboot = await executors[type(effect)](effect, run)
             if reboot is not None:
                 return reboot
+        if run.reconnect:               # after the batch's frames (the answer that caused it) are sent
+            link.reconnect()
         if storage.discovered and self.station is not None:
             storage.discovered = False
             return await self._apply(self.station.storage_failed(trio.current_time(), storage.failing),
@@ -365,6 +392,7 @@ class StationRuntime:
     async def _reconfigure(self, effect: Reconfigure, run: "_Run") -> None:
         station = self.station
         run.link.update(link_settings(self.config, run.dm, station.network.connection() if station else None))
+        run.reconnect = run.reconnect or effect.reconnect
 
     async def _log(self, effect: Log, run: "_Run") -> None:
         getattr(log, effect.level)(effect.text)

@@ -522,7 +522,8 @@ def test_link_variables_reconfigure_the_link_in_the_same_step(name):
     runtime applies it at once: tests/integration/test_station_e2e.py)."""
     h = boot()
     effects = set_var(h, 1.0, name, LINK_VARIABLES[name])
-    assert Reconfigure() in effects
+    # A01: a new password reconnects at once (after the answer), the others at the next connection
+    assert Reconfigure(reconnect=name == "SecurityCtrlr.BasicAuthPassword") in effects
     ref = parse_ref(name)
     assert Persist(ref.key, LINK_VARIABLES[name]) in effects
     assert h.station.dm.value(ref) == LINK_VARIABLES[name]
