@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from adapters.certificate_store_fs import FsCertificateStore
 from adapters.csms_link_ws import WebSocketCsmsLink
 from adapters.linux_system import LinuxSystem
 from adapters.openevse.controller import OpenEvseAmmeter, OpenEvseController
@@ -32,6 +33,7 @@ from adapters.sqlite_storage import SqliteStorage
 from adapters.systemd_notify import SystemdNotifier
 from adapters.udev_devices import UsbIdentity, UsbSerialWatcher, parse_device_name
 from bootstrap.config import Config
+from bootstrap.credentials import state_dir
 from bootstrap.runtime import Deployment
 
 StationView = Callable[[], dict]
@@ -58,6 +60,12 @@ def serial_device(port: str, baudrate: int) -> TtyDevice:
     return TtyDevice(port, baudrate)
 
 
+def _certificates(config: Config):
+    """The certificate store beside the SQLite file (none when storage is ":memory:")."""
+    folder = state_dir(config)
+    return None if folder is None else (lambda: FsCertificateStore(folder))
+
+
 def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deployment:
     sim = SimHardware(list(config.station.evse_connectors), str(config.hardware.control_socket), station_view)
     return Deployment(
@@ -67,6 +75,7 @@ def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deploym
         system=sim,
         open_storage=lambda: SqliteStorage(config.storage.path),
         service=SystemdNotifier.from_environment(),
+        open_certificates=_certificates(config),
     )
 
 
@@ -94,6 +103,7 @@ def _openevse(config: Config, edge: KernelEdge, *, meter: str, reader: str) -> D
         open_storage=lambda: SqliteStorage(config.storage.path),
         service=SystemdNotifier.from_environment(),
         parts=OPENEVSE_PARTS + (the_meter.component,),
+        open_certificates=_certificates(config),
     )
 
 

@@ -17,6 +17,7 @@ from typing import Callable
 import trio
 
 from bootstrap.config import Config, ConfigError
+from bootstrap.credentials import TlsFiles, provision, tls_files
 from bootstrap.definitions import load_definitions
 from bootstrap.storage_guard import StorageGuard
 from domain.clock import StationClock
@@ -26,6 +27,7 @@ from domain.effects import EnergyOffer, Log, Persist, Reboot, Reconfigure, Remem
 from domain.hardware_events import DeviceProblem, HardwareEvent, JobFinished, MeterSampled
 from domain.provisioning.network_profiles import NetworkConnection
 from domain.station import Station, StationInfo, StoredState
+from ports.certificate_store import CertificateStore, CertificateStoreError
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
 from ports.hardware import EvseController, HardwareError, Meter, TokenReader
 from ports.system import ServiceManager, System
@@ -63,6 +65,7 @@ class Deployment:
     extensions: tuple[VendorExtension, ...] = ()   # DataTransfer vendors of this deployment
     meter_period: float = 1.0          # seconds between meter readings fed to the station
     parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
+    open_certificates: Callable[[], CertificateStore] | None = None   # the certificate store (A, M)
 
 
 def redact(frame: str) -> str:
@@ -89,18 +92,21 @@ def redact(frame: str) -> str:
     return json.dumps(msg, separators=(",", ":"))
 
 
-def link_settings(config: Config, dm: DeviceModel, connection: NetworkConnection | None = None) -> LinkSettings:
+def link_settings(config: Config, dm: DeviceModel, connection: NetworkConnection | None = None,
+                  files: TlsFiles | None = None) -> LinkSettings:
     """The link's settings: the installation file's connection (slot 0) or the network connection
-    profile of the slot the station tries now (`connection`, B09/B10), and the device model's."""
+    profile of the slot the station tries now (`connection`, B09/B10), the TLS files (`files`:
+    the certificate store's, bootstrap/credentials.py; default the TOML's) and the device model's."""
     c = config.csms
+    files = files or tls_files(config, None)
     return LinkSettings(
         csms_url=c.url if connection is None else connection.url,
         station_id=config.station.id,
         security_profile=c.security_profile if connection is None else connection.security_profile,
         basic_auth_password=dm.get("SecurityCtrlr", "BasicAuthPassword") or c.basic_auth_password,
-        csms_root_ca=str(c.csms_root_ca) if c.csms_root_ca else None,
-        client_cert=str(c.client_cert) if c.client_cert else None,
-        client_key=str(c.client_key) if c.client_key else None,
+        csms_root_ca=files.csms_root_ca,
+        client_cert=files.client_cert,
+        client_key=files.client_key,
         ping_interval=float(dm.get_int("OCPPCommCtrlr", "WebSocketPingInterval")),
         retry_backoff_wait_minimum=float(dm.get_int("OCPPCommCtrlr", "RetryBackOffWaitMinimum")),
         retry_backoff_random_range=float(dm.get_int("OCPPCommCtrlr", "RetryBackOffRandomRange")),
@@ -161,6 +167,25 @@ class StationRuntime:
         }
         self._jobs = {EnergyOffer: self._energy_offer, UnlockConnector: self._unlock}
         self.storage = StorageGuard()       # outlives boot cycles: what storage could not take yet
+        self.certificates: CertificateStore | None = None
+
+    def _open_certificates(self) -> CertificateStore | None:
+        """The certificate store, opened (and provisioned from the TOML) at the first boot."""
+        if self.certificates is None and self.deployment.open_certificates is not None:
+            try:
+                self.certificates = self.deployment.open_certificates()
+            except CertificateStoreError as exc:
+                log.error("%s; the link uses the files of the configuration", exc)
+                return None
+            provision(self.config, self.certificates, self._wall_clock())
+        return self.certificates
+
+    def link_settings(self, dm: DeviceModel) -> LinkSettings:
+        """What the link connects with now: the network profile slot the station tries (B10) and
+        the TLS files of the certificate store."""
+        station = self.station
+        return link_settings(self.config, dm, station.network.connection() if station is not None else None,
+                             tls_files(self.config, self.certificates))
 
     def snapshot(self) -> dict:
         """The station's view for the sim control socket."""
@@ -201,8 +226,10 @@ class StationRuntime:
             data_transfer=DataTransferRegistry(self.deployment.extensions),
         )
         boot_reason = station.boot_reason
-        link = self.deployment.make_link(link_settings(config, dm, station.network.connection()))
-        self.station, self.link = station, link
+        self._open_certificates()
+        self.station = station
+        link = self.deployment.make_link(self.link_settings(dm))
+        self.link = link
         self.boot_count += 1
         log.info("station %s boot %d (reason %s)", s.id, self.boot_count, boot_reason)
         send, receive = trio.open_memory_channel[FrameIn | LinkUp | LinkDown | HardwareEvent](1024)
@@ -390,8 +417,7 @@ class StationRuntime:
         run.storage.write_records(effect.table, effect.upserts, effect.deletes, clear=effect.clear, kv=effect.kv)
 
     async def _reconfigure(self, effect: Reconfigure, run: "_Run") -> None:
-        station = self.station
-        run.link.update(link_settings(self.config, run.dm, station.network.connection() if station else None))
+        run.link.update(self.link_settings(run.dm))
         run.reconnect = run.reconnect or effect.reconnect
 
     async def _log(self, effect: Log, run: "_Run") -> None:
