@@ -80,6 +80,25 @@ def provision(config: Config, store: CertificateStore, now: datetime,
         log.warning("certificate store: %s", exc)
 
 
+def valid_credentials(config: Config, store: CertificateStore | None, now: datetime) -> tuple[bool, bool]:
+    """(a CSMSRootCertificate valid at `now` is installed, a ChargingStationCertificate valid at
+    `now` is): what A05.FR.02/03 ask before a higher security profile is used. Without a store,
+    the TOML's files count as valid."""
+    c = config.csms
+    if store is None:
+        return c.csms_root_ca is not None, c.client_cert is not None and c.client_key is not None
+    try:
+        entries = store.list([CertificateKind.CSMS_ROOT, CertificateKind.CHARGING_STATION])
+    except CertificateStoreError as exc:
+        log.warning("certificate store: %s", exc)
+        return False, False
+
+    def valid(kind: CertificateKind) -> bool:
+        return any(e.kind == kind and e.not_before <= now <= e.not_after for e in entries)
+
+    return valid(CertificateKind.CSMS_ROOT), valid(CertificateKind.CHARGING_STATION)
+
+
 def tls_files(config: Config, store: CertificateStore | None) -> TlsFiles:
     """The files the link uses: the store's, else the TOML's."""
     c = config.csms

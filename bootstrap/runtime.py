@@ -17,7 +17,7 @@ from typing import Callable
 import trio
 
 from bootstrap.config import Config, ConfigError
-from bootstrap.credentials import TlsFiles, provision, tls_files
+from bootstrap.credentials import TlsFiles, provision, tls_files, valid_credentials
 from bootstrap.definitions import load_definitions
 from bootstrap.storage_guard import StorageGuard
 from domain.clock import StationClock
@@ -184,6 +184,10 @@ class StationRuntime:
         """What the link connects with now: the network profile slot the station tries (B10) and
         the TLS files of the certificate store."""
         station = self.station
+        if station is not None:         # A05.FR.02/03: what a higher security profile needs
+            csms_root, station_cert = valid_credentials(self.config, self.certificates,
+                                                        station.clock.utc(trio.current_time()))
+            station.network.credentials_known(csms_root=csms_root, station_certificate=station_cert)
         return link_settings(self.config, dm, station.network.connection() if station is not None else None,
                              tls_files(self.config, self.certificates))
 

@@ -9,8 +9,11 @@
   has no AllowSecurityProfileDowngrade), an ocppVersion other than OCPP20, the SOAP transport, a
   URL that is not ws:// (profile 1) or wss:// (profiles 2, 3) with a host, a VPN (this station
   cannot set one up). The APN and ocppInterface are kept but not acted on (one network interface).
-- NetworkConfigurationPriority (B10): SetVariables refuses a slot without a profile and (A05.FR.10)
-  a slot whose securityProfile is lower than the active one. The order is used from the next
+- NetworkConfigurationPriority (B10): SetVariables refuses a slot without a profile, (A05.FR.10)
+  a slot whose securityProfile is lower than the active one, a slot of profile 2 or 3 while no
+  valid CSMSRootCertificate is installed (A05.FR.02, TC_A_20) and one of profile 3 without a valid
+  ChargingStationCertificate (A05.FR.03, TC_A_21): what the certificate store holds comes in by
+  `credentials_known` (the runtime tells it at start and whenever the link's settings are built). The order is used from the next
   boot (RebootRequired), TC_A_19 / TC_B_45.
 - Connecting (B10.FR.03/04/07/09): a boot starts with the first slot of the priority list; after
   NetworkProfileConnectionAttempts failed attempts with a slot, the next slot of the list, after
@@ -94,6 +97,8 @@ class NetworkProfiles(Block):
         self._index = 0                 # in _order: the slot the link tries now
         self._failures = 0              # failed attempts with that slot
         self._reported: set[str] = set()    # security events of this failure streak
+        self.has_csms_root = True           # a valid CSMSRootCertificate is installed (credentials_known)
+        self.has_station_certificate = True  # a valid ChargingStationCertificate is installed
         ctx.dm.veto(PRIORITY, self._priority_problem)
         self._apply_message_timeout()
 
@@ -177,9 +182,13 @@ class NetworkProfiles(Block):
             return "connectionData.vpn: this station cannot set up a VPN"
         return _url_problem(data.ocpp_csms_url, data.security_profile)
 
+    def credentials_known(self, *, csms_root: bool, station_certificate: bool) -> None:
+        """What the certificate store holds that is valid now (A05.FR.02/03)."""
+        self.has_csms_root, self.has_station_certificate = csms_root, station_certificate
+
     def _priority_problem(self, value: str) -> str | None:
-        """B10 / A05.FR.10: every slot of the new NetworkConfigurationPriority has a profile, none
-        below the active security profile."""
+        """B10 / A05.FR.02/03/10: every slot of the new NetworkConfigurationPriority has a profile,
+        none below the active security profile, each with the certificates its profile needs."""
         active = self._active_profile()
         for s in (int(v) for v in value.split(",") if v):
             profile = self.security_profile_of(s)
@@ -187,6 +196,10 @@ class NetworkProfiles(Block):
                 return f"slot {s} has no network connection profile"
             if profile < active:
                 return f"slot {s} has security profile {profile}, lower than the active {active}"
+            if profile >= 2 and not self.has_csms_root:
+                return f"slot {s} has security profile {profile} but no valid CSMSRootCertificate is installed"
+            if profile == 3 and not self.has_station_certificate:
+                return f"slot {s} has security profile 3 but no valid ChargingStationCertificate is installed"
         return None
 
     # --- B10 connecting, A04 ------------------------------------------------------------------
