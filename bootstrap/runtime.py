@@ -232,7 +232,12 @@ class StationRuntime:
         boot_reason = station.boot_reason
         self._open_certificates()
         self.station = station
-        link = self.deployment.make_link(self.link_settings(dm))
+        try:
+            link = self.deployment.make_link(self.link_settings(dm))
+        except ValueError as exc:       # a network profile slot the link cannot use: the TOML's (slot 0)
+            log.error("network profile slot %d not usable (%s); connecting with the configuration's",
+                      station.network.slot, exc)
+            link = self.deployment.make_link(link_settings(config, dm, None, tls_files(config, self.certificates)))
         self.link = link
         self.boot_count += 1
         log.info("station %s boot %d (reason %s)", s.id, self.boot_count, boot_reason)
@@ -421,7 +426,10 @@ class StationRuntime:
         run.storage.write_records(effect.table, effect.upserts, effect.deletes, clear=effect.clear, kv=effect.kv)
 
     async def _reconfigure(self, effect: Reconfigure, run: "_Run") -> None:
-        run.link.update(self.link_settings(run.dm))
+        try:
+            run.link.update(self.link_settings(run.dm))
+        except ValueError as exc:       # e.g. a slot's profile needs files the store no longer has
+            log.error("link settings not applied: %s", exc)
         run.reconnect = run.reconnect or effect.reconnect
 
     async def _log(self, effect: Log, run: "_Run") -> None:

@@ -93,12 +93,12 @@ class NetworkProfiles(Block):
             except (ValueError, msgspec.DecodeError):
                 ctx.log("warning", f"stored network profile of slot {slot} unreadable: ignored")
         self.calls = {"SetNetworkProfile": self._set_network_profile}
+        self.has_csms_root = True           # a valid CSMSRootCertificate is installed (credentials_known)
+        self.has_station_certificate = True  # a valid ChargingStationCertificate is installed
         self._order = self._usable(self._priority())
         self._index = 0                 # in _order: the slot the link tries now
         self._failures = 0              # failed attempts with that slot
         self._reported: set[str] = set()    # security events of this failure streak
-        self.has_csms_root = True           # a valid CSMSRootCertificate is installed (credentials_known)
-        self.has_station_certificate = True  # a valid ChargingStationCertificate is installed
         ctx.dm.veto(PRIORITY, self._priority_problem)
         self._apply_message_timeout()
 
@@ -128,10 +128,19 @@ class NetworkProfiles(Block):
 
     def _usable(self, order: list[int]) -> list[int]:
         """The slots to try, in order: those with a profile, none below the active security
-        profile (A05); the installation slot when nothing else is left."""
+        profile (A05), none whose profile needs a certificate that is not installed (A05.FR.02/03);
+        the installation slot when nothing else is left."""
         floor = self._active_profile()
-        usable = [s for s in order if (p := self.security_profile_of(s)) is not None and p >= floor]
+        usable = [s for s in order if (p := self.security_profile_of(s)) is not None and p >= floor
+                  and (s == INSTALLATION_SLOT or self._certificates_problem(s, p) is None)]
         return usable or [INSTALLATION_SLOT]
+
+    def _certificates_problem(self, slot: int, profile: int) -> str | None:
+        if profile >= 2 and not self.has_csms_root:
+            return f"slot {slot} has security profile {profile} but no valid CSMSRootCertificate is installed"
+        if profile == 3 and not self.has_station_certificate:
+            return f"slot {slot} has security profile 3 but no valid ChargingStationCertificate is installed"
+        return None
 
     @property
     def slot(self) -> int:
@@ -183,8 +192,15 @@ class NetworkProfiles(Block):
         return _url_problem(data.ocpp_csms_url, data.security_profile)
 
     def credentials_known(self, *, csms_root: bool, station_certificate: bool) -> None:
-        """What the certificate store holds that is valid now (A05.FR.02/03)."""
+        """What the certificate store holds that is valid now (A05.FR.02/03); a slot that needs
+        what is missing is not tried any more."""
+        if (csms_root, station_certificate) == (self.has_csms_root, self.has_station_certificate):
+            return
         self.has_csms_root, self.has_station_certificate = csms_root, station_certificate
+        current = self.slot
+        self._order = self._usable(self._priority())
+        self._index = self._order.index(current) if current in self._order else 0
+        self._apply_message_timeout()
 
     def _priority_problem(self, value: str) -> str | None:
         """B10 / A05.FR.02/03/10: every slot of the new NetworkConfigurationPriority has a profile,
@@ -196,10 +212,8 @@ class NetworkProfiles(Block):
                 return f"slot {s} has no network connection profile"
             if profile < active:
                 return f"slot {s} has security profile {profile}, lower than the active {active}"
-            if profile >= 2 and not self.has_csms_root:
-                return f"slot {s} has security profile {profile} but no valid CSMSRootCertificate is installed"
-            if profile == 3 and not self.has_station_certificate:
-                return f"slot {s} has security profile 3 but no valid ChargingStationCertificate is installed"
+            if (why := self._certificates_problem(s, profile)) is not None:
+                return why
         return None
 
     # --- B10 connecting, A04 ------------------------------------------------------------------

@@ -5,15 +5,18 @@ the next one (B10), and the link's security events (A04)."""
 from __future__ import annotations
 
 import ssl
+from datetime import datetime, timezone
 from pathlib import Path
 
 import trio
 import trustme
 
+from adapters.certificate_store_fs import FsCertificateStore
 from bootstrap.compose import compose
 from bootstrap.config import parse_config
 from bootstrap.runtime import StationRuntime
 from devtools.dev_csms import DevCsms
+from domain.security.certificates import CertificateKind, StoreLimits
 
 SID = "CS-NP-1"
 PASSWORD = "0123456789abcdef"
@@ -200,4 +203,37 @@ async def test_an_untrusted_csms_certificate_is_one_security_event(tmp_path):
             events = [f[3] for _, f in csms.received if f[0] == 2 and f[2] == "SecurityEventNotification"
                       and f[3]["type"] == "InvalidCsmsCertificate"]
             assert len(events) == 1
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_slot_the_link_cannot_use_at_boot_falls_back_to_the_configuration(tmp_path):
+    """The priority names a profile-2 slot (accepted while a CSMS root was installed); the root is
+    deleted before the reboot: the station connects with the TOML's connection instead of failing."""
+    ca = trustme.CA()
+    store = FsCertificateStore(tmp_path)
+    assert store.install(CertificateKind.CSMS_ROOT, ca.cert_pem.bytes().decode(), now=datetime.now(timezone.utc),
+                         limits=StoreLimits()).accepted
+    with trio.fail_after(T):
+        async with trio.open_nursery() as nursery:
+            csms = DevCsms(basic_auth={SID: PASSWORD})
+            await nursery.start(csms.serve)
+            rt = await start_station(tmp_path, csms.url, "", nursery)
+            await csms.wait_for("StatusNotification", station_id=SID)
+            [root] = rt.certificates.list([CertificateKind.CSMS_ROOT])
+            res = await csms.call(SID, "SetNetworkProfile", {"configurationSlot": 1, "connectionData": {
+                "ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": f"wss://127.0.0.1:{csms.port}/ocpp",
+                "messageTimeout": 30, "securityProfile": 2, "ocppInterface": "Wired0"}})
+            assert res == {"status": "Accepted"}
+            res = await csms.call(SID, "SetVariables", {"setVariableData": [
+                {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "NetworkConfigurationPriority"},
+                 "attributeValue": "1,0"}]})
+            assert res["setVariableResult"][0]["attributeStatus"] == "RebootRequired"
+            rt.certificates.delete(root.hash_data)          # as DeleteCertificate would (M04)
+            after = len(csms.received)
+            assert (await csms.call(SID, "Reset", {"type": "OnIdle"}))["status"] == "Accepted"
+            boot = await csms.wait_for("BootNotification", station_id=SID, after=after)
+            assert boot["reason"] == "RemoteReset"
+            await csms.wait_for("StatusNotification", station_id=SID, after=after)
+            assert await get(csms, "OCPPCommCtrlr", "ActiveNetworkProfile") == "0"
+            assert await get(csms, "SecurityCtrlr", "SecurityProfile") == "1"
             nursery.cancel_scope.cancel()
