@@ -29,8 +29,9 @@ Spec rules implemented here (OCPP 2.0.1 Edition 3, Part 4 unless said otherwise)
   password = SecurityCtrlr.BasicAuthPassword sent as UTF-8 (A00.FR.205 / A00.FR.304,
   TC_A_01_CS: "Authorization: Basic base64(<id>:<password>)").
   TLS 1.2 or above only (A00.FR.313 / A00.FR.416); the CSMS certificate and host
-  name are verified against the configured CSMS root only, no CA bundle (A00.FR.309..311
-  as tested by TC_A_05_CS, errata 2025-01 §2.6 note); no TLS compression or renegotiation;
+  name are verified against the CSMS roots of `csms_root_ca` only (the certificate store's bundle
+  of the installed CSMSRootCertificates, bootstrap/credentials.py), never the system's CA list
+  (A00.FR.309..311 as tested by TC_A_05_CS, errata 2025-01 §2.6 note); no TLS compression or renegotiation;
   TLS 1.2 cipher suites limited to the ones a Charging Station must support
   (A00.FR.319 / A00.FR.422, PICS C-41, TC_A_04_CS / TC_A_07_CS):
   TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,

@@ -19,7 +19,9 @@
   NetworkProfileConnectionAttempts failed attempts with a slot, the next slot of the list, after
   the last the first again: the station never stops trying. Slots whose securityProfile is lower
   than the active SecurityCtrlr.SecurityProfile are skipped (no fallback to a lower profile after
-  an upgrade, A05).
+  an upgrade, A05), so are slots whose certificates are not installed while another slot can be
+  tried (never by falling back to a lower profile). A profile stored into the slot in use applies
+  from the next connection.
 - ActiveNetworkProfile (2025-01 errata) and SecurityCtrlr.SecurityProfile are the slot and the
   security profile of the connection that is up (A05.FR.06: the new profile is reported);
   OCPPCommCtrlr.MessageTimeout is the slot's messageTimeout.
@@ -99,6 +101,7 @@ class NetworkProfiles(Block):
         self._index = 0                 # in _order: the slot the link tries now
         self._failures = 0              # failed attempts with that slot
         self._reported: set[str] = set()    # security events of this failure streak
+        self._timeout_before: str | None = None  # MessageTimeout before a slot's replaced it
         ctx.dm.veto(PRIORITY, self._priority_problem)
         self._apply_message_timeout()
 
@@ -128,12 +131,14 @@ class NetworkProfiles(Block):
 
     def _usable(self, order: list[int]) -> list[int]:
         """The slots to try, in order: those with a profile, none below the active security
-        profile (A05), none whose profile needs a certificate that is not installed (A05.FR.02/03);
-        the installation slot when nothing else is left."""
+        profile (A05), of these the ones whose certificates are installed (A05.FR.02/03), else all
+        of them (a missing certificate never makes the station fall back to a lower profile);
+        the installation slot only when no slot is left at all."""
         floor = self._active_profile()
-        usable = [s for s in order if (p := self.security_profile_of(s)) is not None and p >= floor
-                  and (s == INSTALLATION_SLOT or self._certificates_problem(s, p) is None)]
-        return usable or [INSTALLATION_SLOT]
+        candidates = [s for s in order if (p := self.security_profile_of(s)) is not None and p >= floor]
+        ready = [s for s in candidates
+                 if s == INSTALLATION_SLOT or self._certificates_problem(s, self.security_profile_of(s)) is None]
+        return ready or candidates or [INSTALLATION_SLOT]
 
     def _certificates_problem(self, slot: int, profile: int) -> str | None:
         if profile >= 2 and not self.has_csms_root:
@@ -165,6 +170,9 @@ class NetworkProfiles(Block):
                 additional_info=why[:512]))
         self.profiles[slot] = data
         self.ctx.emit(StoreRecords(TABLE, upserts={str(slot): msgspec.json.encode(data).decode()}))
+        if slot == self.slot:           # the slot in use: its new settings from the next connection on
+            self._apply_message_timeout()
+            self.ctx.emit(Reconfigure())
         self.ctx.log("info", f"network profile stored in slot {slot} ({data.ocpp_csms_url}, "
                              f"security profile {data.security_profile})")
         return m.SetNetworkProfileResponse(status=_S.Accepted)
@@ -250,11 +258,18 @@ class NetworkProfiles(Block):
             self.ctx.emit(Reconfigure())
 
     def _apply_message_timeout(self) -> None:
-        """MessageTimeout is the slot's messageTimeout (the installation file's for slot 0)."""
-        d = self.ctx.dm.definition(MESSAGE_TIMEOUT)
-        if d is None:
+        """MessageTimeout is the slot's messageTimeout; for slot 0 the one of the installation
+        (the TOML's, untouched unless a slot replaced it: then it is put back)."""
+        dm = self.ctx.dm
+        if dm.definition(MESSAGE_TIMEOUT) is None:
             return
         c = self.connection()
-        value = str(c.message_timeout) if c is not None else d.default
-        if value and self.ctx.dm.value(MESSAGE_TIMEOUT) != value:
-            self.ctx.dm.write(MESSAGE_TIMEOUT, value)
+        if c is None:
+            if self._timeout_before is not None:
+                dm.write(MESSAGE_TIMEOUT, self._timeout_before)
+                self._timeout_before = None
+            return
+        if self._timeout_before is None:
+            self._timeout_before = dm.value(MESSAGE_TIMEOUT) or ""
+        if dm.value(MESSAGE_TIMEOUT) != str(c.message_timeout):
+            dm.write(MESSAGE_TIMEOUT, str(c.message_timeout))

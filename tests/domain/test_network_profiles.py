@@ -84,3 +84,19 @@ def test_fallback_never_goes_below_the_active_security_profile():
     for attempt in (1, 2, 3):
         effects = h.station.link_down(3.0 + attempt, attempt=attempt, reason="timeout")
         assert net.slot == 1 and not any(isinstance(e, Reconfigure) for e in effects)
+
+
+def test_a_missing_certificate_skips_a_slot_but_never_downgrades():
+    h = booted()
+    h.call("SetNetworkProfile", {"configurationSlot": 1, "connectionData": profile()}, 1.0)
+    h.call("SetNetworkProfile", {"configurationSlot": 2, "connectionData": profile(
+        "wss://csms3.example/ocpp", security_profile=3)}, 1.0)
+    h.station.dm.write(parse_ref("OCPPCommCtrlr.NetworkConfigurationPriority"), "2,1,0")
+    net = h.station.network
+    net._order, net._index = [2, 1, 0], 0           # as the next boot starts
+    net.credentials_known(csms_root=True, station_certificate=False)
+    assert net.slot == 1                            # slot 2 (profile 3) needs the station certificate
+    h.run(h.station.link_up(2.0))                   # connected with profile 2
+    assert h.station.dm.get("SecurityCtrlr", "SecurityProfile") == "2"
+    net.credentials_known(csms_root=False, station_certificate=False)
+    assert net.slot == 1 and net._order == [2, 1]   # no CSMS root: still not slot 0 (profile 1)
