@@ -5,6 +5,7 @@ station's state directory:
     certs/station/<kind>/key-<id>.pem                     private keys, PKCS#8 (0600, dir 0700)
     certs/station/<kind>/chain-<id>.pem, meta-<id>.json   a signed chain (leaf first), its hash data
     certs/station/<kind>/state.json                       {"pending_key", "current", "previous"}
+    certs/csms-roots.pem                                  every CSMSRootCertificate: the link's CA bundle
 
 Every file is written whole: a temporary file in the same directory (created with its final
 mode, so a key is never readable by others, not even for an instant), fsync, rename over the
@@ -40,7 +41,7 @@ from cryptography.x509.oid import NameOID
 from domain.security.certificates import (
     ROOT_KINDS, STATION_KINDS, TRUST_ANCHORS, CertificateEntry, CertificateFacts, CertificateKind,
     DeleteResult, DeleteStatus, HashData, InstallResult, InstallStatus, KeyAlgorithm, StoreLimits,
-    check_request, decide_delete, decide_root_install, decide_station_certificate, malformed)
+    check_request, decide_delete, decide_root_install, decide_station_certificate, malformed, validity_problem)
 from ports.certificate_store import CertificateStoreError, StationCredentials
 
 log = logging.getLogger("evse.certs")
@@ -242,9 +243,37 @@ class FsCertificateStore:
             return result
         try:
             write_atomic(path, certs[0].public_bytes(serialization.Encoding.PEM), 0o644)
+            if kind is CertificateKind.CSMS_ROOT:
+                self._write_bundle()
         except OSError as exc:
             return _failed("certificate", exc)
         return result
+
+    # --- the link's CA bundle ----------------------------------------------------------------
+
+    def _bundle_text(self) -> bytes:
+        return b"".join(cert.public_bytes(serialization.Encoding.PEM)
+                        for _, cert, _ in self._root_files([CertificateKind.CSMS_ROOT]))
+
+    def _write_bundle(self) -> bytes:
+        """certs/csms-roots.pem = the installed CSMS roots (removed when there is none)."""
+        data, path = self._bundle_text(), self._base / "csms-roots.pem"
+        if not data:
+            _remove([path])
+        else:
+            try:
+                current = path.read_bytes()
+            except FileNotFoundError:
+                current = None
+            if current != data:
+                write_atomic(path, data, 0o644)
+        return data
+
+    def csms_root_bundle(self) -> Path | None:
+        try:
+            return self._base / "csms-roots.pem" if self._write_bundle() else None
+        except OSError as exc:
+            raise CertificateStoreError(f"certificate store csms-roots.pem: {exc.strerror or exc}") from None
 
     def _trusted_roots(self, kind: CertificateKind) -> list[x509.Certificate]:
         return [cert for _, cert, _ in self._root_files(TRUST_ANCHORS[kind])]
@@ -276,6 +305,7 @@ class FsCertificateStore:
             if certificate_hash_data(cert, cert).same_certificate(hash_data):
                 try:
                     _remove([path])
+                    self._write_bundle()
                 except OSError as exc:
                     return DeleteResult(DeleteStatus.FAILED, f"certificateHashData: cannot be deleted: {exc.strerror or exc}")
         return DeleteResult(DeleteStatus.ACCEPTED)
@@ -411,6 +441,39 @@ class FsCertificateStore:
             return None
         folder = self._folder(kind)
         return StationCredentials(folder / f"chain-{current['chain']}.pem", folder / f"key-{current['key']}.pem")
+
+    def import_station_credentials(self, kind: CertificateKind, chain_pem: str, key_pem: str, *,
+                                   now: datetime) -> None:
+        folder = self._folder(kind)
+        chain = _parse(chain_pem)
+        if not chain:
+            raise CertificateStoreError(f"{kind}: the certificate file is not a PEM X.509 certificate")
+        try:
+            key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+        except (ValueError, TypeError, UnicodeEncodeError):
+            raise CertificateStoreError(f"{kind}: the key file is not an unencrypted PEM private key") from None
+        if not _same_key(chain[0], key):
+            raise CertificateStoreError(f"{kind}: the private key does not match the certificate")
+        problem = validity_problem(facts(chain[0], None), now)
+        if problem:
+            raise CertificateStoreError(f"{kind}: the certificate is {problem}")
+        issuer = chain[1] if len(chain) > 1 else next(
+            (root for _, root, _ in self._root_files(ROOT_KINDS) if _issued_by(chain[0], root)), chain[0])
+        key_id = chain_id = secrets.token_hex(8)
+        meta = {"hash_data": _hash_json(certificate_hash_data(chain[0], issuer)),
+                "children": [_hash_json(certificate_hash_data(c, i))
+                             for c, i in zip(chain[1:], [*chain[2:], chain[-1]])]}
+        state = self._state(kind)
+        try:
+            write_atomic(folder / f"key-{key_id}.pem", key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), 0o600)
+            write_atomic(folder / f"chain-{chain_id}.pem",
+                         b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain), 0o644)
+            write_atomic(folder / f"meta-{chain_id}.json", json.dumps(meta, sort_keys=True).encode(), 0o644)
+            self._switch(kind, {**state, "current": {"key": key_id, "chain": chain_id},
+                                "previous": state["current"] or state["previous"]})
+        except OSError as exc:
+            raise CertificateStoreError(f"{kind}: cannot be stored: {exc.strerror or exc}") from None
 
     def has_previous(self, kind: CertificateKind) -> bool:
         return self._state(kind)["previous"] is not None

@@ -29,13 +29,25 @@ Spec rules implemented here (OCPP 2.0.1 Edition 3, Part 4 unless said otherwise)
   password = SecurityCtrlr.BasicAuthPassword sent as UTF-8 (A00.FR.205 / A00.FR.304,
   TC_A_01_CS: "Authorization: Basic base64(<id>:<password>)").
   TLS 1.2 or above only (A00.FR.313 / A00.FR.416); the CSMS certificate and host
-  name are verified against the configured CSMS root only, no CA bundle (A00.FR.309..311
-  as tested by TC_A_05_CS, errata 2025-01 §2.6 note); no TLS compression or renegotiation;
+  name are verified against the CSMS roots of `csms_root_ca` only (the certificate store's bundle
+  of the installed CSMSRootCertificates, bootstrap/credentials.py), never the system's CA list
+  (A00.FR.309..311 as tested by TC_A_05_CS, errata 2025-01 §2.6 note); no TLS compression or renegotiation;
   TLS 1.2 cipher suites limited to the ones a Charging Station must support
   (A00.FR.319 / A00.FR.422, PICS C-41, TC_A_04_CS / TC_A_07_CS):
   TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
   TLS_RSA_WITH_AES_128_GCM_SHA256, TLS_RSA_WITH_AES_256_GCM_SHA384. TLS 1.3 suites
   (all AEAD) are left at the OpenSSL defaults.
+
+- A04 security events: a failed attempt whose cause is a security check carries its type in
+  LinkDown.security_event (ports.csms_link): InvalidCsmsCertificate (the CSMS certificate fails
+  validation against csms_root_ca or the host name, TC_A_05_CS step 14), InvalidTLSVersion (the
+  CSMS offers nothing of TLS 1.2 or above), InvalidTLSCipherSuite (no cipher suite of A00.FR.319 in
+  common: a handshake failure before the ServerHello), FailedToAuthenticateAtCsms (HTTP 401 on the
+  upgrade request), InvalidChargingStationCertificate (profile 3: the CSMS asked for our certificate
+  and refused it, by a TLS alert or, TLS 1.3, by ending the session before answering). Telling a
+  refused client certificate from a cipher-suite mismatch (both end with the alert
+  handshake_failure in TLS 1.2) uses the handshake messages the context's `_msg_callback` sees
+  (CPython's debugging hook): whether the CSMS sent ServerHello / CertificateRequest.
 
 The transport under TLS and WebSocket is one seam: `connect(host, port)` returns a connected
 trio Stream (default `trio.open_tcp_stream`; OSError when there is nobody to connect to).
@@ -64,7 +76,9 @@ from trio_websocket import ConnectionClosed, ConnectionRejected, WebSocketConnec
 from wsproto.connection import ConnectionState
 from wsproto.events import CloseConnection
 
-from ports.csms_link import FrameIn, LinkClosed, LinkDown, LinkEvent, LinkSettings, LinkUp
+from ports.csms_link import (FAILED_TO_AUTHENTICATE_AT_CSMS, INVALID_CHARGING_STATION_CERTIFICATE,
+                             INVALID_CSMS_CERTIFICATE, INVALID_TLS_CIPHER_SUITE, INVALID_TLS_VERSION, FrameIn,
+                             LinkClosed, LinkDown, LinkEvent, LinkSettings, LinkUp)
 
 SUBPROTOCOL = "ocpp2.0.1"
 
@@ -169,7 +183,57 @@ def _target(s: LinkSettings) -> _Target:
 
 
 class _AttemptFailed(Exception):
-    """One connection attempt failed; str() is the LinkDown reason."""
+    """One connection attempt failed; str() is the LinkDown reason, `security_event` its A04 type."""
+
+    def __init__(self, reason: str, security_event: str | None = None) -> None:
+        super().__init__(reason)
+        self.security_event = security_event
+
+
+# OpenSSL reasons (ours, or the CSMS's alert) by the A04 security event they are.
+_VERSION_REASONS = frozenset({"UNSUPPORTED_PROTOCOL", "TLSV1_ALERT_PROTOCOL_VERSION", "WRONG_VERSION_NUMBER",
+                              "NO_PROTOCOLS_AVAILABLE", "TLSV1_ALERT_INAPPROPRIATE_FALLBACK"})
+_CIPHER_REASONS = frozenset({"NO_SHARED_CIPHER", "NO_CIPHERS_AVAILABLE", "WRONG_CIPHER_RETURNED",
+                             "NO_SUITABLE_SIGNATURE_ALGORITHM"})
+_CLIENT_CERT_REASONS = frozenset({
+    "SSLV3_ALERT_BAD_CERTIFICATE", "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE", "SSLV3_ALERT_CERTIFICATE_REVOKED",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED", "SSLV3_ALERT_CERTIFICATE_UNKNOWN", "TLSV1_ALERT_UNKNOWN_CA",
+    "TLSV1_ALERT_ACCESS_DENIED", "TLSV1_ALERT_DECRYPT_ERROR", "TLSV13_ALERT_CERTIFICATE_REQUIRED",
+    "TLSV1_CERTIFICATE_REQUIRED"})
+_HANDSHAKE_FAILURE = "SSLV3_ALERT_HANDSHAKE_FAILURE"
+
+
+@dataclass(slots=True)
+class _Handshake:
+    """What the CSMS sent during the current TLS handshake (one connection at a time per link)."""
+
+    server_hello: bool = False
+    certificate_requested: bool = False
+
+    def observe(self, _conn, direction: str, _version, content_type, msg_type, _data) -> None:
+        if direction == "read" and content_type == 22:  # handshake message from the CSMS
+            if msg_type == 2:  # ServerHello
+                self.server_hello = True
+            elif msg_type == 13:  # CertificateRequest
+                self.certificate_requested = True
+
+
+def _tls_security_event(cause: BaseException | None, hs: _Handshake, profile: int) -> str | None:
+    """The A04 security event a failed TLS handshake is (None: not a security check)."""
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return INVALID_CSMS_CERTIFICATE
+    if not isinstance(cause, ssl.SSLError):
+        return None
+    reason = cause.reason or ""
+    if reason in _VERSION_REASONS:
+        return INVALID_TLS_VERSION
+    if reason in _CIPHER_REASONS:
+        return INVALID_TLS_CIPHER_SUITE
+    if profile == 3 and hs.certificate_requested and (reason in _CLIENT_CERT_REASONS or reason == _HANDSHAKE_FAILURE):
+        return INVALID_CHARGING_STATION_CERTIFICATE
+    if reason == _HANDSHAKE_FAILURE and not hs.server_hello:
+        return INVALID_TLS_CIPHER_SUITE  # refused at the ClientHello: no suite in common
+    return None
 
 
 class _ConsumerGone(Exception):
@@ -184,10 +248,13 @@ def _check_readable(field: str, path: str) -> None:
         raise _AttemptFailed(f"{field} file {path!r} cannot be read: {exc.strerror or exc}") from None
 
 
-def _build_tls_context(s: LinkSettings) -> ssl.SSLContext:
-    """Client context for profiles 2 and 3; _AttemptFailed names the file at fault."""
+def _build_tls_context(s: LinkSettings, hs: _Handshake | None = None) -> ssl.SSLContext:
+    """Client context for profiles 2 and 3; _AttemptFailed names the file at fault. `hs` is told
+    the CSMS's handshake messages (for the security event of a failed handshake)."""
     assert s.csms_root_ca is not None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verify_mode CERT_REQUIRED, check_hostname on
+    if hs is not None and hasattr(ctx, "_msg_callback"):
+        ctx._msg_callback = hs.observe
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2  # A00.FR.313 / A00.FR.416
     ctx.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
     ctx.set_ciphers(TLS12_CIPHERS)  # A00.FR.319 / A00.FR.422 (TLS 1.2 only; 1.3 suites unaffected)
@@ -269,17 +336,19 @@ class _WatchedStream(trio.abc.Stream):
     instead of sitting out the connect timeout.
     """
 
-    __slots__ = ("_s", "on_broken", "broken", "received")
+    __slots__ = ("_s", "on_broken", "broken", "cause", "received")
 
     def __init__(self, stream: trio.abc.Stream) -> None:
         self._s = stream
         self.on_broken: Callable[[], object] | None = None
         self.broken: str | None = None
+        self.cause: BaseException | None = None  # the transport error behind `broken`, if any
         self.received = False  # any byte from the CSMS yet
 
-    def _note(self, what: str) -> None:
+    def _note(self, what: str, exc: BaseException | None = None) -> None:
         if self.broken is None:
             self.broken = what
+            self.cause = exc.__cause__ if exc is not None else None
         cb = self.on_broken
         if cb is not None:
             self.on_broken = None
@@ -289,7 +358,7 @@ class _WatchedStream(trio.abc.Stream):
         try:
             await self._s.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self._note(_describe_io_error(exc))
+            self._note(_describe_io_error(exc), exc)
             raise
 
     async def wait_send_all_might_not_block(self) -> None:
@@ -299,7 +368,7 @@ class _WatchedStream(trio.abc.Stream):
         try:
             data = await self._s.receive_some(max_bytes)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self._note(_describe_io_error(exc))
+            self._note(_describe_io_error(exc), exc)
             raise
         if not data:
             self._note("connection closed by the CSMS")
@@ -344,6 +413,8 @@ class WebSocketCsmsLink:
         self._doublings = 0
         self._failed = 0  # consecutive failed attempts
         self._up = False  # LinkUp sent for the current connection
+        self._security_event: str | None = None  # A04 type of the current attempt's failure
+        self._handshake = _Handshake()  # what the CSMS sent in the current TLS handshake
         if settings.security_profile in (1, 2) and settings.basic_auth_password is None:
             self._log.warning("security profile %d without basic_auth_password: no Basic auth sent",
                               settings.security_profile)
@@ -440,6 +511,7 @@ class WebSocketCsmsLink:
             settings, target = self._settings, self._target
             self._reconnect_now = False
             self._up = False
+            self._security_event = None
             try:
                 ctx = self._tls_context(settings) if target.tls else None
             except _AttemptFailed as exc:
@@ -453,9 +525,11 @@ class WebSocketCsmsLink:
             if not self._up and not interrupted:
                 self._failed += 1
             wait = 0.0 if interrupted else self._next_backoff()
-            self._log.warning("link down: %s (failed attempts %d, retry in %.1f s)", reason, self._failed, wait)
+            event = self._security_event
+            self._log.warning("link down: %s (failed attempts %d, retry in %.1f s)%s", reason, self._failed, wait,
+                              f" [security event {event}]" if event else "")
             with self._interruptible():
-                await self._emit(events, LinkDown(reason, self._failed, wait))
+                await self._emit(events, LinkDown(reason, self._failed, wait, event))
                 if wait > 0:
                     await trio.sleep(wait)
         code, why = self._stop or (1000, "")
@@ -480,7 +554,7 @@ class WebSocketCsmsLink:
         cached = self._tls
         if cached is not None and cached[0] is s:
             return cached[1]
-        ctx = _build_tls_context(s)  # _AttemptFailed: not cached, retried next attempt
+        ctx = _build_tls_context(s, self._handshake)  # _AttemptFailed: not cached, retried next attempt
         self._tls = (s, ctx)
         return ctx
 
@@ -536,6 +610,7 @@ class WebSocketCsmsLink:
             except BaseExceptionGroup as group:
                 return self._reason_from_group(group)
         except _AttemptFailed as exc:
+            self._security_event = exc.security_event
             return str(exc)
         finally:
             if stream is not None:
@@ -550,12 +625,15 @@ class WebSocketCsmsLink:
         if ctx is None:
             return tcp
         tls = trio.SSLStream(tcp, ctx, server_hostname=target.host, https_compatible=True)
+        hs = self._handshake
+        hs.server_hello = hs.certificate_requested = False
         try:
             await tls.do_handshake()
         except trio.BrokenResourceError as exc:
             await trio.aclose_forcefully(tls)
             raise _AttemptFailed(
-                f"TLS handshake with {target.host}:{target.port} failed: {_describe_io_error(exc)}"
+                f"TLS handshake with {target.host}:{target.port} failed: {_describe_io_error(exc)}",
+                _tls_security_event(exc.__cause__, hs, self._settings.security_profile),
             ) from None
         except BaseException:
             await trio.aclose_forcefully(tls)
@@ -582,6 +660,8 @@ class WebSocketCsmsLink:
                     phrase = http.HTTPStatus(exc.status_code).phrase
                 except ValueError:
                     phrase = ""
+                if exc.status_code == 401:  # A00.FR.206 / A04: the CSMS refused our credentials
+                    self._security_event = FAILED_TO_AUTHENTICATE_AT_CSMS
                 hint = " (check station id and BasicAuthPassword)" if exc.status_code in (401, 403) else ""
                 hint = " (station id unknown to the CSMS)" if exc.status_code == 404 else hint
                 return f"CSMS rejected the WebSocket handshake: HTTP {exc.status_code} {phrase}".rstrip() + hint
@@ -620,6 +700,12 @@ class WebSocketCsmsLink:
                 watched.on_broken = None
                 if ws is None:
                     if watched.broken is not None:
+                        if target.tls and settings.security_profile == 3:
+                            # TLS 1.3: the client certificate is judged after our side of the
+                            # handshake: an alert now, or the CSMS hangs up without answering.
+                            self._security_event = _tls_security_event(
+                                watched.cause, self._handshake, 3) or (
+                                INVALID_CHARGING_STATION_CERTIFICATE if not watched.received else None)
                         if target.tls and not watched.received:
                             # TLS 1.3: the CSMS checks the client certificate after our side of
                             # the handshake is done, and may just hang up.

@@ -1,4 +1,4 @@
-"""The `evse` command line: run, sim, demo."""
+"""The `evse` command line: run, certs (bootstrap/certs_cli.py), sim, demo."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +7,7 @@ import sys
 import trio
 
 from adapters.sqlite_storage import StorageError
+from bootstrap import certs_cli
 from bootstrap.config import ConfigError, load_config
 from bootstrap.process import run_station, run_until_signal, setup_logging
 
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="the real adapters on an emulated board revision (devices on pseudo-"
                         "terminals) instead of the simulator; ends after the session")
     d.set_defaults(func=cmd_demo)
+    certs_cli.add_parser(sub)
     add_sim_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from adapters.certificate_store_fs import FsCertificateStore
 from adapters.csms_link_ws import WebSocketCsmsLink
 from adapters.installer.rauc import RaucInstaller
 from adapters.installer.sim import SimInstaller
@@ -42,6 +43,7 @@ from adapters.transfer.ftp import FtpTransfer
 from adapters.transfer.http import HttpTransfer
 from adapters.udev_devices import UsbIdentity, UsbSerialWatcher, parse_device_name
 from bootstrap.config import Config
+from bootstrap.credentials import state_dir
 from bootstrap.runtime import Deployment
 from bootstrap.transfers import TransfersByScheme
 
@@ -69,7 +71,7 @@ def serial_device(port: str, baudrate: int) -> TtyDevice:
     return TtyDevice(port, baudrate)
 
 
-def state_dir(config: Config) -> Path:
+def _files_dir(config: Config) -> Path:
     """The folder of the station's files besides SQLite: the storage file's folder (the
     current one for an in-memory database); nothing is created until an adapter writes."""
     return Path(config.storage.path).parent
@@ -78,6 +80,12 @@ def state_dir(config: Config) -> Path:
 def file_transfers() -> TransfersByScheme:
     """FTP, FTPS, HTTP and HTTPS, as OCPPCommCtrlr.FileTransferProtocols claims."""
     return TransfersByScheme(HttpTransfer(), FtpTransfer())
+
+
+def _certificates(config: Config):
+    """The certificate store beside the SQLite file (none when storage is ":memory:")."""
+    folder = state_dir(config)
+    return None if folder is None else (lambda: FsCertificateStore(folder))
 
 
 def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deployment:
@@ -90,7 +98,8 @@ def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deploym
         open_storage=lambda: SqliteStorage(config.storage.path),
         service=SystemdNotifier.from_environment(),
         file_transfer=file_transfers(),
-        firmware_installer=SimInstaller(state_dir(config), config.station.firmware_version),
+        firmware_installer=SimInstaller(_files_dir(config), config.station.firmware_version),
+        open_certificates=_certificates(config),
     )
 
 
@@ -119,7 +128,8 @@ def _openevse(config: Config, edge: KernelEdge, *, meter: str, reader: str) -> D
         service=SystemdNotifier.from_environment(),
         parts=OPENEVSE_PARTS + (the_meter.component,),
         file_transfer=file_transfers(),
-        firmware_installer=RaucInstaller(state_dir(config), config.station.firmware_version),
+        firmware_installer=RaucInstaller(_files_dir(config), config.station.firmware_version),
+        open_certificates=_certificates(config),
     )
 
 

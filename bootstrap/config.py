@@ -131,7 +131,9 @@ class CsmsConfig:
     1..40 characters; OCPP asks for at least 16, so shorter ones load with a warning
     (lab CSMSs often use short ones). None: connect without Basic auth."""
     csms_root_ca: str | None = None
-    """PEM file with the CA certificate(s) that verify the CSMS server; required for 2 and 3."""
+    """PEM file with the CA certificate(s) that verify the CSMS server; required for 2 and 3.
+    Imported with client_cert/client_key into the certificate store at start when it has none
+    (bootstrap/credentials.py); the link then uses the store's copies."""
     client_cert: str | None = None
     """PEM file with the station's certificate chain; required for profile 3."""
     client_key: str | None = None

@@ -17,6 +17,7 @@ from typing import Callable
 import trio
 
 from bootstrap.config import Config, ConfigError
+from bootstrap.credentials import TlsFiles, provision, tls_files, valid_credentials
 from bootstrap.definitions import load_definitions
 from bootstrap.storage_guard import StorageGuard
 from domain.clock import StationClock
@@ -24,7 +25,9 @@ from domain.data_transfer import DataTransferRegistry, VendorExtension
 from domain.device_model import DeviceModel, parse_ref
 from domain.effects import EnergyOffer, Log, Persist, Reboot, Reconfigure, Remember, Send, StoreRecords, UnlockConnector
 from domain.hardware_events import DeviceProblem, HardwareEvent, JobFinished, MeterSampled
+from domain.provisioning.network_profiles import NetworkConnection
 from domain.station import Station, StationInfo, StoredState
+from ports.certificate_store import CertificateStore, CertificateStoreError
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
 from ports.file_transfer import FileTransfer
 from ports.firmware_installer import FirmwareInstaller
@@ -47,6 +50,7 @@ class _Run:
     storage: StorageGuard
     dm: DeviceModel
     wire_on: bool
+    reconnect: bool = False            # a Reconfigure asked for a new connection after this batch
 
 
 @dataclass
@@ -65,18 +69,48 @@ class Deployment:
     parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
     file_transfer: FileTransfer | None = None           # firmware downloads, log uploads (L01, N01)
     firmware_installer: FirmwareInstaller | None = None  # A/B install and rollback (L01)
+    open_certificates: Callable[[], CertificateStore] | None = None   # the certificate store (A, M)
 
 
-def link_settings(config: Config, dm: DeviceModel) -> LinkSettings:
+def redact(frame: str) -> str:
+    """The frame for the wire log, every BasicAuthPassword value replaced by *** (A01: the password
+    never appears in a log). Only a frame naming the variable is parsed."""
+    if "BasicAuthPassword" not in frame:
+        return frame
+    try:
+        msg = json.loads(frame)
+    except ValueError:
+        return "(a frame naming BasicAuthPassword that is not JSON: not logged)"
+
+    def walk(node):
+        if isinstance(node, dict):
+            if (node.get("variable") or {}).get("name") == "BasicAuthPassword" and "attributeValue" in node:
+                node["attributeValue"] = "***"
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(msg)
+    return json.dumps(msg, separators=(",", ":"))
+
+
+def link_settings(config: Config, dm: DeviceModel, connection: NetworkConnection | None = None,
+                  files: TlsFiles | None = None) -> LinkSettings:
+    """The link's settings: the installation file's connection (slot 0) or the network connection
+    profile of the slot the station tries now (`connection`, B09/B10), the TLS files (`files`:
+    the certificate store's, bootstrap/credentials.py; default the TOML's) and the device model's."""
     c = config.csms
+    files = files or tls_files(config, None)
     return LinkSettings(
-        csms_url=c.url,
+        csms_url=c.url if connection is None else connection.url,
         station_id=config.station.id,
-        security_profile=c.security_profile,
+        security_profile=c.security_profile if connection is None else connection.security_profile,
         basic_auth_password=dm.get("SecurityCtrlr", "BasicAuthPassword") or c.basic_auth_password,
-        csms_root_ca=str(c.csms_root_ca) if c.csms_root_ca else None,
-        client_cert=str(c.client_cert) if c.client_cert else None,
-        client_key=str(c.client_key) if c.client_key else None,
+        csms_root_ca=files.csms_root_ca,
+        client_cert=files.client_cert,
+        client_key=files.client_key,
         ping_interval=float(dm.get_int("OCPPCommCtrlr", "WebSocketPingInterval")),
         retry_backoff_wait_minimum=float(dm.get_int("OCPPCommCtrlr", "RetryBackOffWaitMinimum")),
         retry_backoff_random_range=float(dm.get_int("OCPPCommCtrlr", "RetryBackOffRandomRange")),
@@ -137,6 +171,29 @@ class StationRuntime:
         }
         self._jobs = {EnergyOffer: self._energy_offer, UnlockConnector: self._unlock}
         self.storage = StorageGuard()       # outlives boot cycles: what storage could not take yet
+        self.certificates: CertificateStore | None = None
+
+    def _open_certificates(self) -> CertificateStore | None:
+        """The certificate store, opened (and provisioned from the TOML) at the first boot."""
+        if self.certificates is None and self.deployment.open_certificates is not None:
+            try:
+                self.certificates = self.deployment.open_certificates()
+            except CertificateStoreError as exc:
+                log.error("%s; the link uses the files of the configuration", exc)
+                return None
+            provision(self.config, self.certificates, self._wall_clock())
+        return self.certificates
+
+    def link_settings(self, dm: DeviceModel) -> LinkSettings:
+        """What the link connects with now: the network profile slot the station tries (B10) and
+        the TLS files of the certificate store."""
+        station = self.station
+        if station is not None:         # A05.FR.02/03: what a higher security profile needs
+            csms_root, station_cert = valid_credentials(self.config, self.certificates,
+                                                        station.clock.utc(trio.current_time()))
+            station.network.credentials_known(csms_root=csms_root, station_certificate=station_cert)
+        return link_settings(self.config, dm, station.network.connection() if station is not None else None,
+                             tls_files(self.config, self.certificates))
 
     def snapshot(self) -> dict:
         """The station's view for the sim control socket."""
@@ -178,8 +235,15 @@ class StationRuntime:
             default_limit_a=config.smart_charging.default_limit_a,
         )
         boot_reason = station.boot_reason
-        link = self.deployment.make_link(link_settings(config, dm))
-        self.station, self.link = station, link
+        self._open_certificates()
+        self.station = station
+        try:
+            link = self.deployment.make_link(self.link_settings(dm))
+        except ValueError as exc:       # a network profile slot the link cannot use: the TOML's (slot 0)
+            log.error("network profile slot %d not usable (%s); connecting with the configuration's",
+                      station.network.slot, exc)
+            link = self.deployment.make_link(link_settings(config, dm, None, tls_files(config, self.certificates)))
+        self.link = link
         self.boot_count += 1
         log.info("station %s boot %d (reason %s)", s.id, self.boot_count, boot_reason)
         send, receive = trio.open_memory_channel[FrameIn | LinkUp | LinkDown | HardwareEvent](1024)
@@ -257,7 +321,7 @@ class StationRuntime:
                 effects = station.tick(now)
             elif type(event) is FrameIn:
                 if wire_on:
-                    wire.info("CSMS -> CS  %s", event.text)
+                    wire.info("CSMS -> CS  %s", redact(event.text))
                 effects = station.frame_received(event.text, now)
             elif type(event) is LinkUp:
                 log.info("CSMS link up (%s)", event.url)
@@ -268,7 +332,8 @@ class StationRuntime:
                 log.info("CSMS link down: %s", event.reason)
                 if service is not None:
                     service.status(f"CSMS link down: {event.reason}")
-                effects = station.link_down(now)
+                effects = station.link_down(now, attempt=event.attempt, security_event=event.security_event,
+                                            reason=event.reason)
             else:
                 effects = station.hardware_event(event, now)
             if (d := station.next_deadline()) is not None and d <= now:
@@ -336,6 +401,8 @@ class StationRuntime:
             reboot = await executors[type(effect)](effect, run)
             if reboot is not None:
                 return reboot
+        if run.reconnect:               # after the batch's frames (the answer that caused it) are sent
+            link.reconnect()
         if storage.discovered and self.station is not None:
             storage.discovered = False
             return await self._apply(self.station.storage_failed(trio.current_time(), storage.failing),
@@ -364,7 +431,11 @@ class StationRuntime:
         run.storage.write_records(effect.table, effect.upserts, effect.deletes, clear=effect.clear, kv=effect.kv)
 
     async def _reconfigure(self, effect: Reconfigure, run: "_Run") -> None:
-        run.link.update(link_settings(self.config, run.dm))
+        try:
+            run.link.update(self.link_settings(run.dm))
+        except ValueError as exc:       # e.g. a slot's profile needs files the store no longer has
+            log.error("link settings not applied: %s", exc)
+        run.reconnect = run.reconnect or effect.reconnect
 
     async def _log(self, effect: Log, run: "_Run") -> None:
         getattr(log, effect.level)(effect.text)

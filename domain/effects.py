@@ -41,7 +41,11 @@ class StoreRecords:
 
 @dataclass(frozen=True, slots=True)
 class Reconfigure:
-    """Settings the transport uses (ping interval, back-off, password, ...) changed."""
+    """Settings the transport uses (ping interval, back-off, password, ...) changed; `reconnect`:
+    close the connection cleanly once the current input's frames are sent and connect again with
+    them (A01: a new BasicAuthPassword)."""
+
+    reconnect: bool = False
 
 
 @dataclass(frozen=True, slots=True)

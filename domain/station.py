@@ -45,6 +45,7 @@ from domain.ocppj import CallErrorReceived, CallResultReceived, Dropped, Incomin
 from domain.outbox import Outbox, Registration
 from domain.provisioning.boot import Provisioning
 from domain.provisioning.reset import ResetBlock
+from domain.provisioning.network_profiles import NetworkProfiles
 from domain.remote_control import RemoteControl
 from domain.smart_charging.block import SmartCharging
 from domain.storage_health import StorageHealthBlock
@@ -57,8 +58,8 @@ __all__ = ["Registration", "Station", "StationInfo", "StoredState"]
 # The functional blocks, in the order they see an input. A new block: write its module and
 # name its class here.
 BLOCKS: tuple[type[Block], ...] = (
-    StorageHealthBlock, Transactions, Authorization, AvailabilityBlock, Provisioning, DeviceModelBlock,
-    ResetBlock, RemoteControl, DataTransferBlock, SmartCharging, FirmwareBlock,
+    StorageHealthBlock, Transactions, Authorization, AvailabilityBlock, Provisioning, NetworkProfiles,
+    DeviceModelBlock, ResetBlock, RemoteControl, DataTransferBlock, SmartCharging, FirmwareBlock,
     DiagnosticsBlock, CustomerInformationBlock)
 
 
@@ -68,6 +69,7 @@ class Station:
     transactions: Transactions
     availability: AvailabilityBlock
     provisioning: Provisioning
+    network: NetworkProfiles
     reset: ResetBlock
     data_transfer: DataTransferBlock
 
@@ -138,8 +140,12 @@ class Station:
             b.link_up(now)
         return self._finish(now)
 
-    def link_down(self, now: float) -> list[Effect]:
+    def link_down(self, now: float, *, attempt: int = 0, security_event: str | None = None,
+                  reason: str = "") -> list[Effect]:
+        """The link is down: `attempt` > 0 when a connection attempt failed, `security_event` the
+        A04 type of a failed security check (B10 fallback and A04 in network_profiles.py)."""
         self.outbox.link_up = False
+        self.network.link_failed(now, attempt=attempt, security_event=security_event, reason=reason)
         for b in self._blocks:
             b.link_down(now)
         self.outbox.disconnected(now)     # the CALL in flight: sent again later, or given up

@@ -70,3 +70,15 @@ class CertificateStore(Protocol):
 
     def revert(self, kind: CertificateKind) -> None:
         """The new certificate does not work: make the previous one current again."""
+
+    def csms_root_bundle(self) -> Path | None:
+        """A PEM file of every installed CSMSRootCertificate, for the link's TLS context (A00:
+        the CSMS certificate is checked against these roots only); rewritten atomically when
+        the roots change; None when none is installed."""
+
+    def import_station_credentials(self, kind: CertificateKind, chain_pem: str, key_pem: str, *,
+                                   now: datetime) -> None:
+        """Factory provisioning: an existing chain (leaf first) and its private key become the
+        current certificate of `kind` (not checked against the installed roots: the installer
+        vouches for them). CertificateStoreError (one line, no key material) for a bad PEM, a key
+        that does not match the leaf, a leaf that is not valid at `now`."""

@@ -50,6 +50,17 @@ class LinkDown:
     reason: str
     attempt: int = 0                   # consecutive failed attempts so far
     retry_in: float | None = None      # seconds until the next attempt, when known
+    security_event: str | None = None  # A04 type when a security check failed (SECURITY_EVENTS)
+
+
+# A04 security events the link detects (security_events.csv of the Part 2 appendices).
+INVALID_CSMS_CERTIFICATE = "InvalidCsmsCertificate"          # server certificate fails validation
+INVALID_TLS_VERSION = "InvalidTLSVersion"                    # CSMS offers no TLS 1.2 or above
+INVALID_TLS_CIPHER_SUITE = "InvalidTLSCipherSuite"           # no A00.FR.319 cipher suite in common
+FAILED_TO_AUTHENTICATE_AT_CSMS = "FailedToAuthenticateAtCsms"  # HTTP 401 on the upgrade request
+INVALID_CHARGING_STATION_CERTIFICATE = "InvalidChargingStationCertificate"  # the CSMS refuses ours
+SECURITY_EVENTS = (INVALID_CSMS_CERTIFICATE, INVALID_TLS_VERSION, INVALID_TLS_CIPHER_SUITE,
+                   FAILED_TO_AUTHENTICATE_AT_CSMS, INVALID_CHARGING_STATION_CERTIFICATE)
 
 
 LinkEvent = LinkUp | FrameIn | LinkDown

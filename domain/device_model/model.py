@@ -168,6 +168,7 @@ class VariableDef:
 
 Listener = Callable[[VariableRef, str], None]
 Dynamic = Callable[[float], str]
+Veto = Callable[[str], 'str | None']
 
 
 class DeviceModel:
@@ -187,6 +188,7 @@ class DeviceModel:
         self._dynamic: dict[VariableRef, Dynamic] = {}
         self._components: dict[tuple[str, str | None, int | None, int | None], list[VariableDef]] = {}
         self._listeners: dict[VariableRef, list[Listener]] = {}
+        self._vetoes: dict[VariableRef, Veto] = {}
         stored = dict(stored)
         for d in definitions:
             r = d.ref
@@ -238,6 +240,16 @@ class DeviceModel:
         if ref not in self._defs:
             raise KeyError(f"{ref}: not defined")
         self._dynamic[ref] = fn
+
+    def veto(self, ref: VariableRef, check: Veto) -> None:
+        """`check(value)` says why the CSMS may not set the variable to `value` (None: it may),
+        for rules beyond the definition's (e.g. NetworkConfigurationPriority naming a slot
+        without a profile); SetVariables answers Rejected with that reason."""
+        self._vetoes[ref] = check
+
+    def vetoed(self, ref: VariableRef, value: str) -> str | None:
+        check = self._vetoes.get(ref)
+        return None if check is None else check(value)
 
     def subscribe(self, ref: VariableRef, listener: Listener) -> None:
         """`listener(ref, value)` after every change of the variable's Actual value."""

@@ -133,6 +133,8 @@ class DeviceModelService:
                     status, info = "Rejected", _info("TooLargeElement", f"longer than {value_size} characters")
                 elif (why := d.check(value)) is not None:
                     status, info = "Rejected", _info(reason_code(why), why)
+                elif (why := self.dm.vetoed(ref, value)) is not None:
+                    status, info = "Rejected", _info("InvalidValue", why)
                 else:
                     self.dm.write(ref, value, attr)
                     self._changes.append((ref, value, attr))

@@ -13,7 +13,11 @@
 - After an offline period longer than OfflineThreshold every connector's status is reported
   again, after a shorter one only what changed (TC_B_51/52).
 - The security event of this start (StartupOfTheDevice or ResetOrReboot, A01/A04), durable.
-- Variables the link adapter applies (ping, back-off, password) give a Reconfigure effect.
+- Variables the link adapter applies (ping, back-off, password) give a Reconfigure effect. A new
+  BasicAuthPassword (A01.FR.01/11/12, TC_A_09) reconnects at once: after the SetVariablesResponse,
+  the connection is closed cleanly and opened again with the new password. A refused value
+  (shorter than 16 or longer than maxLimit characters, 2025-01 errata A00.FR.205: maxLimit 40..64,
+  no limit on the characters) changes nothing (TC_A_10).
 """
 from __future__ import annotations
 
@@ -39,8 +43,8 @@ LINK_VARIABLES = (
     VariableRef("OCPPCommCtrlr", "RetryBackOffWaitMinimum"),
     VariableRef("OCPPCommCtrlr", "RetryBackOffRandomRange"),
     VariableRef("OCPPCommCtrlr", "RetryBackOffRepeatTimes"),
-    VariableRef("SecurityCtrlr", "BasicAuthPassword"),
 )
+BASIC_AUTH_PASSWORD = VariableRef("SecurityCtrlr", "BasicAuthPassword")
 _NEXT_TRANSITION = VariableRef("ClockCtrlr", "NextTimeOffsetTransitionDateTime")
 _NEXT_OFFSET = VariableRef("ClockCtrlr", "TimeOffset", variable_instance="NextTransition")
 
@@ -147,6 +151,12 @@ class Provisioning(Block):
             # A04: a time adjustment larger than the threshold is a security event, kept durably.
             self.ctx.security_event(SETTING_SYSTEM_TIME, now, f"clock set from the CSMS, {jump:+.3f} s")
 
+    def _password_changed(self, _ref: VariableRef, _value: str) -> None:
+        """A01: the new password is used at once: reconnect with it (never logged)."""
+        if self.ctx.link_is_up:
+            self.ctx.log("info", "BasicAuthPassword changed: reconnecting with the new password")
+        self.ctx.emit(Reconfigure(reconnect=self.ctx.link_is_up))
+
     def _time_offset_due(self) -> float | None:
         """Monotonic time of the next TimeOffset transition (None: none set)."""
         dm = self.ctx.dm
@@ -173,10 +183,12 @@ class Provisioning(Block):
                    lambda now: ctx.utc(now).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
         for ref in LINK_VARIABLES:
             dm.subscribe(ref, lambda _r, _v: ctx.emit(Reconfigure()))
+        dm.subscribe(BASIC_AUTH_PASSWORD, self._password_changed)
         dm.subscribe(VariableRef("OCPPCommCtrlr", "HeartbeatInterval"),
                      lambda _r, _v: ctx.outbox.heartbeat_interval_changed())
         dm.subscribe(VariableRef("OCPPCommCtrlr", "MessageTimeout", variable_instance="Default"),
-                     lambda _r, v: setattr(ctx.outbox.rpc, "message_timeout", float(v)))
+                     lambda _r, v: ctx.outbox.rpc is not None     # (set before the RPC layer exists: read then)
+                     and setattr(ctx.outbox.rpc, "message_timeout", float(v)))
 
 
 class _BootAnswer:

@@ -265,3 +265,47 @@ def test_sigkill_at_random_points_leaves_a_whole_store(tmp_path):
             assert stat.S_IMODE(creds.private_key.stat().st_mode) == 0o600
         assert not list(tmp_path.rglob(".tmp-*"))
     assert had_credentials
+
+
+# --- what the link needs: the CSMS roots' CA bundle, factory credentials ---------------------------
+
+def test_the_csms_root_bundle_follows_installs_and_deletes(store, tmp_path):
+    assert store.csms_root_bundle() is None
+    a, b, other = issue("CSMS Root A"), issue("CSMS Root B"), issue("MO Root")
+    store.install(K.CSMS_ROOT, a.pem, now=NOW, limits=LIMITS)
+    store.install(K.MO_ROOT, other.pem, now=NOW, limits=LIMITS)         # not a CSMS root: not in it
+    bundle = store.csms_root_bundle()
+    assert bundle == tmp_path / "certs" / "csms-roots.pem"
+    assert x509.load_pem_x509_certificates(bundle.read_bytes()) == [a.cert]
+    store.install(K.CSMS_ROOT, b.pem, now=NOW, limits=LIMITS)
+    assert sorted(c.subject.rfc4514_string() for c in x509.load_pem_x509_certificates(bundle.read_bytes())) == \
+        sorted([a.cert.subject.rfc4514_string(), b.cert.subject.rfc4514_string()])
+    for root in (a, b):
+        [entry] = [e for e in store.list([K.CSMS_ROOT]) if e.subject == root.cert.subject.rfc4514_string()]
+        assert store.delete(entry.hash_data).status is DeleteStatus.ACCEPTED
+    assert not bundle.exists() and store.csms_root_bundle() is None       # the last one removed (AQ-1)
+    assert not list(bundle.parent.glob(".tmp-*"))
+
+
+def test_factory_credentials_are_imported_or_refused_with_one_line(store):
+    ca = issue("Factory CA")
+    leaf = issue("CS-1", issuer=ca, ca=False)
+    chain = leaf.pem + ca.pem
+    key = leaf.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()).decode()
+    wrong_key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    expired = issue("CS-1", issuer=ca, ca=False, key=leaf.key, not_after=NOW - timedelta(days=1),
+                    not_before=NOW - timedelta(days=30))
+    for pem, k, words in (("junk", key, "not a PEM X.509"), (chain, "junk", "not an unencrypted PEM private key"),
+                          (chain, wrong_key, "does not match"), (expired.pem, key, "expired")):
+        with pytest.raises(CertificateStoreError, match=words) as err:
+            store.import_station_credentials(K.CHARGING_STATION, pem, k, now=NOW)
+        assert "\n" not in str(err.value) and "PRIVATE KEY" not in str(err.value)
+        assert store.credentials() is None
+    store.import_station_credentials(K.CHARGING_STATION, chain, key, now=NOW)
+    creds = store.credentials()
+    assert x509.load_pem_x509_certificates(creds.certificate_chain.read_bytes()) == [leaf.cert, ca.cert]
+    assert stat.S_IMODE(creds.private_key.stat().st_mode) == 0o600
+    [entry] = store.list([K.CHARGING_STATION])
+    assert entry.hash_data == ocsp_hash(leaf.cert, ca.cert)

@@ -14,6 +14,7 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
 
@@ -352,6 +353,7 @@ async def test_http_401_reports_the_status_code() -> None:
             down = await rx.receive()
             assert isinstance(down, LinkDown)
             assert "HTTP 401" in down.reason and "Unauthorized" in down.reason
+            assert down.security_event == "FailedToAuthenticateAtCsms"  # A04
             assert (await rx.receive()).attempt == 2  # and it keeps trying
             await link.close()
             nursery.cancel_scope.cancel()
@@ -369,6 +371,7 @@ async def test_connection_refused_keeps_retrying() -> None:
                 down = await rx.receive()
                 assert isinstance(down, LinkDown) and down.attempt == attempt
                 assert f"cannot connect to 127.0.0.1:{port}" in down.reason
+                assert down.security_event is None  # not a security check
             await link.close()
             nursery.cancel_scope.cancel()
 
@@ -582,6 +585,7 @@ async def test_profile2_with_a_wrong_root_fails_clearly(pki: Pki) -> None:
             assert isinstance(down, LinkDown)
             assert "TLS handshake" in down.reason and "CSMS certificate rejected" in down.reason
             assert "certificate verify failed" in down.reason or "unable to get local issuer" in down.reason
+            assert down.security_event == "InvalidCsmsCertificate"  # A04, TC_A_05_CS step 14
             assert (await rx.receive()).attempt == 2
             await link.close()
             nursery.cancel_scope.cancel()
@@ -599,6 +603,7 @@ async def test_profile2_host_name_is_verified(pki: Pki) -> None:
             down = await rx.receive()
             assert isinstance(down, LinkDown) and "CSMS certificate rejected" in down.reason
             assert "mismatch" in down.reason.lower()
+            assert down.security_event == "InvalidCsmsCertificate"
             await link.close()
             nursery.cancel_scope.cancel()
 
@@ -655,6 +660,7 @@ async def test_without_client_certificate_the_mtls_csms_refuses(pki: Pki, tls12_
             rx = await start_link(nursery, link)
             down = await rx.receive()
             assert isinstance(down, LinkDown)
+            assert down.security_event is None  # profile 2 has no certificate to refuse: a misconfiguration
             if tls12_only:  # the alert arrives during the TLS handshake
                 assert "TLS handshake" in down.reason and "HANDSHAKE_FAILURE" in down.reason, down.reason
             else:
@@ -663,6 +669,48 @@ async def test_without_client_certificate_the_mtls_csms_refuses(pki: Pki, tls12_
                 # request was already on its way and is never read).
                 assert "CERTIFICATE_REQUIRED" in down.reason or "client certificate" in down.reason, down.reason
             assert (await rx.receive()).attempt == 2
+            await link.close()
+            nursery.cancel_scope.cancel()
+
+
+async def test_an_expired_csms_certificate_is_an_invalid_csms_certificate(pki: Pki) -> None:
+    expired = pki.csms_ca.issue_cert("127.0.0.1", key_type=trustme.KeyType.ECDSA,
+                                     not_before=datetime(2020, 1, 1, tzinfo=timezone.utc),
+                                     not_after=datetime(2021, 1, 1, tzinfo=timezone.utc))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    expired.configure_cert(ctx)
+    with trio.fail_after(T):
+        async with trio.open_nursery() as nursery:
+            csms = await FakeCsms(ssl_context=ctx).start(nursery)
+            link = WebSocketCsmsLink(settings(csms.url(), security_profile=2, csms_root_ca=pki.root))
+            rx = await start_link(nursery, link)
+            down = await rx.receive()
+            assert isinstance(down, LinkDown) and "expired" in down.reason, down.reason
+            assert down.security_event == "InvalidCsmsCertificate"  # A00.FR.311 / A04
+            assert [x.path for x in csms.seen] == [""]  # TCP only: no upgrade request sent
+            await link.close()
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("tls12_only", [False, True])
+async def test_a_client_certificate_the_csms_refuses(pki: Pki, tls12_only: bool) -> None:
+    """Profile 3 with a certificate of a CA the CSMS does not trust: InvalidChargingStationCertificate
+    (TLS 1.2: the alert ends the handshake; TLS 1.3: it comes, or the CSMS hangs up, after ours)."""
+    other_ca = trustme.CA(key_type=trustme.KeyType.ECDSA)
+    ctx = server_tls(pki, tls12_only=tls12_only)
+    other_ca.configure_trust(ctx)  # trusts only other_ca for clients
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    port, serve = refusing_tls_server(ctx, connections=1)
+    with trio.fail_after(T):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(trio.to_thread.run_sync, serve, abandon_on_cancel=True))
+            link = WebSocketCsmsLink(settings(
+                f"wss://127.0.0.1:{port}/ocpp", security_profile=3, csms_root_ca=pki.root,
+                client_cert=pki.client_cert, client_key=pki.client_key))
+            rx = await start_link(nursery, link)
+            down = await rx.receive()
+            assert isinstance(down, LinkDown)
+            assert down.security_event == "InvalidChargingStationCertificate", down.reason
             await link.close()
             nursery.cancel_scope.cancel()
 
@@ -686,11 +734,11 @@ async def test_tls12_cipher_suites_are_the_ocpp_ones(pki: Pki) -> None:
 async def test_no_connection_outside_the_ocpp_tls_rules(pki: Pki, case: str) -> None:
     if case == "other_tls12_suites_only":  # A00.FR.319: none of the four suites
         ctx = server_tls(pki, tls12_only=True, ciphers="ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA256")
-        alert = "HANDSHAKE_FAILURE"
+        alert, event = "HANDSHAKE_FAILURE", "InvalidTLSCipherSuite"
     else:  # A00.FR.313: TLS 1.2 or above only
         ctx = server_tls(pki, ciphers="DEFAULT:@SECLEVEL=0")
         ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_1
-        alert = "PROTOCOL_VERSION"
+        alert, event = "PROTOCOL_VERSION", "InvalidTLSVersion"
     port, serve = refusing_tls_server(ctx, connections=1)
     with trio.fail_after(T):
         async with trio.open_nursery() as nursery:
@@ -701,6 +749,7 @@ async def test_no_connection_outside_the_ocpp_tls_rules(pki: Pki, case: str) -> 
             down = await rx.receive()
             assert isinstance(down, LinkDown)
             assert "TLS handshake" in down.reason and alert in down.reason, down.reason
+            assert down.security_event == event  # A04
             await link.close()
             nursery.cancel_scope.cancel()
 

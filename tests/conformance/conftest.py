@@ -97,8 +97,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 # --------------------------------------------------------------------------- configuration
 
 def make_config(tmp_path: Path, url: str, *, evse_connectors: Iterable[int] = (1,),
-                device_model: dict[str, Any] | None = None, tables: str = "") -> Config:
-    """The station's configuration file; `tables`: more TOML tables (e.g. ``[smart_charging]``)."""
+                device_model: dict[str, Any] | None = None, tables: str = "", csms_toml: str = "") -> Config:
+    """The station's configuration file; `tables`: more TOML tables (e.g. ``[smart_charging]``),
+    `csms_toml`: more lines of its [csms] table (security profile, files)."""
     values = {
         # reconnect at once after a restart
         "OCPPCommCtrlr.RetryBackOffWaitMinimum": 0,
@@ -116,6 +117,7 @@ def make_config(tmp_path: Path, url: str, *, evse_connectors: Iterable[int] = (1
         [csms]
         url = "{url}"
         basic_auth_password = "{PASSWORD}"
+        {csms_toml}
         [storage]
         path = "station.db"
         [hardware]
@@ -359,20 +361,28 @@ async def open_conformance_station(
     tmp_path: Path, *, device_model: dict[str, Any] | None = None, evse_connectors: Iterable[int] = (1,),
     heartbeat_interval: int = 3600, boot_timeout: float = 10, boot_statuses: Iterable[str] = (),
     tables: str = "",
+    csms_toml: str = "", ssl_context: Any = None, csms_url: str | None = None,
+    basic_auth: dict[str, str] | None = None, on_csms: Callable[[DevCsms], Any] | None = None,
 ) -> AsyncIterator[ConformanceStation]:
     """Boot the real station against a DevCsms (in memory under the MockClock, else on
-    loopback); see the module docstring."""
+    loopback); see the module docstring. `ssl_context`: the DevCsms serves TLS with it (real_clock
+    tests), `csms_toml`: more lines of the station's [csms] table, `csms_url`: the URL the station
+    connects to (a front end of the test's own that hands its streams to csms.serve_stream),
+    `basic_auth`: the DevCsms checks the Basic credentials of every handshake, `on_csms(csms)`: told
+    the DevCsms before the station starts (a front end serving streams to it)."""
     log_lines: list[str] = []
     csms = DevCsms(heartbeat_interval=heartbeat_interval, boot_statuses=boot_statuses, log=log_lines.append,
-                   clock=rig_utc_now)
+                   clock=rig_utc_now, ssl_context=ssl_context, basic_auth=basic_auth)
+    if on_csms is not None:
+        on_csms(csms)
     registered = not csms.boot_statuses or csms.boot_statuses[0] == "Accepted"
     failure: BaseException | None = None
     async with trio.open_nursery() as nursery:
         await serve_csms(csms, nursery)
         station = ConformanceStation(
             nursery, tmp_path, csms,
-            make_config(tmp_path, csms.url, evse_connectors=evse_connectors, device_model=device_model,
-                        tables=tables))
+            make_config(tmp_path, csms_url or csms.url, evse_connectors=evse_connectors,
+                        device_model=device_model, tables=tables, csms_toml=csms_toml))
         try:
             await station.start(boot_timeout, registered=registered)
         except _PASS_THROUGH:

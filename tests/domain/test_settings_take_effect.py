@@ -522,7 +522,8 @@ def test_link_variables_reconfigure_the_link_in_the_same_step(name):
     runtime applies it at once: tests/integration/test_station_e2e.py)."""
     h = boot()
     effects = set_var(h, 1.0, name, LINK_VARIABLES[name])
-    assert Reconfigure() in effects
+    # A01: a new password reconnects at once (after the answer), the others at the next connection
+    assert Reconfigure(reconnect=name == "SecurityCtrlr.BasicAuthPassword") in effects
     ref = parse_ref(name)
     assert Persist(ref.key, LINK_VARIABLES[name]) in effects
     assert h.station.dm.value(ref) == LINK_VARIABLES[name]
@@ -576,16 +577,66 @@ def test_time_source_is_stored_and_read_back():
 
 # =========================================================================== storage only
 
-@covers("OCPPCommCtrlr.NetworkConfigurationPriority",
-        unused="no SetNetworkProfile (B09) yet: the station has only slot 0, the connection of its config file")
-def test_network_configuration_priority_is_stored_and_read_back():
-    _stored_and_read_back("OCPPCommCtrlr.NetworkConfigurationPriority", "1,0")
+def _network_profile(url: str = "ws://csms2.example:9000/ocpp", security_profile: int = 1) -> dict:
+    return {"ocppVersion": "OCPP20", "ocppTransport": "JSON", "ocppCsmsUrl": url, "messageTimeout": 20,
+            "securityProfile": security_profile, "ocppInterface": "Wired0"}
 
 
-@covers("OCPPCommCtrlr.NetworkProfileConnectionAttempts",
-        unused="one NetworkConnectionProfile only (no SetNetworkProfile, B09): no other profile to switch to")
-def test_network_profile_connection_attempts_are_stored_and_read_back():
-    _stored_and_read_back("OCPPCommCtrlr.NetworkProfileConnectionAttempts", "7")
+@covers("OCPPCommCtrlr.NetworkConfigurationPriority")
+def test_network_configuration_priority_orders_the_slots_from_the_next_boot():
+    h = boot()
+    frames = h.call("SetNetworkProfile", {"configurationSlot": 1, "connectionData": _network_profile()}, 1.0)
+    assert h.reply_to(frames) == {"status": "Accepted"}
+    effects = h.station.frame_received(json.dumps([2, "sv", "SetVariables", {"setVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "NetworkConfigurationPriority"},
+         "attributeValue": "1,0"}]}]), 2.0)
+    [result] = h.reply_to(h.run(effects), "sv")["setVariableResult"]
+    assert result["attributeStatus"] == "RebootRequired"
+    assert Persist(parse_ref("OCPPCommCtrlr.NetworkConfigurationPriority").key, "1,0") in effects
+    assert h.station.network.connection() is None            # this boot keeps slot 0
+    stored = {k: v for e in h.effects if isinstance(e, Persist) for k, v in [(e.key, e.value)]}
+    records = {k: v for e in h.effects if isinstance(e, StoreRecords) and e.table == "network_profiles"
+               for k, v in e.upserts.items()}
+    nxt = SettingsRig(stored={(k, "Actual"): v for k, v in stored.items()})
+    nxt.station = Station(info=StationInfo("ACME", "Model-X", "SN-1", "1.0"), evse_connectors=[1],
+                          device_model=nxt.station.dm, clock=StationClock(0.0, T0),
+                          stored=StoredState(records={"network_profiles": records}))
+    c = nxt.station.network.connection()
+    assert c is not None and (c.slot, c.url, c.message_timeout) == (1, "ws://csms2.example:9000/ocpp", 20)
+    nxt.run(nxt.station.start(0.0))
+    nxt.run(nxt.station.link_up(0.5))
+    assert nxt.station.dm.get("OCPPCommCtrlr", "ActiveNetworkProfile") == "1"
+    assert nxt.station.dm.get("OCPPCommCtrlr", "MessageTimeout", "Default") == "20"
+
+
+def test_network_configuration_priority_refuses_a_slot_without_a_profile():
+    h = boot()
+    effects = h.station.frame_received(json.dumps([2, "sv", "SetVariables", {"setVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "NetworkConfigurationPriority"},
+         "attributeValue": "2,0"}]}]), 1.0)
+    [result] = h.reply_to(h.run(effects), "sv")["setVariableResult"]
+    assert result["attributeStatus"] == "Rejected"
+    assert "slot 2" in result["attributeStatusInfo"]["additionalInfo"]
+    assert not any(isinstance(e, Persist) for e in effects)
+    assert read_back(h, 1.5, "OCPPCommCtrlr.NetworkConfigurationPriority") == "0"
+
+
+@covers("OCPPCommCtrlr.NetworkProfileConnectionAttempts")
+def test_network_profile_connection_attempts_before_the_next_slot():
+    h = boot()
+    h.call("SetNetworkProfile", {"configurationSlot": 1, "connectionData": _network_profile()}, 1.0)
+    set_var(h, 1.5, "OCPPCommCtrlr.NetworkProfileConnectionAttempts", "2")
+    h.station.dm.write(parse_ref("OCPPCommCtrlr.NetworkConfigurationPriority"), "0,1")
+    h.run(h.station.link_down(2.0))                         # a connection lost: not a failed attempt
+    assert h.station.network.slot == 0
+    effects = h.station.link_down(3.0, attempt=1, reason="refused")
+    assert h.station.network.slot == 0 and not any(isinstance(e, Reconfigure) for e in effects)
+    effects = h.station.link_down(4.0, attempt=2, reason="refused")
+    assert h.station.network.slot == 1 and any(isinstance(e, Reconfigure) for e in effects)
+    assert h.station.network.connection().url == "ws://csms2.example:9000/ocpp"
+    h.station.link_down(5.0, attempt=3, reason="refused")
+    h.station.link_down(6.0, attempt=4, reason="refused")
+    assert h.station.network.slot == 0                      # round again: never gives up (B10.FR.09)
 
 
 @covers("SecurityCtrlr.OrganizationName",

@@ -157,14 +157,16 @@ async def test_reconnects_after_csms_drops_without_new_boot(tmp_path):
 async def test_link_settings_set_by_the_csms_reach_the_link_at_once(tmp_path, caplog):
     """SecurityCtrlr.BasicAuthPassword and the OCPPCommCtrlr back-off, accepted by SetVariables,
     go to the websocket link at once (the runtime carries out the station's Reconfigure
-    effect): after the next connection loss the station waits the new back-off and connects
-    with the new password, which is now the only one the CSMS takes."""
+    effect): the station reconnects at once with the new password (A01), which is now the only
+    one the CSMS takes, and after the next connection loss it waits the new back-off."""
     new_password = "a-new-password-0123"
     caplog.set_level(logging.WARNING, logger="evse.link")
     with trio.fail_after(30):
         async with trio.open_nursery() as nursery:
             rig = await open_rig(nursery, tmp_path, basic_auth={SID: "0123456789abcdef"})
             await rig.csms.wait_for("StatusNotification")
+            rig.csms.basic_auth = {SID: new_password}
+            before = len(rig.csms.handshakes)
             res = await rig.csms.call(SID, "SetVariables", {"setVariableData": [
                 {"component": {"name": "SecurityCtrlr"}, "variable": {"name": "BasicAuthPassword"},
                  "attributeValue": new_password},
@@ -173,7 +175,9 @@ async def test_link_settings_set_by_the_csms_reach_the_link_at_once(tmp_path, ca
                 {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "RetryBackOffRandomRange"},
                  "attributeValue": "0"}]})
             assert [r["attributeStatus"] for r in res["setVariableResult"]] == ["Accepted"] * 3
-            rig.csms.basic_auth = {SID: new_password}
+            _, (_, _, status) = await rig.csms.wait_handshake(SID, after=before)
+            assert status == 101                                          # the new password, at once
+            await rig.csms.wait_connected(SID)
             caplog.clear()
             lost = trio.current_time()
             await rig.csms.disconnect(SID, abrupt=True)
