@@ -224,7 +224,7 @@ class FsCertificateStore:
         return found
 
     def install(self, kind: CertificateKind | str, pem: str, *, now: datetime,
-                limits: StoreLimits) -> InstallResult:
+                limits: StoreLimits, additional_root_check: bool = False) -> InstallResult:
         early = check_request(kind, len(pem.encode()), limits)
         if early is not None:
             return early
@@ -232,8 +232,13 @@ class FsCertificateStore:
         if not certs:
             return malformed()
         kind = CertificateKind(kind)
+        issued_by = None
+        if additional_root_check:
+            csms_roots = [c for _, c, _ in self._root_files([CertificateKind.CSMS_ROOT])]
+            issued_by = any(_issued_by(certs[0], root) for root in csms_roots)
         result = decide_root_install(kind, [facts(c, None) for c in certs], len(pem.encode()),
-                                     now=now, installed=self.list(), limits=limits)
+                                     now=now, installed=self.list(), limits=limits,
+                                     issued_by_installed_csms_root=issued_by)
         if not result.accepted:
             return result
         der = certs[0].public_bytes(serialization.Encoding.DER)

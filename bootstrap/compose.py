@@ -18,8 +18,10 @@ NOTIFY_SOCKET is set.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
+from adapters.certificate_store_fs import FsCertificateStore
 from adapters.csms_link_ws import WebSocketCsmsLink
 from adapters.linux_system import LinuxSystem
 from adapters.openevse.controller import OpenEvseAmmeter, OpenEvseController
@@ -58,6 +60,14 @@ def serial_device(port: str, baudrate: int) -> TtyDevice:
     return TtyDevice(port, baudrate)
 
 
+def certificate_store(config: Config) -> FsCertificateStore | None:
+    """The certificate store under the station's state directory, the database's directory
+    (`certs/` next to it); none for an in-memory database (a station that keeps nothing: its
+    certificate operations fail with InternalError)."""
+    path = config.storage.path
+    return None if path == ":memory:" else FsCertificateStore(Path(path).parent)
+
+
 def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deployment:
     sim = SimHardware(list(config.station.evse_connectors), str(config.hardware.control_socket), station_view)
     return Deployment(
@@ -67,6 +77,7 @@ def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deploym
         system=sim,
         open_storage=lambda: SqliteStorage(config.storage.path),
         service=SystemdNotifier.from_environment(),
+        certificates=certificate_store(config),
     )
 
 
@@ -94,6 +105,7 @@ def _openevse(config: Config, edge: KernelEdge, *, meter: str, reader: str) -> D
         open_storage=lambda: SqliteStorage(config.storage.path),
         service=SystemdNotifier.from_environment(),
         parts=OPENEVSE_PARTS + (the_meter.component,),
+        certificates=certificate_store(config),
     )
 
 

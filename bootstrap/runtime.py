@@ -7,24 +7,28 @@ everything reloaded from storage, with a new BootNotification.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Awaitable, Callable
 
 import trio
 
+from bootstrap.certificates import run_certificate_job, station_credentials
 from bootstrap.config import Config, ConfigError
 from bootstrap.definitions import load_definitions
 from bootstrap.storage_guard import StorageGuard
 from domain.clock import StationClock
 from domain.data_transfer import DataTransferRegistry, VendorExtension
 from domain.device_model import DeviceModel, parse_ref
-from domain.effects import EnergyOffer, Log, Persist, Reboot, Reconfigure, Remember, Send, StoreRecords, UnlockConnector
+from domain.effects import (CERTIFICATE_JOBS, EnergyOffer, Log, Persist, Reboot, Reconfigure, ReconnectLink, Remember,
+                            Send, StoreRecords, UnlockConnector)
 from domain.hardware_events import DeviceProblem, HardwareEvent, JobFinished, MeterSampled
 from domain.station import Station, StationInfo, StoredState
+from ports.certificate_store import CertificateStore, CertificateStoreError
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
 from ports.hardware import EvseController, HardwareError, Meter, TokenReader
 from ports.system import ServiceManager, System
@@ -61,6 +65,19 @@ class Deployment:
     extensions: tuple[VendorExtension, ...] = ()   # DataTransfer vendors of this deployment
     meter_period: float = 1.0          # seconds between meter readings fed to the station
     parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
+    certificates: CertificateStore | None = None   # roots and the station's keys (blocks A, M)
+    # how blocking work (the certificate store's files, key generation) runs off the event loop
+    blocking: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync
+
+
+def link_settings_with_credentials(settings: LinkSettings, store: CertificateStore | None) -> LinkSettings:
+    """`settings` with the store's current ChargingStationCertificate as the TLS client
+    certificate, when the store has one (A02/A03: a renewed certificate replaces the config's)."""
+    credentials = station_credentials(store)
+    if credentials is None:
+        return settings
+    return dataclasses.replace(settings, client_cert=str(credentials.certificate_chain),
+                               client_key=str(credentials.private_key))
 
 
 def link_settings(config: Config, dm: DeviceModel) -> LinkSettings:
@@ -130,6 +147,8 @@ class StationRuntime:
             Send: self._send, Persist: self._persist, Remember: self._remember, StoreRecords: self._store_records,
             Reconfigure: self._reconfigure, Log: self._log, Reboot: self._reboot,
             EnergyOffer: self._hardware_job, UnlockConnector: self._hardware_job,
+            ReconnectLink: self._reconnect_link,
+            **{job: self._certificate_job for job in CERTIFICATE_JOBS},
         }
         self._jobs = {EnergyOffer: self._energy_offer, UnlockConnector: self._unlock}
         self.storage = StorageGuard()       # outlives boot cycles: what storage could not take yet
@@ -160,6 +179,8 @@ class StationRuntime:
         config = self.config
         dm = build_device_model(config, storage, self.deployment.parts)
         s = config.station
+        d = self.deployment
+        certificates = await self._certificate_catalogue()
         now = trio.current_time()
         tables, keys = Station.stored_layout(len(s.evse_connectors))      # what the blocks declare
         station = Station(
@@ -171,9 +192,10 @@ class StationRuntime:
                                values={k: v for k in keys if (v := storage.get(k)) is not None}),
             event_id_seed=int(self._wall_clock().timestamp() * 1000) % 2**31,
             data_transfer=DataTransferRegistry(self.deployment.extensions),
+            certificates=certificates,
         )
         boot_reason = station.boot_reason
-        link = self.deployment.make_link(link_settings(config, dm))
+        link = d.make_link(await self._link_settings(dm))
         self.station, self.link = station, link
         self.boot_count += 1
         log.info("station %s boot %d (reason %s)", s.id, self.boot_count, boot_reason)
@@ -188,11 +210,12 @@ class StationRuntime:
             storage.discovered = False
             startup += station.storage_failed(now, f"{storage.failing}; found at start-up, the station "
                                                    f"starts from what the database holds")
-        d = self.deployment
         self._commands, commands = trio.open_memory_channel[object](math.inf)
+        self._certificate_jobs, certificate_jobs = trio.open_memory_channel[object](math.inf)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._hardware_commands, commands, send.clone())
+                nursery.start_soon(self._run_certificate_jobs, certificate_jobs, send.clone())
                 await nursery.start(d.hardware.run, send.clone())
                 if d.token_reader is not None:
                     await nursery.start(d.token_reader.run, send.clone())
@@ -263,7 +286,7 @@ class StationRuntime:
                 log.info("CSMS link down: %s", event.reason)
                 if service is not None:
                     service.status(f"CSMS link down: {event.reason}")
-                effects = station.link_down(now)
+                effects = station.link_down(now, event.attempt)
             else:
                 effects = station.hardware_event(event, now)
             if (d := station.next_deadline()) is not None and d <= now:
@@ -309,6 +332,29 @@ class StationRuntime:
                     log.warning("EVSE %d: %s not carried out: %s", job.evse, type(job).__name__, exc)
                 if getattr(job, "reply_to", None) is not None:
                     await events.send(JobFinished(job, ok, detail))
+
+    async def _certificate_catalogue(self) -> tuple:
+        """The certificate store's listing, for the station's catalogue (M03)."""
+        store = self.deployment.certificates
+        if store is None:
+            return ()
+        try:
+            return tuple(await self.deployment.blocking(store.list))
+        except (CertificateStoreError, OSError) as exc:
+            log.error("certificate store unreadable, starting without its certificates: %s", exc)
+            return ()
+
+    async def _link_settings(self, dm: DeviceModel) -> LinkSettings:
+        return await self.deployment.blocking(link_settings_with_credentials, link_settings(self.config, dm),
+                                              self.deployment.certificates)
+
+    async def _run_certificate_jobs(self, jobs: trio.MemoryReceiveChannel, events: trio.MemorySendChannel) -> None:
+        """The security block's certificate jobs, in order, off the event loop; each comes back
+        as a JobFinished with its outcome (bootstrap/certificates.py)."""
+        d = self.deployment
+        async with events:
+            async for job in jobs:
+                await events.send(await d.blocking(run_certificate_job, d.certificates, job))
 
     async def _energy_offer(self, job: EnergyOffer) -> bool:
         hardware = self.deployment.hardware
@@ -359,7 +405,16 @@ class StationRuntime:
         run.storage.write_records(effect.table, effect.upserts, effect.deletes, clear=effect.clear, kv=effect.kv)
 
     async def _reconfigure(self, effect: Reconfigure, run: "_Run") -> None:
-        run.link.update(link_settings(self.config, run.dm))
+        run.link.update(await self._link_settings(run.dm))
+
+    async def _reconnect_link(self, effect: ReconnectLink, run: "_Run") -> None:
+        """A02.FR.08: connect again with the station certificate that is current now."""
+        log.info("reconnecting to the CSMS: %s", effect.reason)
+        run.link.update(await self._link_settings(run.dm))
+        run.link.reconnect()
+
+    async def _certificate_job(self, effect, run: "_Run") -> None:
+        self._certificate_jobs.send_nowait(effect)
 
     async def _log(self, effect: Log, run: "_Run") -> None:
         getattr(log, effect.level)(effect.text)

@@ -40,6 +40,7 @@ class StartArgs:
     boot_reason: str | None = None              # None: the one stored by a reset, else PowerUp
     event_id_seed: int = 1                      # first NotifyEvent eventId of this boot
     data_transfer: Any = None                   # the deployment's DataTransferRegistry (P01/P02)
+    certificates: tuple = ()                    # the certificate store's listing (CertificateEntry)
 
 
 class Context:
@@ -53,6 +54,7 @@ class Context:
         self.info = info
         self.statuses_changed = False       # the availability block reports at the end of the input
         self.report_all_statuses = False    # ... every status, changed or not
+        self.link_failures = 0              # consecutive failed connection attempts (the last LinkDown)
         self.security_sink: SecuritySink = self._send_security_event
 
     # --- A04 security events ------------------------------------------------------------

@@ -91,11 +91,13 @@ class JobFinished:
     """A hardware job the domain asked for (an effect such as UnlockConnector; later a firmware
     download, a log upload, a certificate installation) has been carried out: `ok` whether it
     succeeded, `detail` one line about it. The runtime sends one for every job that carries a
-    `reply_to` (the CSMS CALL its outcome answers)."""
+    `reply_to` (the CSMS CALL its outcome answers), and for every certificate job (with its
+    `result`, a CertificateOutcome)."""
 
     job: object
     ok: bool
     detail: str = ""
+    result: object = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ for an idle EVSE settled.
 The blocks, by OCPP 2.0.1 functional block: provisioning/ (B01-B04 boot, heartbeat, clock;
 B11-B12 reset), device_model/ (B05-B08), authorization/ (C, D), transactions/ (E, J),
 remote_control (F), availability/ (G), smart_charging/ (K), data_transfer (P), storage_health (A04
-MemoryExhaustion).
+MemoryExhaustion), security/ (A02-A04 certificate renewal and security events, M03-M05 certificates).
 """
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ from domain.outbox import Outbox, Registration
 from domain.provisioning.boot import Provisioning
 from domain.provisioning.reset import ResetBlock
 from domain.remote_control import RemoteControl
+from domain.security.block import SecurityBlock
 from domain.smart_charging.block import SmartCharging
 from domain.storage_health import StorageHealthBlock
 from domain.stored_state import StoredState
@@ -55,7 +56,7 @@ __all__ = ["Registration", "Station", "StationInfo", "StoredState"]
 # name its class here.
 BLOCKS: tuple[type[Block], ...] = (
     StorageHealthBlock, Transactions, Authorization, AvailabilityBlock, Provisioning, DeviceModelBlock,
-    ResetBlock, RemoteControl, DataTransferBlock, SmartCharging)
+    ResetBlock, RemoteControl, DataTransferBlock, SmartCharging, SecurityBlock)
 
 
 class Station:
@@ -80,6 +81,7 @@ class Station:
         event_id_seed: int = 1,
         new_transaction_id: Callable[[], str] | None = None,
         data_transfer: DataTransferRegistry | None = None,
+        certificates: tuple = (),
     ) -> None:
         stored = stored or StoredState()
         self.info, self.dm, self.clock = info, device_model, clock
@@ -91,7 +93,8 @@ class Station:
         ctx = self.ctx = Context(dm=device_model, clock=clock, outbox=self.outbox, evses=evses,
                                  effects=self._effects, info=info)
 
-        self._route = r = Routing(cls(ctx, stored, StartArgs(boot_reason, event_id_seed, data_transfer))
+        self._route = r = Routing(cls(ctx, stored, StartArgs(boot_reason, event_id_seed, data_transfer,
+                                                                    tuple(certificates)))
                                   for cls in BLOCKS)
         self._blocks = r.blocks
         for block in r.blocks:                  # the blocks as attributes, for the runtime and views
@@ -129,8 +132,10 @@ class Station:
             b.link_up(now)
         return self._finish(now)
 
-    def link_down(self, now: float) -> list[Effect]:
+    def link_down(self, now: float, attempt: int = 0) -> list[Effect]:
+        """The connection is gone, or an attempt failed (`attempt`: consecutive failures)."""
         self.outbox.link_up = False
+        self.ctx.link_failures = attempt
         for b in self._blocks:
             b.link_down(now)
         self.outbox.disconnected(now)     # the CALL in flight: sent again later, or given up
