@@ -120,3 +120,49 @@ async def test_TC_A_23_CS_certificate_signed_request_timeout(boot_station):
             # CertSigningRepeatTimes reached and the certificate came: no more SignCertificate
             await trio.sleep(WAIT_MINIMUM * 5)
             assert len(cs.calls("SignCertificate", after)) == 3, cs.calls("SignCertificate", after)
+
+
+async def test_a_renewed_certificate_is_kept_once_a_connection_works(boot_station):
+    """A02.FR.10: the previous certificate is discarded after the new one connected."""
+    root = valid("CSMS Root")
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            await certificate_installed(cs, "CSMSRootCertificate", root)
+            await renew_charging_station_certificate(cs, root, "first")
+            second = await renew_charging_station_certificate(cs, root, "second")
+            await cs.call("GetInstalledCertificateIds", {})     # a barrier: the station is past link up
+            store = cs.deployment.certificates
+            while store.has_previous("ChargingStationCertificate"):
+                await trio.sleep(0.01)
+            assert store.credentials().certificate_chain.read_text().startswith(second.pem)
+
+
+async def test_a_renewed_certificate_that_cannot_connect_is_reverted_with_a_security_event(boot_station):
+    """A02.FR.28/29: the new certificate fails CERTIFICATE_CONNECT_ATTEMPTS connection attempts
+    (the CSMS refuses them): the previous one is used again, the station connects with it and
+    sends InvalidChargingStationCertificate."""
+    from domain.security.block import CERTIFICATE_CONNECT_ATTEMPTS
+    root = valid("CSMS Root")
+    with trio.fail_after(TIMEOUT * 2):
+        async with boot_station() as cs:
+            await certificate_installed(cs, "CSMSRootCertificate", root)
+            first = await renew_charging_station_certificate(cs, root, "first")
+            after = cs.mark()
+            res = await cs.call("TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"})
+            assert res["status"] == "Accepted"
+            _, req = await expect_call(cs, "SignCertificate", after=after, step="second renewal")
+            csr = check_csr("second renewal", req["csr"])
+            second = valid(cs.station_id, issuer=root, ca=False, public_key=csr.public_key())
+            cs.csms.refuse_connections = CERTIFICATE_CONNECT_ATTEMPTS
+            handshakes = len(cs.csms.handshakes)
+            after = cs.mark()
+            res = await cs.call("CertificateSigned", {"certificateChain": second.pem})
+            assert res["status"] == "Accepted", res
+            _, event = await expect_call(cs, "SecurityEventNotification", after=after, step="after the revert",
+                                         where=lambda p: p["type"] == "InvalidChargingStationCertificate",
+                                         timeout=TIMEOUT)
+            refused = [h for h in cs.csms.handshakes[handshakes:] if h[2] != 101]
+            assert len(refused) == CERTIFICATE_CONNECT_ATTEMPTS, cs.csms.handshakes[handshakes:]
+            store = cs.deployment.certificates
+            assert store.credentials().certificate_chain.read_text().startswith(first.pem)
+            assert not store.has_previous("ChargingStationCertificate")
