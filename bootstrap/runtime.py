@@ -27,6 +27,7 @@ from domain.device_model import DeviceModel, parse_ref
 from domain.effects import (CERTIFICATE_JOBS, EnergyOffer, Log, Persist, Reboot, Reconfigure, ReconnectLink, Remember,
                             Send, StoreRecords, UnlockConnector)
 from domain.hardware_events import DeviceProblem, HardwareEvent, JobFinished, MeterSampled
+from domain.security.certificates import STATION_KINDS
 from domain.station import Station, StationInfo, StoredState
 from ports.certificate_store import CertificateStore, CertificateStoreError
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
@@ -180,7 +181,7 @@ class StationRuntime:
         dm = build_device_model(config, storage, self.deployment.parts)
         s = config.station
         d = self.deployment
-        certificates = await self._certificate_catalogue()
+        certificates, unproven = await self._certificate_catalogue()
         now = trio.current_time()
         tables, keys = Station.stored_layout(len(s.evse_connectors))      # what the blocks declare
         station = Station(
@@ -193,6 +194,7 @@ class StationRuntime:
             event_id_seed=int(self._wall_clock().timestamp() * 1000) % 2**31,
             data_transfer=DataTransferRegistry(self.deployment.extensions),
             certificates=certificates,
+            unproven_certificates=unproven,
         )
         boot_reason = station.boot_reason
         link = d.make_link(await self._link_settings(dm))
@@ -333,16 +335,21 @@ class StationRuntime:
                 if getattr(job, "reply_to", None) is not None:
                     await events.send(JobFinished(job, ok, detail))
 
-    async def _certificate_catalogue(self) -> tuple:
-        """The certificate store's listing, for the station's catalogue (M03)."""
+    async def _certificate_catalogue(self) -> tuple[tuple, tuple]:
+        """The certificate store's listing, for the station's catalogue (M03), and the station
+        kinds whose replaced certificate is still kept (a renewal the last run did not prove)."""
         store = self.deployment.certificates
         if store is None:
-            return ()
+            return (), ()
+
+        def read() -> tuple[tuple, tuple]:
+            return tuple(store.list()), tuple(k for k in STATION_KINDS if store.has_previous(k))
+
         try:
-            return tuple(await self.deployment.blocking(store.list))
+            return await self.deployment.blocking(read)
         except (CertificateStoreError, OSError) as exc:
             log.error("certificate store unreadable, starting without its certificates: %s", exc)
-            return ()
+            return (), ()
 
     async def _link_settings(self, dm: DeviceModel) -> LinkSettings:
         return await self.deployment.blocking(link_settings_with_credentials, link_settings(self.config, dm),

@@ -41,6 +41,7 @@ class StartArgs:
     event_id_seed: int = 1                      # first NotifyEvent eventId of this boot
     data_transfer: Any = None                   # the deployment's DataTransferRegistry (P01/P02)
     certificates: tuple = ()                    # the certificate store's listing (CertificateEntry)
+    unproven: tuple = ()                        # station kinds whose replaced certificate is still kept
 
 
 class Context:

@@ -82,6 +82,7 @@ class Station:
         new_transaction_id: Callable[[], str] | None = None,
         data_transfer: DataTransferRegistry | None = None,
         certificates: tuple = (),
+        unproven_certificates: tuple = (),
     ) -> None:
         stored = stored or StoredState()
         self.info, self.dm, self.clock = info, device_model, clock
@@ -94,7 +95,8 @@ class Station:
                                  effects=self._effects, info=info)
 
         self._route = r = Routing(cls(ctx, stored, StartArgs(boot_reason, event_id_seed, data_transfer,
-                                                                    tuple(certificates)))
+                                                                    tuple(certificates),
+                                                                    tuple(unproven_certificates)))
                                   for cls in BLOCKS)
         self._blocks = r.blocks
         for block in r.blocks:                  # the blocks as attributes, for the runtime and views

@@ -85,7 +85,9 @@ class SecurityBlock(Block):
         self.log = SecurityLog(stored.table(SECURITY_LOG_TABLE))
         self._signing: _Signing | None = None
         self._renew_after: float | None = None       # no automatic renewal before (a failed one)
-        self._proving: CertificateKind | None = None  # a renewed certificate the link has not proven yet
+        # a renewed certificate the link has not proven yet (also one a previous run left unproven)
+        self._proving: CertificateKind | None = (CertificateKind.CHARGING_STATION if CertificateKind.CHARGING_STATION
+                                                 in args.unproven else None)
         self._failed_attempts = 0
         ctx.security_sink = self._security_event
         self.calls = {

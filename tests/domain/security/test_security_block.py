@@ -333,3 +333,13 @@ def test_security_log_survives_a_restart():
     r2 = SecRig(stored=StoredState(records={SECURITY_LOG_TABLE: records}))
     assert [e.type for e in r2.station.security.security_log()] == [
         "StartupOfTheDevice", "InvalidMessages", "StartupOfTheDevice"]
+
+
+def test_a_renewal_a_previous_run_left_unproven_is_kept_at_the_first_connection():
+    dm = DeviceModel(load_definitions([1], station_id="CS-1", security_profile=1))
+    station = Station(info=StationInfo("ACME", "Model-X", "SN-1", "1.0"), evse_connectors=[1], device_model=dm,
+                      clock=StationClock(0.0, T0), unproven_certificates=(K.CHARGING_STATION,))
+    station.start(0.0)
+    effects = station.link_up(1.0)
+    assert SettleStationCertificate(K.CHARGING_STATION, keep=True) in effects
+    assert not [e for e in station.link_up(2.0) if isinstance(e, SettleStationCertificate)]
