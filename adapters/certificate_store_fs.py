@@ -261,12 +261,24 @@ class FsCertificateStore:
                 return root
         return None
 
+    def _root_hash_data(self) -> list[tuple[Path, x509.Certificate, CertificateKind, HashData]]:
+        """Every installed root with its hash data: issued by itself, or (a CSMS root installed
+        under AdditionalRootCertificateCheck, M05.FR.10) by the installed root that signed it."""
+        found = self._root_files(ROOT_KINDS)
+        certs = [cert for _, cert, _ in found]
+        out = []
+        for path, cert, kind in found:
+            issuer = cert if cert.issuer == cert.subject else next(
+                (other for other in certs if other is not cert and _issued_by(cert, other)), cert)
+            out.append((path, cert, kind, certificate_hash_data(cert, issuer)))
+        return out
+
     def list(self, kinds: Iterable[CertificateKind] = ()) -> list[CertificateEntry]:
         wanted = frozenset(kinds) or frozenset(CertificateKind)
-        entries = [CertificateEntry(kind=kind, hash_data=certificate_hash_data(cert, cert), subject=cert.subject.rfc4514_string(),
+        entries = [CertificateEntry(kind=kind, hash_data=hash_data, subject=cert.subject.rfc4514_string(),
                                     not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
                                     chains_to_trusted_root=True)
-                   for _, cert, kind in self._root_files(wanted & ROOT_KINDS)]
+                   for _, cert, kind, hash_data in self._root_hash_data() if kind in wanted]
         for kind in sorted(wanted & STATION_KINDS):
             entry = self._station_entry(kind)
             if entry is not None:
@@ -277,8 +289,8 @@ class FsCertificateStore:
         decision = decide_delete(self.list(), hash_data)
         if decision is not None:
             return decision
-        for path, cert, _ in self._root_files(ROOT_KINDS):
-            if certificate_hash_data(cert, cert).same_certificate(hash_data):
+        for path, _, _, installed in self._root_hash_data():
+            if installed.same_certificate(hash_data):
                 try:
                     _remove([path])
                 except OSError as exc:

@@ -265,3 +265,20 @@ def test_sigkill_at_random_points_leaves_a_whole_store(tmp_path):
             assert stat.S_IMODE(creds.private_key.stat().st_mode) == 0o600
         assert not list(tmp_path.rglob(".tmp-*"))
     assert had_credentials
+
+
+def test_additional_root_certificate_check_new_csms_root_signed_by_the_old_one(tmp_path):
+    """M05.FR.10/11: with the check, a new CSMSRootCertificate must be signed by the installed one;
+    its hash data names the old root as issuer, and it can be deleted by it."""
+    store = FsCertificateStore(tmp_path)
+    old, stranger = issue("CSMS root old"), issue("CSMS root unrelated")
+    new = issue("CSMS root new", issuer=old)
+    assert store.install(K.CSMS_ROOT, old.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
+    refused = store.install(K.CSMS_ROOT, stranger.pem, now=NOW, limits=LIMITS, additional_root_check=True)
+    assert refused.status is InstallStatus.REJECTED and "AdditionalRootCertificateCheck" in refused.detail
+    assert store.install(K.CSMS_ROOT, new.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
+    assert not store.install(K.CSMS_ROOT, new.pem, now=NOW, limits=LIMITS).accepted     # without the check: not a root
+    hashes = [e.hash_data for e in store.list([K.CSMS_ROOT])]
+    assert ocsp_hash(new.cert, old.cert) in hashes and ocsp_hash(old.cert, old.cert) in hashes
+    assert store.delete(ocsp_hash(new.cert, old.cert)).status is DeleteStatus.ACCEPTED
+    assert [e.hash_data for e in store.list([K.CSMS_ROOT])] == [ocsp_hash(old.cert, old.cert)]
