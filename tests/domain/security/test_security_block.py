@@ -343,3 +343,16 @@ def test_a_renewal_a_previous_run_left_unproven_is_kept_at_the_first_connection(
     effects = station.link_up(1.0)
     assert SettleStationCertificate(K.CHARGING_STATION, keep=True) in effects
     assert not [e for e in station.link_up(2.0) if isinstance(e, SettleStationCertificate)]
+
+
+def test_a_critical_event_while_offline_is_stored_before_it_is_sent():
+    r = SecRig()
+    r.run(r.station.link_down(4.0))
+    before = len(r.effects)
+    r.station.ctx.security_event("InvalidChargingStationCertificate", 5.0, "x")
+    r.run(r.station.tick(5.0))
+    stored = [v for e in r.effects[before:] if isinstance(e, StoreRecords) and e.table == Outbox.TABLE
+              for v in e.upserts.values()]
+    assert any("SecurityEventNotification" in v and "InvalidChargingStationCertificate" in v for v in stored)
+    frames = r.up(6.0)
+    assert [f[2] for f in frames if f[0] == 2] == ["SecurityEventNotification"]
