@@ -207,7 +207,10 @@ class SecurityBlock(Block):
         if not accepted or s.sent > repeat or wait <= 0:
             if not accepted:
                 self.ctx.log("warning", f"SignCertificate for the {s.kind} Rejected by the CSMS")
-                self._signing = None
+            # no more SignCertificate; a CertificateSigned for this CSR is still taken (the store
+            # keeps the pending key), and the A03 renewal may start again after RENEWAL_RETRY
+            self._signing = None
+            self._renew_after = now + RENEWAL_RETRY
             return
         s.resend_at = now + wait * 2 ** (s.sent - 1)
 
@@ -226,11 +229,13 @@ class SecurityBlock(Block):
                 self.ctx.security_event(RECONFIGURATION_OF_SECURITY_PARAMETERS, now, f"{job.kind} installed")
             self._answer(job, _install_response(result))
         elif t is DeleteRoot:
-            result = value if isinstance(value, DeleteResult) else DeleteResult(
-                DeleteStatus.FAILED, f"certificate store: {event.detail}")
-            if result.status is DeleteStatus.ACCEPTED:
+            if not isinstance(value, DeleteResult):
+                self._answer(job, m.DeleteCertificateResponse(status=m.DeleteCertificateStatus.Failed, status_info=(
+                    m.StatusInfo(reason_code="InternalError", additional_info=f"certificate store: {event.detail}"[:512]))))
+                return
+            if value.status is DeleteStatus.ACCEPTED:
                 self.ctx.security_event(RECONFIGURATION_OF_SECURITY_PARAMETERS, now, "a root certificate deleted")
-            self._answer(job, _delete_response(result))
+            self._answer(job, _delete_response(value))
         elif t is MakeCsr:
             s = self._signing
             if s is None or s.kind != job.kind:

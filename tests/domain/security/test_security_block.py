@@ -182,7 +182,7 @@ def start_signing(r, now=1.0, csr="CSR-1"):
                             msg_id="tm"), "tm")
     assert res == {"status": "Accepted"}
     job = r.only(MakeCsr)
-    frames = r.job(job, csr, now=now)
+    frames = r.job(job, csr, r.station.security.installed, now=now)        # the store's listing: unchanged
     return job, frames
 
 
@@ -356,3 +356,20 @@ def test_a_critical_event_while_offline_is_stored_before_it_is_sent():
     assert any("SecurityEventNotification" in v and "InvalidChargingStationCertificate" in v for v in stored)
     frames = r.up(6.0)
     assert [f[2] for f in frames if f[0] == 2] == ["SecurityEventNotification"]
+
+
+def test_after_the_last_repeat_the_renewal_before_expiry_is_still_scheduled():
+    r = SecRig(certificates=[entry(K.CHARGING_STATION, "9", days=200)],
+               values={"SecurityCtrlr.CertSigningRepeatTimes": "0"})
+    _, frames = start_signing(r, now=1.0)
+    r.settle(frames, 1.0)                                # Accepted, no repeat: nothing to wait for
+    due = r.station.clock.monotonic(T0 + timedelta(days=200) - RENEWAL_LEAD)
+    assert r.station.security.next_deadline() == pytest.approx(due)
+
+
+def test_a_store_failure_deleting_answers_failed_internal_error():
+    r = SecRig(certificates=CATALOGUE)
+    r.call("DeleteCertificate", {"certificateHashData": hash_json("1")}, 1.0, msg_id="d")
+    frames = r.run(r.station.hardware_event(JobFinished(r.only(DeleteRoot), False, "disk gone"), 1.0))
+    res = r.reply_to(frames, "d")
+    assert res["status"] == "Failed" and res["statusInfo"]["reasonCode"] == "InternalError"
