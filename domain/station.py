@@ -94,10 +94,8 @@ class Station:
         ctx = self.ctx = Context(dm=device_model, clock=clock, outbox=self.outbox, evses=evses,
                                  effects=self._effects, info=info)
 
-        self._route = r = Routing(cls(ctx, stored, StartArgs(boot_reason, event_id_seed, data_transfer,
-                                                                    tuple(certificates),
-                                                                    tuple(unproven_certificates)))
-                                  for cls in BLOCKS)
+        args = StartArgs(boot_reason, event_id_seed, data_transfer, tuple(certificates), tuple(unproven_certificates))
+        self._route = r = Routing(cls(ctx, stored, args) for cls in BLOCKS)
         self._blocks = r.blocks
         for block in r.blocks:                  # the blocks as attributes, for the runtime and views
             setattr(self, block.name, block)
