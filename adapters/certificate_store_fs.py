@@ -205,7 +205,12 @@ class FsCertificateStore:
                 os.chmod(folder, 0o700)
             self._sweep_temporaries()
         except OSError as exc:
-            raise CertificateStoreError(f"certificate store {self._base}: {exc.strerror or exc}") from None
+            if not all((self._base / "roots" / k).is_dir() for k in ROOT_KINDS) or \
+                    not all((self._base / "station" / k).is_dir() for k in STATION_KINDS):
+                raise CertificateStoreError(f"certificate store {self._base}: {exc.strerror or exc}") from None
+            # a read-only file system: what is stored can be read; a write fails when it is tried
+            log.warning("certificate store %s: cannot be prepared for writing (%s); read only for now",
+                        self._base, exc.strerror or exc)
 
     def _sweep_temporaries(self) -> None:
         _remove(p for p in self._base.rglob(f"{_TMP}*") if p.is_file())

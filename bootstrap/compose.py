@@ -60,12 +60,12 @@ def serial_device(port: str, baudrate: int) -> TtyDevice:
     return TtyDevice(port, baudrate)
 
 
-def certificate_store(config: Config) -> FsCertificateStore | None:
-    """The certificate store under the station's state directory, the database's directory
-    (`certs/` next to it); none for an in-memory database (a station that keeps nothing: its
-    certificate operations fail with InternalError)."""
+def certificate_store(config: Config) -> Callable[[], FsCertificateStore] | None:
+    """Opens the certificate store under the station's state directory, the database's directory
+    (`certs/` next to it), at each boot cycle; none for an in-memory database (a station that
+    keeps nothing: its certificate operations fail with InternalError)."""
     path = config.storage.path
-    return None if path == ":memory:" else FsCertificateStore(Path(path).parent)
+    return None if path == ":memory:" else lambda: FsCertificateStore(Path(path).parent)
 
 
 def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deployment:
@@ -77,7 +77,7 @@ def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deploym
         system=sim,
         open_storage=lambda: SqliteStorage(config.storage.path),
         service=SystemdNotifier.from_environment(),
-        certificates=certificate_store(config),
+        open_certificates=certificate_store(config),
     )
 
 
@@ -105,7 +105,7 @@ def _openevse(config: Config, edge: KernelEdge, *, meter: str, reader: str) -> D
         open_storage=lambda: SqliteStorage(config.storage.path),
         service=SystemdNotifier.from_environment(),
         parts=OPENEVSE_PARTS + (the_meter.component,),
-        certificates=certificate_store(config),
+        open_certificates=certificate_store(config),
     )
 
 

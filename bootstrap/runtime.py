@@ -66,7 +66,8 @@ class Deployment:
     extensions: tuple[VendorExtension, ...] = ()   # DataTransfer vendors of this deployment
     meter_period: float = 1.0          # seconds between meter readings fed to the station
     parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
-    certificates: CertificateStore | None = None   # roots and the station's keys (blocks A, M)
+    # opens the certificate store (roots and the station's keys, blocks A, M) at each boot cycle
+    open_certificates: Callable[[], CertificateStore] | None = None
     # how blocking work (the certificate store's files, key generation) runs off the event loop
     blocking: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync
 
@@ -153,6 +154,7 @@ class StationRuntime:
         }
         self._jobs = {EnergyOffer: self._energy_offer, UnlockConnector: self._unlock}
         self.storage = StorageGuard()       # outlives boot cycles: what storage could not take yet
+        self.certificates: CertificateStore | None = None     # opened at each boot cycle
 
     def snapshot(self) -> dict:
         """The station's view for the sim control socket."""
@@ -181,6 +183,7 @@ class StationRuntime:
         dm = build_device_model(config, storage, self.deployment.parts)
         s = config.station
         d = self.deployment
+        self.certificates = await self._open_certificates()
         certificates, unproven = await self._certificate_catalogue()
         now = trio.current_time()
         tables, keys = Station.stored_layout(len(s.evse_connectors))      # what the blocks declare
@@ -335,10 +338,23 @@ class StationRuntime:
                 if getattr(job, "reply_to", None) is not None:
                     await events.send(JobFinished(job, ok, detail))
 
+    async def _open_certificates(self) -> CertificateStore | None:
+        """The deployment's certificate store; None (the station starts anyway, its certificate
+        operations fail with InternalError) when there is none or it cannot be opened (a state
+        directory where its folders neither exist nor can be made)."""
+        opener = self.deployment.open_certificates
+        if opener is None:
+            return None
+        try:
+            return await self.deployment.blocking(opener)
+        except CertificateStoreError as exc:
+            log.error("no certificate store: %s", exc)
+            return None
+
     async def _certificate_catalogue(self) -> tuple[tuple, tuple]:
         """The certificate store's listing, for the station's catalogue (M03), and the station
         kinds whose replaced certificate is still kept (a renewal the last run did not prove)."""
-        store = self.deployment.certificates
+        store = self.certificates
         if store is None:
             return (), ()
 
@@ -353,7 +369,7 @@ class StationRuntime:
 
     async def _link_settings(self, dm: DeviceModel) -> LinkSettings:
         return await self.deployment.blocking(link_settings_with_credentials, link_settings(self.config, dm),
-                                              self.deployment.certificates)
+                                              self.certificates)
 
     async def _run_certificate_jobs(self, jobs: trio.MemoryReceiveChannel, events: trio.MemorySendChannel) -> None:
         """The security block's certificate jobs, in order, off the event loop; each comes back
@@ -361,7 +377,7 @@ class StationRuntime:
         d = self.deployment
         async with events:
             async for job in jobs:
-                await events.send(await d.blocking(run_certificate_job, d.certificates, job))
+                await events.send(await d.blocking(run_certificate_job, self.certificates, job))
 
     async def _energy_offer(self, job: EnergyOffer) -> bool:
         hardware = self.deployment.hardware

@@ -282,3 +282,22 @@ def test_additional_root_certificate_check_new_csms_root_signed_by_the_old_one(t
     assert ocsp_hash(new.cert, old.cert) in hashes and ocsp_hash(old.cert, old.cert) in hashes
     assert store.delete(ocsp_hash(new.cert, old.cert)).status is DeleteStatus.ACCEPTED
     assert [e.hash_data for e in store.list([K.CSMS_ROOT])] == [ocsp_hash(old.cert, old.cert)]
+
+
+def test_a_read_only_state_directory_opens_for_reading(tmp_path, monkeypatch):
+    """The station starts on a read-only file system (tests/chaos/test_storage_failure.py): a
+    store whose folders exist opens and lists; one that cannot be made is a one-line error."""
+    root = issue("CSMS root")
+    assert FsCertificateStore(tmp_path).install(K.CSMS_ROOT, root.pem, now=NOW, limits=LIMITS).accepted
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(fs.os, "chmod", read_only)
+    store = FsCertificateStore(tmp_path)
+    assert [e.kind for e in store.list()] == [K.CSMS_ROOT]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "certs").write_text("a file where the folder should be")
+    with pytest.raises(CertificateStoreError) as info:
+        FsCertificateStore(tmp_path / "other")
+    assert "\n" not in str(info.value)

@@ -44,7 +44,7 @@ async def test_TC_A_11_CS_update_charging_station_certificate_by_request_of_csms
             signed = await renew_charging_station_certificate(cs, root, "Step 1 (RenewChargingStationCertificate)")
             # the new certificate is the station's current one, also after a restart
             await cs.restart()
-            chain = cs.deployment.certificates.credentials().certificate_chain.read_text()
+            chain = cs.runtime.certificates.credentials().certificate_chain.read_text()
             assert chain.startswith(signed.pem), "the new certificate is not the station's current one"
 
 
@@ -65,7 +65,7 @@ async def test_TC_A_14_CS_update_charging_station_certificate_invalid_certificat
             assert res["status"] == "Rejected", f"Step 6: {res}"
             _, event = await expect_call(cs, "SecurityEventNotification", after=after, step="Step 7")
             assert event["type"] == "InvalidChargingStationCertificate", f"Step 7: {event}"
-            assert cs.deployment.certificates.credentials() is None, "the invalid certificate was installed"
+            assert cs.runtime.certificates.credentials() is None, "the invalid certificate was installed"
 
 
 async def test_TC_A_15_CS_update_charging_station_certificate_sign_certificate_rejected(boot_station):
@@ -131,7 +131,7 @@ async def test_a_renewed_certificate_is_kept_once_a_connection_works(boot_statio
             await renew_charging_station_certificate(cs, root, "first")
             second = await renew_charging_station_certificate(cs, root, "second")
             await cs.call("GetInstalledCertificateIds", {})     # a barrier: the station is past link up
-            store = cs.deployment.certificates
+            store = cs.runtime.certificates
             while store.has_previous("ChargingStationCertificate"):
                 await trio.sleep(0.01)
             assert store.credentials().certificate_chain.read_text().startswith(second.pem)
@@ -163,6 +163,6 @@ async def test_a_renewed_certificate_that_cannot_connect_is_reverted_with_a_secu
                                          timeout=TIMEOUT)
             refused = [h for h in cs.csms.handshakes[handshakes:] if h[2] != 101]
             assert len(refused) == CERTIFICATE_CONNECT_ATTEMPTS, cs.csms.handshakes[handshakes:]
-            store = cs.deployment.certificates
+            store = cs.runtime.certificates
             assert store.credentials().certificate_chain.read_text().startswith(first.pem)
             assert not store.has_previous("ChargingStationCertificate")

@@ -304,3 +304,15 @@ async def test_install_and_list_with_the_store_in_a_worker_thread_over_loopback(
         async with boot_station() as cs:
             await certificate_installed(cs, "CSMSRootCertificate", root)
             await get_installed_certificates(cs, "CSMSRootCertificate", root)
+
+
+async def test_a_station_whose_certificate_store_cannot_be_opened_starts_and_answers_failed(boot_station, tmp_path):
+    """The state directory has a file where the store's folder should be: the station starts
+    anyway (BootNotification, statuses) and answers InstallCertificate Failed / InternalError."""
+    (tmp_path / "certs").write_text("not a folder")
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:
+            res = await cs.call("InstallCertificate", {"certificateType": "CSMSRootCertificate",
+                                                       "certificate": valid("CSMS Root").pem})
+            assert res["status"] == "Failed" and res["statusInfo"]["reasonCode"] == "InternalError", res
+            assert (await get_installed(cs, None))["status"] == "NotFound"
