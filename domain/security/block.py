@@ -27,9 +27,10 @@ listing after it). A CALL waiting for one is answered then (like UnlockConnector
   ChargingStationCertificate makes the link reconnect with it (A02.FR.08); the first connection
   that comes up proves it and the previous one is discarded (A02.FR.10); after
   CERTIFICATE_CONNECT_ATTEMPTS failed attempts the previous one is restored, the link reconnects
-  with it and InvalidChargingStationCertificate is sent (A02.FR.28/29).
+  with it and DiscardedRenewedClientCertificate is sent (errata 2025-01 A02.FR.28/29).
 - A04: `ctx.security_sink` is this block's: every event is kept in the bounded security log
-  (domain/security/events.py), a critical one also goes to the CSMS through the durable queue.
+  (domain/security/events.py), a critical one (and DiscardedRenewedClientCertificate) also goes
+  to the CSMS through the durable queue.
 """
 from __future__ import annotations
 
@@ -47,8 +48,8 @@ from domain.outbox import Failure, Registration
 from domain.security.certificates import (ROOT_KINDS, CertificateEntry, CertificateKind, DeleteResult, DeleteStatus,
                                           HashData, InstallResult, InstallStatus, StoreLimits, check_request,
                                           decide_delete)
-from domain.security.events import (CRITICAL, INVALID_CHARGING_STATION_CERTIFICATE,
-                                    RECONFIGURATION_OF_SECURITY_PARAMETERS, SECURITY_LOG_TABLE, SecurityLog,
+from domain.security.events import (DISCARDED_RENEWED_CLIENT_CERTIFICATE, INVALID_CHARGING_STATION_CERTIFICATE,
+                                    RECONFIGURATION_OF_SECURITY_PARAMETERS, SECURITY_LOG_TABLE, SENT, SecurityLog,
                                     SecurityLogEntry)
 from domain.stored_state import StoredState
 
@@ -116,10 +117,11 @@ class SecurityBlock(Block):
 
     # --- A04 security events ---------------------------------------------------------------------
     def _security_event(self, kind: str, utc, tech_info: str | None) -> None:
-        """Every event into the security log; a critical one to the CSMS, durably (A04.FR.01/02)."""
+        """Every event into the security log; a critical one (and DiscardedRenewedClientCertificate)
+        to the CSMS, durably (A04.FR.01/02)."""
         tech_info = None if tech_info is None else tech_info[:255]
         self.log.add(kind, utc, tech_info)
-        if kind in CRITICAL:
+        if kind in SENT:
             self.ctx.outbox.post_durable([m.SecurityEventNotificationRequest(type=kind, timestamp=utc,
                                                                              tech_info=tech_info)])
 
@@ -287,7 +289,7 @@ class SecurityBlock(Block):
             return
         kind, self._proving = self._proving, None
         self.ctx.emit(SettleStationCertificate(kind, keep=False))      # then the link reconnects (job_finished)
-        self.ctx.security_event(INVALID_CHARGING_STATION_CERTIFICATE, now,
+        self.ctx.security_event(DISCARDED_RENEWED_CLIENT_CERTIFICATE, now,
                                 f"no connection with the new {kind} after {self._failed_attempts} attempts; "
                                 f"the previous one is used again")
 

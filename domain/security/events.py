@@ -2,8 +2,9 @@
 
 CRITICAL is the `Critical` column of Part 2's appendix security_events.csv (a test compares
 them): a critical event is sent to the CSMS as a SecurityEventNotification through the durable
-queue (A04.FR.02: never lost offline); every event, critical or not, is kept in the security
-log (A04.FR.03), for GetLog SecurityLog (N01).
+queue (A04.FR.02: never lost offline), and so is DiscardedRenewedClientCertificate (errata
+2025-01, A02.FR.29); every event, critical or not, is kept in the security log (A04.FR.03), for
+GetLog SecurityLog (N01).
 
 The log is one record table, `security_log`: key = a zero-padded sequence number (so the keys
 sort by age), value = JSON {"type", "timestamp", "techInfo"}. It holds at most SECURITY_LOG_MAX
@@ -26,6 +27,11 @@ CRITICAL = frozenset({
 })
 
 INVALID_CHARGING_STATION_CERTIFICATE = "InvalidChargingStationCertificate"
+# errata 2025-01 A02.FR.29 / A03.FR.25: a renewed client certificate the station discarded (it
+# could not connect with it); not in the appendix, sent so that the CSMS renews again
+DISCARDED_RENEWED_CLIENT_CERTIFICATE = "DiscardedRenewedClientCertificate"
+# what goes to the CSMS: the critical events and the one the errata adds
+SENT = CRITICAL | {DISCARDED_RENEWED_CLIENT_CERTIFICATE}
 RECONFIGURATION_OF_SECURITY_PARAMETERS = "ReconfigurationOfSecurityParameters"
 
 SECURITY_LOG_TABLE = "security_log"

@@ -140,7 +140,7 @@ async def test_a_renewed_certificate_is_kept_once_a_connection_works(boot_statio
 async def test_a_renewed_certificate_that_cannot_connect_is_reverted_with_a_security_event(boot_station):
     """A02.FR.28/29: the new certificate fails CERTIFICATE_CONNECT_ATTEMPTS connection attempts
     (the CSMS refuses them): the previous one is used again, the station connects with it and
-    sends InvalidChargingStationCertificate."""
+    sends the security event DiscardedRenewedClientCertificate (errata 2025-01 A02.FR.29)."""
     from domain.security.block import CERTIFICATE_CONNECT_ATTEMPTS
     root = valid("CSMS Root")
     with trio.fail_after(TIMEOUT * 2):
@@ -159,7 +159,7 @@ async def test_a_renewed_certificate_that_cannot_connect_is_reverted_with_a_secu
             res = await cs.call("CertificateSigned", {"certificateChain": second.pem})
             assert res["status"] == "Accepted", res
             _, event = await expect_call(cs, "SecurityEventNotification", after=after, step="after the revert",
-                                         where=lambda p: p["type"] == "InvalidChargingStationCertificate",
+                                         where=lambda p: p["type"] == "DiscardedRenewedClientCertificate",
                                          timeout=TIMEOUT)
             refused = [h for h in cs.csms.handshakes[handshakes:] if h[2] != 101]
             assert len(refused) == CERTIFICATE_CONNECT_ATTEMPTS, cs.csms.handshakes[handshakes:]
