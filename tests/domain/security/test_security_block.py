@@ -4,7 +4,6 @@ the runtime would (JobFinished with a CertificateOutcome)."""
 from __future__ import annotations
 
 import csv
-import json
 from datetime import timedelta
 from pathlib import Path
 
