@@ -27,7 +27,7 @@ test: $(STAMP)
 # nothing (tests/fast_tier.py enforces it; property tests run a fifth of their examples).
 FAST_TESTS := tests/domain tests/test_messages.py tests/test_layering.py tests/test_toml_text.py \
               tests/bootstrap/test_definitions.py tests/bootstrap/test_config.py \
-              tests/bootstrap/test_compose.py tests/adapters/test_openevse_rapi.py \
+              tests/bootstrap/test_compose.py tests/bootstrap/test_certificates.py tests/adapters/test_openevse_rapi.py \
               tests/adapters/test_sqlite_storage.py tests/integration/test_device_model_upgrade.py
 
 test-fast: $(STAMP)

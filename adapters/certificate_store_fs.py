@@ -206,7 +206,12 @@ class FsCertificateStore:
                 os.chmod(folder, 0o700)
             self._sweep_temporaries()
         except OSError as exc:
-            raise CertificateStoreError(f"certificate store {self._base}: {exc.strerror or exc}") from None
+            if not all((self._base / "roots" / k).is_dir() for k in ROOT_KINDS) or \
+                    not all((self._base / "station" / k).is_dir() for k in STATION_KINDS):
+                raise CertificateStoreError(f"certificate store {self._base}: {exc.strerror or exc}") from None
+            # a read-only file system: what is stored can be read; a write fails when it is tried
+            log.warning("certificate store %s: cannot be prepared for writing (%s); read only for now",
+                        self._base, exc.strerror or exc)
 
     def _sweep_temporaries(self) -> None:
         _remove(p for p in self._base.rglob(f"{_TMP}*") if p.is_file())
@@ -225,7 +230,7 @@ class FsCertificateStore:
         return found
 
     def install(self, kind: CertificateKind | str, pem: str, *, now: datetime,
-                limits: StoreLimits) -> InstallResult:
+                limits: StoreLimits, additional_root_check: bool = False) -> InstallResult:
         early = check_request(kind, len(pem.encode()), limits)
         if early is not None:
             return early
@@ -233,8 +238,13 @@ class FsCertificateStore:
         if not certs:
             return malformed()
         kind = CertificateKind(kind)
+        issued_by = None
+        if additional_root_check:
+            csms_roots = [c for _, c, _ in self._root_files([CertificateKind.CSMS_ROOT])]
+            issued_by = any(_issued_by(certs[0], root) for root in csms_roots)
         result = decide_root_install(kind, [facts(c, None) for c in certs], len(pem.encode()),
-                                     now=now, installed=self.list(), limits=limits)
+                                     now=now, installed=self.list(), limits=limits,
+                                     issued_by_installed_csms_root=issued_by)
         if not result.accepted:
             return result
         der = certs[0].public_bytes(serialization.Encoding.DER)
@@ -285,12 +295,24 @@ class FsCertificateStore:
                 return root
         return None
 
+    def _root_hash_data(self) -> list[tuple[Path, x509.Certificate, CertificateKind, HashData]]:
+        """Every installed root with its hash data: issued by itself, or (a CSMS root installed
+        under AdditionalRootCertificateCheck, M05.FR.10) by the installed root that signed it."""
+        found = self._root_files(ROOT_KINDS)
+        certs = [cert for _, cert, _ in found]
+        out = []
+        for path, cert, kind in found:
+            issuer = cert if cert.issuer == cert.subject else next(
+                (other for other in certs if other is not cert and _issued_by(cert, other)), cert)
+            out.append((path, cert, kind, certificate_hash_data(cert, issuer)))
+        return out
+
     def list(self, kinds: Iterable[CertificateKind] = ()) -> list[CertificateEntry]:
         wanted = frozenset(kinds) or frozenset(CertificateKind)
-        entries = [CertificateEntry(kind=kind, hash_data=certificate_hash_data(cert, cert), subject=cert.subject.rfc4514_string(),
+        entries = [CertificateEntry(kind=kind, hash_data=hash_data, subject=cert.subject.rfc4514_string(),
                                     not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
                                     chains_to_trusted_root=True)
-                   for _, cert, kind in self._root_files(wanted & ROOT_KINDS)]
+                   for _, cert, kind, hash_data in self._root_hash_data() if kind in wanted]
         for kind in sorted(wanted & STATION_KINDS):
             entry = self._station_entry(kind)
             if entry is not None:
@@ -301,8 +323,8 @@ class FsCertificateStore:
         decision = decide_delete(self.list(), hash_data)
         if decision is not None:
             return decision
-        for path, cert, _ in self._root_files(ROOT_KINDS):
-            if certificate_hash_data(cert, cert).same_certificate(hash_data):
+        for path, _, _, installed in self._root_hash_data():
+            if installed.same_certificate(hash_data):
                 try:
                     _remove([path])
                     self._write_bundle()

@@ -12,10 +12,11 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Awaitable, Callable
 
 import trio
 
+from bootstrap.certificates import run_certificate_job
 from bootstrap.config import Config, ConfigError
 from bootstrap.credentials import TlsFiles, provision, tls_files, valid_credentials
 from bootstrap.definitions import load_definitions
@@ -23,9 +24,11 @@ from bootstrap.storage_guard import StorageGuard
 from domain.clock import StationClock
 from domain.data_transfer import DataTransferRegistry, VendorExtension
 from domain.device_model import DeviceModel, parse_ref
-from domain.effects import EnergyOffer, Log, Persist, Reboot, Reconfigure, Remember, Send, StoreRecords, UnlockConnector
+from domain.effects import (CERTIFICATE_JOBS, EnergyOffer, Log, Persist, Reboot, Reconfigure, ReconnectLink, Remember,
+                            Send, StoreRecords, UnlockConnector)
 from domain.hardware_events import DeviceProblem, HardwareEvent, JobFinished, MeterSampled
 from domain.provisioning.network_profiles import NetworkConnection
+from domain.security.certificates import STATION_KINDS
 from domain.station import Station, StationInfo, StoredState
 from ports.certificate_store import CertificateStore, CertificateStoreError
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
@@ -69,7 +72,10 @@ class Deployment:
     parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
     file_transfer: FileTransfer | None = None           # firmware downloads, log uploads (L01, N01)
     firmware_installer: FirmwareInstaller | None = None  # A/B install and rollback (L01)
-    open_certificates: Callable[[], CertificateStore] | None = None   # the certificate store (A, M)
+    # opens the certificate store (roots and the station's keys, blocks A, M) at each boot cycle
+    open_certificates: Callable[[], CertificateStore] | None = None
+    # how blocking work (the certificate store's files, key generation) runs off the event loop
+    blocking: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync
 
 
 def redact(frame: str) -> str:
@@ -168,25 +174,17 @@ class StationRuntime:
             Send: self._send, Persist: self._persist, Remember: self._remember, StoreRecords: self._store_records,
             Reconfigure: self._reconfigure, Log: self._log, Reboot: self._reboot,
             EnergyOffer: self._hardware_job, UnlockConnector: self._hardware_job,
+            ReconnectLink: self._reconnect_link,
+            **{job: self._certificate_job for job in CERTIFICATE_JOBS},
         }
         self._jobs = {EnergyOffer: self._energy_offer, UnlockConnector: self._unlock}
         self.storage = StorageGuard()       # outlives boot cycles: what storage could not take yet
-        self.certificates: CertificateStore | None = None
-
-    def _open_certificates(self) -> CertificateStore | None:
-        """The certificate store, opened (and provisioned from the TOML) at the first boot."""
-        if self.certificates is None and self.deployment.open_certificates is not None:
-            try:
-                self.certificates = self.deployment.open_certificates()
-            except CertificateStoreError as exc:
-                log.error("%s; the link uses the files of the configuration", exc)
-                return None
-            provision(self.config, self.certificates, self._wall_clock())
-        return self.certificates
+        self.certificates: CertificateStore | None = None     # opened at each boot cycle
 
     def link_settings(self, dm: DeviceModel) -> LinkSettings:
         """What the link connects with now: the network profile slot the station tries (B10) and
-        the TLS files of the certificate store."""
+        the TLS files of the certificate store (its current ChargingStationCertificate: A02.FR.08,
+        a renewed certificate replaces the configuration's)."""
         station = self.station
         if station is not None:         # A05.FR.02/03: what a higher security profile needs
             csms_root, station_cert = valid_credentials(self.config, self.certificates,
@@ -221,6 +219,9 @@ class StationRuntime:
         config = self.config
         dm = build_device_model(config, storage, self.deployment.parts)
         s = config.station
+        d = self.deployment
+        self.certificates = await self._open_certificates()
+        certificates, unproven = await self._certificate_catalogue()
         now = trio.current_time()
         tables, keys = Station.stored_layout(len(s.evse_connectors))      # what the blocks declare
         station = Station(
@@ -233,16 +234,17 @@ class StationRuntime:
             event_id_seed=int(self._wall_clock().timestamp() * 1000) % 2**31,
             data_transfer=DataTransferRegistry(self.deployment.extensions),
             default_limit_a=config.smart_charging.default_limit_a,
+            certificates=certificates,
+            unproven_certificates=unproven,
         )
         boot_reason = station.boot_reason
-        self._open_certificates()
         self.station = station
         try:
-            link = self.deployment.make_link(self.link_settings(dm))
+            link = d.make_link(self.link_settings(dm))
         except ValueError as exc:       # a network profile slot the link cannot use: the TOML's (slot 0)
             log.error("network profile slot %d not usable (%s); connecting with the configuration's",
                       station.network.slot, exc)
-            link = self.deployment.make_link(link_settings(config, dm, None, tls_files(config, self.certificates)))
+            link = d.make_link(link_settings(config, dm, None, tls_files(config, self.certificates)))
         self.link = link
         self.boot_count += 1
         log.info("station %s boot %d (reason %s)", s.id, self.boot_count, boot_reason)
@@ -257,11 +259,12 @@ class StationRuntime:
             storage.discovered = False
             startup += station.storage_failed(now, f"{storage.failing}; found at start-up, the station "
                                                    f"starts from what the database holds")
-        d = self.deployment
         self._commands, commands = trio.open_memory_channel[object](math.inf)
+        self._certificate_jobs, certificate_jobs = trio.open_memory_channel[object](math.inf)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._hardware_commands, commands, send.clone())
+                nursery.start_soon(self._run_certificate_jobs, certificate_jobs, send.clone())
                 await nursery.start(d.hardware.run, send.clone())
                 if d.token_reader is not None:
                     await nursery.start(d.token_reader.run, send.clone())
@@ -380,6 +383,46 @@ class StationRuntime:
                 if getattr(job, "reply_to", None) is not None:
                     await events.send(JobFinished(job, ok, detail))
 
+    async def _open_certificates(self) -> CertificateStore | None:
+        """The deployment's certificate store; None (the station starts anyway, its certificate
+        operations fail with InternalError) when there is none or it cannot be opened (a state
+        directory where its folders neither exist nor can be made)."""
+        opener = self.deployment.open_certificates
+        if opener is None:
+            return None
+        try:
+            store = await self.deployment.blocking(opener)
+        except CertificateStoreError as exc:
+            log.error("no certificate store: %s", exc)
+            return None
+        # the TOML's first CA bundle and station certificate, where the store has none (factory)
+        await self.deployment.blocking(provision, self.config, store, self._wall_clock())
+        return store
+
+    async def _certificate_catalogue(self) -> tuple[tuple, tuple]:
+        """The certificate store's listing, for the station's catalogue (M03), and the station
+        kinds whose replaced certificate is still kept (a renewal the last run did not prove)."""
+        store = self.certificates
+        if store is None:
+            return (), ()
+
+        def read() -> tuple[tuple, tuple]:
+            return tuple(store.list()), tuple(k for k in STATION_KINDS if store.has_previous(k))
+
+        try:
+            return await self.deployment.blocking(read)
+        except (CertificateStoreError, OSError) as exc:
+            log.error("certificate store unreadable, starting without its certificates: %s", exc)
+            return (), ()
+
+    async def _run_certificate_jobs(self, jobs: trio.MemoryReceiveChannel, events: trio.MemorySendChannel) -> None:
+        """The security block's certificate jobs, in order, off the event loop; each comes back
+        as a JobFinished with its outcome (bootstrap/certificates.py)."""
+        d = self.deployment
+        async with events:
+            async for job in jobs:
+                await events.send(await d.blocking(run_certificate_job, self.certificates, job))
+
     async def _energy_offer(self, job: EnergyOffer) -> bool:
         hardware = self.deployment.hardware
         if job.closed and job.limit_a is not None:
@@ -431,11 +474,23 @@ class StationRuntime:
         run.storage.write_records(effect.table, effect.upserts, effect.deletes, clear=effect.clear, kv=effect.kv)
 
     async def _reconfigure(self, effect: Reconfigure, run: "_Run") -> None:
+        self._update_link(run)
+        run.reconnect = run.reconnect or effect.reconnect
+
+    def _update_link(self, run: "_Run") -> None:
         try:
             run.link.update(self.link_settings(run.dm))
         except ValueError as exc:       # e.g. a slot's profile needs files the store no longer has
             log.error("link settings not applied: %s", exc)
-        run.reconnect = run.reconnect or effect.reconnect
+
+    async def _reconnect_link(self, effect: ReconnectLink, run: "_Run") -> None:
+        """A02.FR.08: connect again with the station certificate that is current now."""
+        log.info("reconnecting to the CSMS: %s", effect.reason)
+        self._update_link(run)
+        run.link.reconnect()
+
+    async def _certificate_job(self, effect, run: "_Run") -> None:
+        self._certificate_jobs.send_nowait(effect)
 
     async def _log(self, effect: Log, run: "_Run") -> None:
         getattr(log, effect.level)(effect.text)

@@ -43,6 +43,8 @@ class StartArgs:
     default_limit_a: float | None = None        # K: the offline default limit ([smart_charging])
     firmware_updates: bool = False              # the runtime carries out the firmware jobs (L01)
     log_uploads: bool = False                   # the runtime carries out log uploads (N01)
+    certificates: tuple = ()                    # the certificate store's listing (CertificateEntry)
+    unproven: tuple = ()                        # station kinds whose replaced certificate is still kept
 
 
 class Context:
@@ -56,6 +58,7 @@ class Context:
         self.info = info
         self.statuses_changed = False       # the availability block reports at the end of the input
         self.report_all_statuses = False    # ... every status, changed or not
+        self.link_failures = 0              # consecutive failed connection attempts (the last LinkDown)
         self.security_sink: SecuritySink = self._send_security_event
         # F06: the blocks' TriggerMessage hooks, requestedMessage -> hook (Block.triggers)
         self.triggers: dict[str, Callable[..., Any]] = {}

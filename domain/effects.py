@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+
+from domain.security.certificates import CertificateKind, HashData, StoreLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,5 +90,78 @@ class Log:
     text: str
 
 
-Effect = Send | Persist | Remember | StoreRecords | Reconfigure | Reboot | Log | EnergyOffer | UnlockConnector
+# --- certificate jobs (blocks A, M): carried out on the CertificateStore, off the event loop, in
+# order; each comes back as a JobFinished whose `result` is a CertificateOutcome ------------------
+
+@dataclass(frozen=True, slots=True)
+class InstallRoot:
+    """InstallCertificate (M05): store one root; `issuer_check`: AdditionalRootCertificateCheck
+    (M05.FR.10: a new CSMSRootCertificate must be issued by the installed one)."""
+
+    kind: str
+    pem: str
+    utc: datetime
+    limits: StoreLimits
+    issuer_check: bool = False
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteRoot:
+    """DeleteCertificate (M04) of the installed root `hash_data` names."""
+
+    hash_data: HashData
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MakeCsr:
+    """A02/A03: a new key pair for `kind` (kept as the pending key) and its CSR (CN, O)."""
+
+    kind: CertificateKind
+    common_name: str
+    organization: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstallStationCertificate:
+    """CertificateSigned (A02/A03): the chain for the station's key, checked by the store."""
+
+    kind: str
+    chain_pem: str
+    utc: datetime
+    limits: StoreLimits
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SettleStationCertificate:
+    """The renewed certificate of `kind` is proven (`keep`: discard the previous one) or failed
+    (revert to the previous one)."""
+
+    kind: CertificateKind
+    keep: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateOutcome:
+    """What a certificate job gives back: its own result (InstallResult, DeleteResult, the CSR
+    text, None) and every installed certificate after it (the store's listing)."""
+
+    value: object
+    installed: tuple = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReconnectLink:
+    """Reconnect to the CSMS with the station certificate that is current in the store now
+    (A02.FR.08: after a renewal; after a revert)."""
+
+    reason: str
+
+
+CERTIFICATE_JOBS = (InstallRoot, DeleteRoot, MakeCsr, InstallStationCertificate, SettleStationCertificate)
+
+Effect = (Send | Persist | Remember | StoreRecords | Reconfigure | Reboot | Log | EnergyOffer | UnlockConnector
+          | InstallRoot | DeleteRoot | MakeCsr | InstallStationCertificate | SettleStationCertificate | ReconnectLink)
 HARDWARE_JOBS = (EnergyOffer, UnlockConnector)     # carried out off the event loop, in order

@@ -89,16 +89,18 @@ class DeviceProblem:
 @dataclass(frozen=True, slots=True)
 class JobFinished:
     """A hardware job the domain asked for (an effect such as UnlockConnector; a firmware
-    download or install, a log upload: domain/firmware/jobs.py, domain/diagnostics/jobs.py) has
-    been carried out: `ok` whether it succeeded, `detail` one line about it, `outcome` the
-    job's own result name where ok is not enough (a failed log upload: PermissionDenied,
-    BadMessage, NotSupportedOperation; "" otherwise). The runtime sends one for every job that
-    carries a `reply_to` (the CSMS CALL its outcome answers)."""
+    download or install, a log upload: domain/firmware/jobs.py, domain/diagnostics/jobs.py; a
+    certificate job: domain/effects.py) has been carried out: `ok` whether it succeeded, `detail`
+    one line about it, `outcome` the job's own result name where ok is not enough (a failed log
+    upload: PermissionDenied, BadMessage, NotSupportedOperation; "" otherwise), `result` what a
+    certificate job returns (a CertificateOutcome). The runtime sends one for every job that
+    carries a `reply_to` (the CSMS CALL its outcome answers), and for every certificate job."""
 
     job: object
     ok: bool
     detail: str = ""
     outcome: str = ""
+    result: object = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,10 @@ UnlockConnector (F05) and TriggerMessage (F06).
   the connector; UnknownConnector.
 - TriggerMessage: the message after the response (BootNotification with reason Triggered,
   only while not Accepted; Heartbeat; StatusNotification with its NotifyEvent; MeterValues;
-  TransactionEvent); a message of another block through its hook (`Block.triggers`:
-  FirmwareStatusNotification, domain/firmware/; LogStatusNotification, domain/diagnostics/);
-  others NotImplemented.
+  TransactionEvent); SignChargingStationCertificate (the security block's A02, F06.FR.04); a
+  message of another block through its hook (`Block.triggers`: FirmwareStatusNotification,
+  domain/firmware/; LogStatusNotification, domain/diagnostics/); others (SignV2GCertificate,
+  SignCombinedCertificate: no ISO 15118) NotImplemented.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from domain.block import Block
 from domain.context import Context
 from domain.hardware_events import JobFinished
 from domain.outbox import Registration
+from domain.security.certificates import CertificateKind
 from domain.transactions import UnlockConnector
 from domain.transactions.metering import meter_value
 
@@ -35,7 +37,7 @@ class RemoteControl(Block):
     name = "remote_control"
     jobs = (UnlockConnector,)
     needs = {"sessions": "transactions", "authorization": "authorization", "provisioning": "provisioning",
-             "availability": "availability", "smart_charging": "smart_charging"}
+             "availability": "availability", "smart_charging": "smart_charging", "security": "security"}
 
     def __init__(self, ctx: Context, stored, args) -> None:
         super().__init__(ctx, stored, args)
@@ -149,6 +151,8 @@ class RemoteControl(Block):
                 return _trigger_rejected("NoTransaction")
             for e in running:
                 self.sessions.drive(e.id, e.fsm.trigger_message(now, utc), now)
+        elif what == M.SignChargingStationCertificate:
+            self.security.sign(CertificateKind.CHARGING_STATION, now)
         else:
             return m.TriggerMessageResponse(status=_T.NotImplemented)
         return m.TriggerMessageResponse(status=_T.Accepted)

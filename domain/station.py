@@ -18,7 +18,8 @@ for an idle EVSE settled.
 The blocks, by OCPP 2.0.1 functional block: provisioning/ (B01-B04 boot, heartbeat, clock;
 B11-B12 reset), device_model/ (B05-B08), authorization/ (C, D), transactions/ (E, J),
 remote_control (F), availability/ (G), smart_charging/ (K), firmware/ (L01), diagnostics/ (N01),
-customer_information (N09/N10), data_transfer (P), storage_health (A04 MemoryExhaustion).
+customer_information (N09/N10), data_transfer (P), storage_health (A04 MemoryExhaustion), security/
+(A02-A04 certificate renewal and security events, M03-M05 certificates).
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ from domain.provisioning.boot import Provisioning
 from domain.provisioning.reset import ResetBlock
 from domain.provisioning.network_profiles import NetworkProfiles
 from domain.remote_control import RemoteControl
+from domain.security.block import SecurityBlock
 from domain.smart_charging.block import SmartCharging
 from domain.storage_health import StorageHealthBlock
 from domain.stored_state import StoredState
@@ -59,8 +61,8 @@ __all__ = ["Registration", "Station", "StationInfo", "StoredState"]
 # name its class here.
 BLOCKS: tuple[type[Block], ...] = (
     StorageHealthBlock, Transactions, Authorization, AvailabilityBlock, Provisioning, NetworkProfiles,
-    DeviceModelBlock, ResetBlock, RemoteControl, DataTransferBlock, SmartCharging, FirmwareBlock,
-    DiagnosticsBlock, CustomerInformationBlock)
+    DeviceModelBlock, ResetBlock, RemoteControl, DataTransferBlock, SmartCharging, SecurityBlock,
+    FirmwareBlock, DiagnosticsBlock, CustomerInformationBlock)
 
 
 class Station:
@@ -89,6 +91,8 @@ class Station:
         default_limit_a: float | None = None,
         firmware_updates: bool = False,
         log_uploads: bool = False,
+        certificates: tuple = (),
+        unproven_certificates: tuple = (),
     ) -> None:
         stored = stored or StoredState()
         self.info, self.dm, self.clock = info, device_model, clock
@@ -101,7 +105,8 @@ class Station:
                                  effects=self._effects, info=info)
 
         args = StartArgs(boot_reason, event_id_seed, data_transfer, default_limit_a,
-                         firmware_updates=firmware_updates, log_uploads=log_uploads)
+                         firmware_updates=firmware_updates, log_uploads=log_uploads,
+                         certificates=tuple(certificates), unproven=tuple(unproven_certificates))
         self._route = r = Routing(cls(ctx, stored, args) for cls in BLOCKS)
         self._blocks = r.blocks
         ctx.triggers = r.triggers
@@ -142,9 +147,11 @@ class Station:
 
     def link_down(self, now: float, *, attempt: int = 0, security_event: str | None = None,
                   reason: str = "") -> list[Effect]:
-        """The link is down: `attempt` > 0 when a connection attempt failed, `security_event` the
-        A04 type of a failed security check (B10 fallback and A04 in network_profiles.py)."""
+        """The link is down: `attempt` > 0 when a connection attempt failed (consecutive failures),
+        `security_event` the A04 type of a failed security check (B10 fallback and A04 in
+        network_profiles.py)."""
         self.outbox.link_up = False
+        self.ctx.link_failures = attempt
         self.network.link_failed(now, attempt=attempt, security_event=security_event, reason=reason)
         for b in self._blocks:
             b.link_down(now)

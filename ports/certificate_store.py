@@ -33,9 +33,11 @@ class StationCredentials:
 
 class CertificateStore(Protocol):
     def install(self, kind: CertificateKind | str, pem: str, *, now: datetime,
-                limits: StoreLimits) -> InstallResult:
+                limits: StoreLimits, additional_root_check: bool = False) -> InstallResult:
         """InstallCertificate (M05): one root certificate of a root kind; durable when Accepted
-        is returned; nothing changes otherwise."""
+        is returned; nothing changes otherwise. `additional_root_check`
+        (SecurityCtrlr.AdditionalRootCertificateCheck): a new CSMSRootCertificate must be signed
+        by the installed one (M05.FR.10)."""
 
     def list(self, kinds: Iterable[CertificateKind] = ()) -> list[CertificateEntry]:
         """Installed certificates of `kinds` (all kinds when empty): the roots and the current

@@ -9,6 +9,7 @@ whole station (runtime, WebSocket link, SQLite file, simulated hardware) with:
   ``trio.testing.memory_stream_pair()``, the DevCsms serving the other end
   (``DevCsms.serve_stream``): the WebSocket handshake, Basic auth, frames, closes and
   reconnections are the real ones, only TCP is not there;
+- the certificate store's work (`Deployment.blocking`) inline instead of in a worker thread;
 - the simulated hardware without its Unix control socket (binding one runs in a worker
   thread, and the mock clock jumps meanwhile), its requests taken in process
   (``SimHardware.command``);
@@ -93,7 +94,15 @@ def in_memory(deployment: Deployment, csms: DevCsms, nursery: trio.Nursery) -> D
         return deployment
     if isinstance(deployment.hardware, SimHardware):
         deployment.hardware.control_socket = None
-    return dataclasses.replace(deployment, make_link=memory_link(csms, nursery))
+    return dataclasses.replace(deployment, make_link=memory_link(csms, nursery), blocking=inline)
+
+
+async def inline(fn, *args):
+    """`Deployment.blocking` under the MockClock: the certificate store's work in the event loop's
+    thread (in a worker thread the clock would jump to the next deadline meanwhile: with
+    autojump_threshold=0 every task is blocked while the thread works)."""
+    await trio.lowlevel.checkpoint()
+    return fn(*args)
 
 
 async def serve_csms(csms: DevCsms, nursery: trio.Nursery) -> None:

@@ -3,5 +3,8 @@
 `certificates.py`: what the station decides on about certificates (kind, validity window,
 OCPP certificateHashData, whether it chains to a trusted root) and the decisions of
 InstallCertificate (M05), DeleteCertificate (M04) and CertificateSigned (A02/A03). The store
-itself is behind `ports/certificate_store.py`. Not wired into the Station yet.
+itself is behind `ports/certificate_store.py`.
+`block.py`: the security block (in the Station's BLOCKS): the CSMS's certificate CALLs, the
+station certificate's renewal, the security sink. `events.py`: the critical security events
+and the bounded security log (A04).
 """

@@ -211,9 +211,14 @@ def malformed(station: bool = False) -> InstallResult:
 
 def decide_root_install(kind: str, certificates: Sequence[CertificateFacts], pem_size: int, *,
                         now: datetime, installed: Sequence[CertificateEntry],
-                        limits: StoreLimits) -> InstallResult:
+                        limits: StoreLimits, issued_by_installed_csms_root: bool | None = None) -> InstallResult:
     """InstallCertificate (M05): the checks of the module's first table, in order. `installed`:
-    every certificate in the store (all kinds count towards CertificateEntries)."""
+    every certificate in the store (all kinds count towards CertificateEntries).
+
+    `issued_by_installed_csms_root`: None when SecurityCtrlr.AdditionalRootCertificateCheck is
+    false; else whether the new certificate is signed by an installed CSMSRootCertificate. With
+    the check on and a CSMSRootCertificate installed, a new one must be signed by it (M05.FR.10,
+    instead of self-signed; else Rejected, M05.FR.11, TC_M_09); the first one is self-signed."""
     early = check_request(kind, pem_size, limits)
     if early is not None:
         return early
@@ -222,7 +227,12 @@ def decide_root_install(kind: str, certificates: Sequence[CertificateFacts], pem
     cert = certificates[0]
     if not cert.is_ca:
         return _rejected("InvalidCertificate", f"certificate: not a CA certificate, cannot be a {kind}")
-    if not cert.self_signed:
+    checked = (issued_by_installed_csms_root is not None and kind == CertificateKind.CSMS_ROOT
+               and any(e.kind == CertificateKind.CSMS_ROOT for e in installed))
+    if checked and not issued_by_installed_csms_root:
+        return _rejected("InvalidCertificate", "certificate: not signed by the installed CSMSRootCertificate "
+                                               "(AdditionalRootCertificateCheck)")
+    if not checked and not cert.self_signed:
         return _rejected("InvalidCertificate", f"certificate: not self-signed, cannot be a {kind}")
     problem = validity_problem(cert, now)
     if problem:

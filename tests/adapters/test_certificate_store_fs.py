@@ -309,3 +309,39 @@ def test_factory_credentials_are_imported_or_refused_with_one_line(store):
     assert stat.S_IMODE(creds.private_key.stat().st_mode) == 0o600
     [entry] = store.list([K.CHARGING_STATION])
     assert entry.hash_data == ocsp_hash(leaf.cert, ca.cert)
+
+
+def test_additional_root_certificate_check_new_csms_root_signed_by_the_old_one(tmp_path):
+    """M05.FR.10/11: with the check, a new CSMSRootCertificate must be signed by the installed one;
+    its hash data names the old root as issuer, and it can be deleted by it."""
+    store = FsCertificateStore(tmp_path)
+    old, stranger = issue("CSMS root old"), issue("CSMS root unrelated")
+    new = issue("CSMS root new", issuer=old)
+    assert store.install(K.CSMS_ROOT, old.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
+    refused = store.install(K.CSMS_ROOT, stranger.pem, now=NOW, limits=LIMITS, additional_root_check=True)
+    assert refused.status is InstallStatus.REJECTED and "AdditionalRootCertificateCheck" in refused.detail
+    assert store.install(K.CSMS_ROOT, new.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
+    assert not store.install(K.CSMS_ROOT, new.pem, now=NOW, limits=LIMITS).accepted     # without the check: not a root
+    hashes = [e.hash_data for e in store.list([K.CSMS_ROOT])]
+    assert ocsp_hash(new.cert, old.cert) in hashes and ocsp_hash(old.cert, old.cert) in hashes
+    assert store.delete(ocsp_hash(new.cert, old.cert)).status is DeleteStatus.ACCEPTED
+    assert [e.hash_data for e in store.list([K.CSMS_ROOT])] == [ocsp_hash(old.cert, old.cert)]
+
+
+def test_a_read_only_state_directory_opens_for_reading(tmp_path, monkeypatch):
+    """The station starts on a read-only file system (tests/chaos/test_storage_failure.py): a
+    store whose folders exist opens and lists; one that cannot be made is a one-line error."""
+    root = issue("CSMS root")
+    assert FsCertificateStore(tmp_path).install(K.CSMS_ROOT, root.pem, now=NOW, limits=LIMITS).accepted
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(fs.os, "chmod", read_only)
+    store = FsCertificateStore(tmp_path)
+    assert [e.kind for e in store.list()] == [K.CSMS_ROOT]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "certs").write_text("a file where the folder should be")
+    with pytest.raises(CertificateStoreError) as info:
+        FsCertificateStore(tmp_path / "other")
+    assert "\n" not in str(info.value)

@@ -87,3 +87,20 @@ def test_delete_decisions():
     assert decide_delete(installed, H) is None
     assert decide_delete(installed, replace(H, serial_number="6")).status is DeleteStatus.NOT_FOUND
     assert decide_delete(installed, replace(H, serial_number="05")).status is DeleteStatus.FAILED
+
+
+@pytest.mark.parametrize("installed, issued_by, self_signed, status, words", [
+    # AdditionalRootCertificateCheck on, a CSMS root installed: the new one must be signed by it
+    ([entry(CertificateKind.CSMS_ROOT)], False, True, "Rejected", "not signed by the installed CSMSRootCertificate"),
+    ([entry(CertificateKind.CSMS_ROOT)], True, False, "Accepted", ""),
+    # no CSMS root yet: the first one is self-signed as without the check
+    ([], False, True, "Accepted", ""),
+    ([], False, False, "Rejected", "not self-signed"),
+    # the check off (None): self-signed required, the issuer does not matter
+    ([entry(CertificateKind.CSMS_ROOT)], None, False, "Rejected", "not self-signed"),
+])
+def test_additional_root_certificate_check(installed, issued_by, self_signed, status, words):
+    cert = replace(ROOT, self_signed=self_signed, hash_data=replace(H, serial_number="77"))
+    r = decide_root_install("CSMSRootCertificate", [cert], 10, now=NOW, installed=installed,
+                            limits=StoreLimits(), issued_by_installed_csms_root=issued_by)
+    assert r.status == status and words in r.detail

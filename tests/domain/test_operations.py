@@ -554,7 +554,7 @@ def test_trigger_transaction_event():
     assert values and {v.get("context") for v in values} == {"Trigger"}
 
 
-@pytest.mark.parametrize("what", ["SignV2GCertificate", "SignChargingStationCertificate",
+@pytest.mark.parametrize("what", ["SignV2GCertificate",
                                   "SignCombinedCertificate", "PublishFirmwareStatusNotification"])
 def test_trigger_of_what_the_station_does_not_send_is_not_implemented(what):
     h = booted((1,))

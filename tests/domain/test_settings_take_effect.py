@@ -31,6 +31,8 @@ from domain.clock import StationClock
 from domain import messages as m
 from domain.device_model import DeviceModel, VariableRef, parse_ref
 from domain.effects import Log, Persist, Reconfigure, StoreRecords
+from domain.effects import CertificateOutcome, MakeCsr
+from domain.hardware_events import JobFinished
 from domain.hardware_events import CablePlugged, CableUnplugged, MeterReading, MeterSampled, TokenPresented
 from domain.station import Station, StationInfo, StoredState
 from domain.effects import EnergyOffer
@@ -639,11 +641,41 @@ def test_network_profile_connection_attempts_before_the_next_slot():
     assert h.station.network.slot == 0                      # round again: never gives up (B10.FR.09)
 
 
-@covers("SecurityCtrlr.OrganizationName",
-        unused="it goes into the CSR of the station certificate (A02/A03 SignCertificate), which the station "
-               "does not request yet")
-def test_organization_name_is_stored_and_read_back():
-    _stored_and_read_back("SecurityCtrlr.OrganizationName", "ACME Charging")
+def _sign_csr(h: Rig, now: float) -> tuple[MakeCsr, list]:
+    """TriggerMessage SignChargingStationCertificate; the store makes the CSR: (its job, the
+    SignCertificateRequest frames)."""
+    before = len(h.effects)
+    assert h.reply_to(h.call("TriggerMessage", {"requestedMessage": "SignChargingStationCertificate"}, now,
+                             msg_id="tm"), "tm") == {"status": "Accepted"}
+    [job] = [e for e in h.effects[before:] if isinstance(e, MakeCsr)]
+    frames = h.run(h.station.hardware_event(JobFinished(job, True, "", result=CertificateOutcome("CSR", ())), now))
+    return job, [f for f in frames if f[0] == 2 and f[2] == "SignCertificate"]
+
+
+@covers("SecurityCtrlr.OrganizationName")
+def test_organization_name_goes_into_the_next_csr():
+    h = boot()
+    set_var(h, 1.0, "SecurityCtrlr.OrganizationName", "ACME Charging")
+    job, _ = _sign_csr(h, 2.0)
+    assert job.organization == "ACME Charging"
+
+
+@covers("SecurityCtrlr.CertSigningWaitMinimum")
+def test_cert_signing_wait_minimum_applies_to_the_next_accepted_sign_certificate():
+    h = boot()
+    _, [call] = _sign_csr(h, 1.0)
+    set_var(h, 2.0, "SecurityCtrlr.CertSigningWaitMinimum", "7")
+    h.answer(call, {"status": "Accepted"}, 3.0)
+    assert h.station.security.next_deadline() == 10.0
+
+
+@covers("SecurityCtrlr.CertSigningRepeatTimes")
+def test_cert_signing_repeat_times_applies_to_the_next_accepted_sign_certificate():
+    h = boot()
+    _, [call] = _sign_csr(h, 1.0)
+    set_var(h, 2.0, "SecurityCtrlr.CertSigningRepeatTimes", "0")
+    h.answer(call, {"status": "Accepted"}, 3.0)
+    assert h.station.security.next_deadline() is None
 
 
 @covers("ChargingStation.AllowNewSessionsPendingFirmwareUpdate",
