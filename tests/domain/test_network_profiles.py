@@ -34,12 +34,16 @@ def test_a_security_failure_is_one_event_per_failure_streak():
     for attempt in (1, 2, 3):                       # the link retries: the same failure each time
         h.settle(h.run(h.station.link_down(float(attempt), attempt=attempt,
                                            security_event="InvalidCsmsCertificate", reason="expired")), attempt)
-    h.settle(h.run(h.station.link_down(4.0, attempt=4, security_event="FailedToAuthenticateAtCsms",
-                                       reason="HTTP 401")), 4.0)
+    h.settle(h.run(h.station.link_down(4.0, attempt=4, security_event="InvalidTLSVersion",
+                                       reason="TLSv1.1")), 4.0)
+    h.settle(h.run(h.station.link_down(4.2, attempt=5, security_event="FailedToAuthenticateAtCsms",
+                                       reason="HTTP 401")), 4.2)      # not critical: logged, not sent
     h.settle(h.run(h.station.link_down(4.5, attempt=5, reason="refused")), 4.5)   # no security check
     h.settle(h.run(h.station.link_up(5.0)), 5.0)
     assert [(e["type"], e.get("techInfo")) for e in security_events(h)] == [
-        ("InvalidCsmsCertificate", "expired"), ("FailedToAuthenticateAtCsms", "HTTP 401")]
+        ("InvalidCsmsCertificate", "expired"), ("InvalidTLSVersion", "TLSv1.1")]
+    assert [e.type for e in h.station.security.log.between(None, None)][-3:] == [
+        "InvalidCsmsCertificate", "InvalidTLSVersion", "FailedToAuthenticateAtCsms"]
     h.calls.clear()
     h.settle(h.run(h.station.link_down(6.0, attempt=1, security_event="InvalidCsmsCertificate",
                                        reason="expired again")), 6.0)

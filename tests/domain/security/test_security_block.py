@@ -262,9 +262,9 @@ def test_a_renewed_certificate_that_does_not_connect_is_reverted_with_a_security
     r.job(r.only(InstallStationCertificate), InstallResult(InstallStatus.ACCEPTED), [entry(K.CHARGING_STATION, "9")])
     r.run(r.station.link_down(2.0))
     for attempt in range(1, CERTIFICATE_CONNECT_ATTEMPTS):
-        r.run(r.station.link_down(2.0 + attempt, attempt))
+        r.run(r.station.link_down(2.0 + attempt, attempt=attempt))
         assert not [e for e in r.effects if isinstance(e, SettleStationCertificate)]
-    r.run(r.station.link_down(9.0, CERTIFICATE_CONNECT_ATTEMPTS))
+    r.run(r.station.link_down(9.0, attempt=CERTIFICATE_CONNECT_ATTEMPTS))
     settle = r.only(SettleStationCertificate)
     assert settle == SettleStationCertificate(K.CHARGING_STATION, keep=False)
     assert len([e for e in r.effects if isinstance(e, ReconnectLink)]) == 1        # only the renewal's so far
