@@ -7,17 +7,19 @@ import sys
 import trio
 
 from adapters.sqlite_storage import StorageError
-from bootstrap.config import ConfigError, load_config
+from bootstrap.config import PACKAGE_VERSION, ConfigError, load_config, log_level_option
 from bootstrap.process import run_station, run_until_signal, setup_logging
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
+        level = log_level_option(args.log_level) if args.log_level is not None else None
         config = load_config(args.config)
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         print(f"evse: {exc}", file=sys.stderr)
         return 2
-    setup_logging(args.log_level or config.log.level)
+    setup_logging(level or config.log.level, format=config.log.format, frames=config.log.frames,
+                  station_id=config.station.id)
     try:
         trio.run(run_until_signal, run_station, config)
     except BaseException as exc:
@@ -52,10 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     from devtools.sim_cli import add_parser as add_sim_parser
 
     parser = argparse.ArgumentParser(prog="evse", description="OCPP 2.0.1 charging-station stack")
+    parser.add_argument("--version", action="version", version=f"evse-stack {PACKAGE_VERSION}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run the station")
     p.add_argument("--config", required=True, help="station TOML file")
-    p.add_argument("--log-level", default=None, help="override [log] level")
+    p.add_argument("--log-level", default=None,
+                   help="override [log] level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
     p.set_defaults(func=cmd_run)
     d = sub.add_parser("demo", help="dev CSMS + simulated station on loopback, until Ctrl-C "
                                     "(--hardware: an emulated board)")

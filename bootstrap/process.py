@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 
 import trio
 
+from bootstrap.logging_setup import setup_logging
+
+__all__ = ["setup_logging", "run_until_signal", "run_station"]
+
 log = logging.getLogger("evse")
-
-
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
 
 
 async def run_until_signal(main, *args) -> None:

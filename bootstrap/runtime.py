@@ -18,6 +18,8 @@ import trio
 
 from bootstrap.config import Config, ConfigError
 from bootstrap.definitions import load_definitions
+from bootstrap.logging_setup import frame_log
+from bootstrap.redact import register_secret
 from bootstrap.storage_guard import StorageGuard
 from domain.clock import StationClock
 from domain.data_transfer import DataTransferRegistry, VendorExtension
@@ -31,7 +33,6 @@ from ports.system import ServiceManager, System
 from ports.storage import Storage
 
 log = logging.getLogger("evse.station")
-wire = logging.getLogger("evse.ocpp")      # one line per OCPP frame, both directions
 
 _CONFIG_APPLIED = "config_applied:"
 CLEAN_STOP = "clean_stop"                  # storage key: the last run ended on purpose
@@ -65,11 +66,13 @@ class Deployment:
 
 def link_settings(config: Config, dm: DeviceModel) -> LinkSettings:
     c = config.csms
+    password = dm.get("SecurityCtrlr", "BasicAuthPassword") or c.basic_auth_password
+    register_secret(password)            # never logged (bootstrap.redact)
     return LinkSettings(
         csms_url=c.url,
         station_id=config.station.id,
         security_profile=c.security_profile,
-        basic_auth_password=dm.get("SecurityCtrlr", "BasicAuthPassword") or c.basic_auth_password,
+        basic_auth_password=password,
         csms_root_ca=str(c.csms_root_ca) if c.csms_root_ca else None,
         client_cert=str(c.client_cert) if c.client_cert else None,
         client_key=str(c.client_key) if c.client_key else None,
@@ -224,7 +227,7 @@ class StationRuntime:
 
     async def _event_loop(self, station: Station, link: CsmsLink, storage: StorageGuard,
                           dm: DeviceModel, receive: trio.MemoryReceiveChannel) -> str:
-        wire_on = wire.isEnabledFor(logging.INFO)
+        wire_on = frame_log.enabled       # frames off: no log record is built per frame
         service = self.deployment.service
         # The watchdog is fed from this loop, so a wedged loop (not just a live process) restarts.
         ping_every = service.watchdog_interval if service is not None else None
@@ -252,7 +255,7 @@ class StationRuntime:
                 effects = station.tick(now)
             elif type(event) is FrameIn:
                 if wire_on:
-                    wire.info("CSMS -> CS  %s", event.text)
+                    frame_log.received(event.text)
                 effects = station.frame_received(event.text, now)
             elif type(event) is LinkUp:
                 log.info("CSMS link up (%s)", event.url)
@@ -343,7 +346,7 @@ class StationRuntime:
         if run.storage.discovered and frame.startswith("[3,"):
             frame = self._not_stored_answer(frame, run.storage.failing)
         if run.wire_on:
-            wire.info("CS -> CSMS  %s", frame)
+            frame_log.sent(frame)
         try:
             await run.link.send(frame)
         except LinkClosed:
