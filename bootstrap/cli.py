@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 
 import trio
@@ -9,6 +10,7 @@ import trio
 from adapters.sqlite_storage import StorageError
 from bootstrap.config import PACKAGE_VERSION, ConfigError, load_config, log_level_option
 from bootstrap.process import run_station, run_until_signal, setup_logging
+from bootstrap.storage_errors import StartupError, explain, socket_in_use
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -23,12 +25,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         trio.run(run_until_signal, run_station, config)
     except BaseException as exc:
-        known = _find(exc, (ConfigError, StorageError))
+        known = _find(exc, (ConfigError, StorageError, StartupError)) or _socket_in_use(exc)
         if known is None:
             raise
+        if isinstance(known, StorageError):
+            known = explain(known, config.storage.path)
+        elif isinstance(known, OSError):
+            known = socket_in_use(known)
         print(f"evse: {known}", file=sys.stderr)
-        return 2 if isinstance(known, ConfigError) else 1
+        return 2 if isinstance(known, ConfigError) else known.exit_code
     return 0
+
+
+def _socket_in_use(exc: BaseException) -> OSError | None:
+    """A Unix socket of ours (control, status) that another station listens on."""
+    if isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE and exc.filename:
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _socket_in_use(inner)) is not None:
+                return found
+    return None
 
 
 def _find(exc: BaseException, types: tuple[type[BaseException], ...]) -> BaseException | None:

@@ -37,8 +37,12 @@ async def run_station(config) -> None:
     """Compose the station for `config` and run it (until cancelled)."""
     from bootstrap.compose import compose
     from bootstrap.runtime import StationRuntime
+    from bootstrap.storage_errors import check_socket_free, hold_storage
 
-    runtime: StationRuntime | None = None
-    deployment = compose(config, lambda: runtime.snapshot() if runtime else {"csms_connected": False, "evses": {}})
-    runtime = StationRuntime(config, deployment)
-    await runtime.run()
+    with hold_storage(config.storage.path):     # folder, lock, permissions: for the process's life
+        if config.hardware.adapter == "sim":
+            check_socket_free(config.hardware.control_socket)     # a second simulator: refused at once
+        runtime: StationRuntime | None = None
+        deployment = compose(config, lambda: runtime.snapshot() if runtime else {"csms_connected": False, "evses": {}})
+        runtime = StationRuntime(config, deployment)
+        await runtime.run()
