@@ -1,4 +1,4 @@
-"""The `evse` command line: run, sim, demo."""
+"""The `evse` command line: run, status, sim, demo."""
 from __future__ import annotations
 
 import argparse
@@ -68,6 +68,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     # `evse sim` is a development tool (devtools/) that declares its own options.
+    from bootstrap.cli_status import add_parser as add_status_parser
     from devtools.sim_cli import add_parser as add_sim_parser
 
     parser = argparse.ArgumentParser(prog="evse", description="OCPP 2.0.1 charging-station stack")
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                         "terminals) instead of the simulator; ends after the session")
     d.set_defaults(func=cmd_demo)
     add_sim_parser(sub)
+    add_status_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

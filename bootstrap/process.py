@@ -37,12 +37,21 @@ async def run_station(config) -> None:
     """Compose the station for `config` and run it (until cancelled)."""
     from bootstrap.compose import compose
     from bootstrap.runtime import StationRuntime
+    from bootstrap.status import serve_status, status_group
     from bootstrap.storage_errors import check_socket_free, hold_storage
 
     with hold_storage(config.storage.path):     # folder, lock, permissions: for the process's life
         if config.hardware.adapter == "sim":
             check_socket_free(config.hardware.control_socket)     # a second simulator: refused at once
+        check_socket_free(config.status.socket)
+        status_group(config)
         runtime: StationRuntime | None = None
         deployment = compose(config, lambda: runtime.snapshot() if runtime else {"csms_connected": False, "evses": {}})
         runtime = StationRuntime(config, deployment)
-        await runtime.run()
+        async with trio.open_nursery() as nursery:
+            async def station(task_status=trio.TASK_STATUS_IGNORED) -> None:
+                await runtime.run(task_status=task_status)
+                nursery.cancel_scope.cancel()
+
+            await nursery.start(station)                       # storage open, first boot under way
+            await nursery.start(serve_status, runtime)         # `evse status`

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -20,6 +21,7 @@ from bootstrap.config import Config, ConfigError
 from bootstrap.definitions import load_definitions
 from bootstrap.logging_setup import frame_log
 from bootstrap.redact import register_secret
+from bootstrap.status import StatusBoard, station_status, summary
 from bootstrap.storage_guard import StorageGuard
 from domain.clock import StationClock
 from domain.data_transfer import DataTransferRegistry, VendorExtension
@@ -136,6 +138,8 @@ class StationRuntime:
         }
         self._jobs = {EnergyOffer: self._energy_offer, UnlockConnector: self._unlock}
         self.storage = StorageGuard()       # outlives boot cycles: what storage could not take yet
+        self.status_board = StatusBoard()   # the local status (bootstrap/status.py)
+        self._status_line: str | None = None
 
     def snapshot(self) -> dict:
         """The station's view for the sim control socket."""
@@ -245,6 +249,7 @@ class StationRuntime:
             if now >= next_ping:
                 service.watchdog()
                 next_ping = now + ping_every
+                self._update_status_line()
             if now >= storage.retry_at and storage.retry():      # storage can be written again
                 reboot = await self._apply(station.storage_restored(now), link, storage, dm, wire_on)
                 if reboot is not None:
@@ -259,13 +264,11 @@ class StationRuntime:
                 effects = station.frame_received(event.text, now)
             elif type(event) is LinkUp:
                 log.info("CSMS link up (%s)", event.url)
-                if service is not None:
-                    service.status(f"CSMS connected: {event.url}")
+                self.status_board.link_up(event.url)
                 effects = station.link_up(now)
             elif type(event) is LinkDown:
                 log.info("CSMS link down: %s", event.reason)
-                if service is not None:
-                    service.status(f"CSMS link down: {event.reason}")
+                self.status_board.link_down(event.reason)
                 effects = station.link_down(now)
             else:
                 effects = station.hardware_event(event, now)
@@ -274,6 +277,19 @@ class StationRuntime:
             reboot = await self._apply(effects, link, storage, dm, wire_on)
             if reboot is not None:
                 return reboot
+            if type(event) is LinkUp or type(event) is LinkDown:
+                self._update_status_line()
+
+    def _update_status_line(self) -> None:
+        """systemd's STATUS: the one-line summary of the local status, sent when it changed
+        (on link changes and at each watchdog ping)."""
+        service = self.deployment.service
+        if service is None or not getattr(service, "enabled", True):
+            return
+        line = summary(station_status(self))
+        if line != self._status_line:
+            self._status_line = line
+            service.status(line)
 
     async def _read_meters(self, send: trio.MemorySendChannel, evse_count: int) -> None:
         """Feed every EVSE's meter reading to the station once per meter_period."""
@@ -294,6 +310,7 @@ class StationRuntime:
                     if evse in failing:
                         failing.discard(evse)
                         await send.send(DeviceProblem(meter.component, False, evse, "readings good again"))
+                    self.status_board.readings[evse] = (reading, time.time())
                     await send.send(MeterSampled(evse, reading))
                 await trio.sleep(period)
 
