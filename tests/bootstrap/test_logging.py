@@ -188,8 +188,9 @@ def test_log_level_option_is_checked_like_the_toml_value(tmp_path):
     assert not (tmp_path / "station.db").exists()
 
 
-@pytest.mark.parametrize("frames", ["full", "summary", "off"])
-async def test_a_running_station_logs_no_secret_a_csms_sets(tmp_path, frames):
+@pytest.mark.parametrize(("frames", "fmt"), [("full", "text"), ("summary", "text"), ("off", "text"),
+                                             ("full", "json")])
+async def test_a_running_station_logs_no_secret_a_csms_sets(tmp_path, frames, fmt):
     """End to end: a real `evse run` at DEBUG with each frame mode; the CSMS sets a new
     BasicAuthPassword (SetVariables) and asks for it back (GetVariables); the configured password
     is in the handshake. Nothing of either reaches stderr; frames off: no evse.ocpp line."""
@@ -210,6 +211,7 @@ socket = "status.sock"
 [log]
 level = "DEBUG"
 frames = "{frames}"
+format = "{fmt}"
 """)
     with trio.fail_after(40):
         async with trio.open_nursery() as nursery:
@@ -241,6 +243,13 @@ frames = "{frames}"
     assert "boot 1" in text                                   # the log is there
     for secret in (PASSWORD, "Configured-0123456789"):
         assert secret not in text, text
+    if fmt == "json":                                         # every line one JSON object
+        records = [json.loads(line) for line in text.splitlines()]
+        assert all(r["station"] == sid and r["time"] and r["level"] and r["logger"] for r in records)
+        frames_in = [r for r in records if r["logger"] == "evse.ocpp"]
+        assert any(r["action"] == "SetVariables" and r["direction"] == "in" and r["type"] == "CALL"
+                   and r["message_id"] and r["size"] > 0 for r in frames_in), frames_in
+        return
     frame_lines = [line for line in text.splitlines() if " evse.ocpp: " in line]
     if frames == "off":
         assert frame_lines == []
