@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -43,8 +44,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         except (sqlite3.Error, OSError) as exc:
             print(f"evse: {args.storage}: cannot read the station database ({exc})", file=sys.stderr)
             return 1
-        print(json.dumps(stored, ensure_ascii=False) if args.json else format_storage(stored))
-        return 0
+        return _print(json.dumps(stored, ensure_ascii=False) if args.json else format_storage(stored))
     path = args.socket
     if path is None:
         from bootstrap.config import ConfigError, load_config
@@ -60,21 +60,33 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"evse: {path}: the station does not answer ({exc.strerror or exc}); is it running? "
               f"(a stopped station: evse status --storage PATH)", file=sys.stderr)
         return 1
-    print(json.dumps(status, ensure_ascii=False) if args.json else format_text(status))
+    return _print(json.dumps(status, ensure_ascii=False) if args.json else format_text(status))
+
+
+def _print(text: str) -> int:
+    """Print `text`; a reader that went away (`evse status | head -1`) is not an error."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
-def _connect_read_only(path: str) -> sqlite3.Connection:
+def _connect_read_only(path: str) -> tuple[sqlite3.Connection, str | None]:
+    """A connection that creates and changes no file (the reader may be root, and a -shm file
+    made by root would lock the station's user out), and a note when the write-ahead log could
+    not be read: `mode=ro` only where the -wal and its -shm exist, `immutable=1` otherwise."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(2, "no such file", path)
     uri = p.resolve().as_uri()
-    try:
-        db = sqlite3.connect(f"{uri}?mode=ro", uri=True)
-        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        return db
-    except sqlite3.OperationalError:
-        return sqlite3.connect(f"{uri}?immutable=1", uri=True)     # folder not writable: no -shm
+    wal, shm = Path(f"{p}-wal"), Path(f"{p}-shm")
+    changes = wal.exists() and wal.stat().st_size > 0
+    if changes and shm.exists():
+        return sqlite3.connect(f"{uri}?mode=ro", uri=True), None
+    note = (f"{wal.name} holds changes that were not read (no {shm.name}): start the station to "
+            f"take them in") if changes else None
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True), note
 
 
 def read_storage(path: str) -> dict[str, Any]:
@@ -82,7 +94,7 @@ def read_storage(path: str) -> dict[str, Any]:
     cleanly, the queued messages (action, attempts), the stored settings and state keys."""
     from adapters.sqlite_storage import SCHEMA_VERSION
 
-    db = _connect_read_only(path)
+    db, note = _connect_read_only(path)
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -102,6 +114,7 @@ def read_storage(path: str) -> dict[str, Any]:
         db.close()
     return {
         "path": str(path),
+        "note": note,
         "schema_version": version,
         "stopped_cleanly": "clean_stop" in kv,
         "queued": queued,
@@ -123,6 +136,8 @@ def format_storage(stored: dict[str, Any]) -> str:
     lines = [f"database {stored['path']} (schema version {stored['schema_version']}), last run "
              f"{'stopped cleanly' if stored['stopped_cleanly'] else 'did not stop cleanly (power loss or crash) or never ran'}",
              f"queued for the CSMS: {len(stored['queued'])}"]
+    if stored["note"]:
+        lines.insert(1, f"note: {stored['note']}")
     lines += [f"  #{q['seq']} {q['action']} ({q['attempts']} attempt(s))" for q in stored["queued"]]
     lines.append("records: " + (", ".join(f"{t} {n}" for t, n in stored["records"].items()) or "none"))
     lines.append(f"settings ({len(stored['settings'])}):")

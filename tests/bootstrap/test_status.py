@@ -195,6 +195,7 @@ async def test_status_of_a_stopped_station_from_its_file(tmp_path):
                 proc.kill()
     db = tmp_path / "station.db"
     before = db.read_bytes()
+    names = sorted(p.name for p in tmp_path.iterdir())
     rc, out, err = await status("--storage", str(db), "--json")
     assert rc == 0, err
     stored = json.loads(out)
@@ -206,6 +207,7 @@ async def test_status_of_a_stopped_station_from_its_file(tmp_path):
     rc, text, _ = await status("--storage", str(db))
     assert rc == 0 and "queued for the CSMS: " in text and "TransactionEvent" in text
     assert db.read_bytes() == before                       # read-only
+    assert sorted(p.name for p in tmp_path.iterdir()) == names     # no -shm or -wal made
     rc, _, err = await status("--storage", str(tmp_path / "nope.db"))
     assert rc == 1 and len(err.splitlines()) == 1
 
