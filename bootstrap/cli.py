@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import sys
 
 import trio
@@ -11,6 +12,9 @@ from adapters.sqlite_storage import StorageError
 from bootstrap.config import PACKAGE_VERSION, ConfigError, load_config, log_level_option
 from bootstrap.process import run_station, run_until_signal, setup_logging
 from bootstrap.storage_errors import StartupError, explain, socket_in_use
+
+
+EXIT_CRASH = 1      # an unexpected error; its traceback is in the log
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -27,7 +31,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BaseException as exc:
         known = _find(exc, (ConfigError, StorageError, StartupError)) or _socket_in_use(exc)
         if known is None:
-            raise
+            if not isinstance(exc, Exception) and not isinstance(exc, BaseExceptionGroup):
+                raise                        # KeyboardInterrupt, SystemExit: as they are
+            # through the log, so that the one redaction point sees the traceback too
+            logging.getLogger("evse").critical("stopped by an unexpected error", exc_info=exc)
+            return EXIT_CRASH
         if isinstance(known, StorageError):
             known = explain(known, config.storage.path)
         elif isinstance(known, OSError):

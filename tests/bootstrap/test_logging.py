@@ -173,6 +173,23 @@ def test_under_journald_the_journal_stamps_the_lines(tmp_path, monkeypatch):
     assert logging_setup.TextFormatter(timestamps=False).format(record) == "INFO    evse: hello"
 
 
+def test_a_crash_traceback_goes_through_the_redaction(tmp_path, captured, capsys, monkeypatch):
+    """An unexpected error in `evse run` is logged (exit 1), not printed raw by Python."""
+    from bootstrap import cli
+
+    frame = json.dumps(SECRET_FRAMES["SetVariables request"])
+
+    async def crash(config):
+        raise RuntimeError(f"cannot handle {frame}")
+    monkeypatch.setattr(cli, "run_station", crash)
+    config = tmp_path / "station.toml"
+    config.write_text('[station]\nid = "CS-1"\n')
+    assert cli.main(["run", "--config", str(config)]) == cli.EXIT_CRASH
+    err = capsys.readouterr().err
+    assert "stopped by an unexpected error" in err and "RuntimeError" in err and "Traceback" in err
+    assert_no_secret(err)
+
+
 def evse(*args: str) -> list[str]:
     return [sys.executable, "-m", "bootstrap.cli", *args]
 
