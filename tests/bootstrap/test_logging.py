@@ -274,3 +274,26 @@ format = "{fmt}"
         assert any("SetVariables" in line for line in frame_lines), text
         if frames == "summary":
             assert not any("setVariableData" in line for line in frame_lines)
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[log]\nformat = "xml"\n', 'log.format: expected one of text, json, got "xml"'),
+    ('[log]\nframes = "verbose"\n', 'log.frames: expected one of full, summary, off, got "verbose"'),
+])
+def test_log_format_and_frames_are_checked(toml, message):
+    from pathlib import Path
+
+    from bootstrap.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as info:
+        parse_config('[station]\nid = "CS-1"\n' + toml, Path("/tmp"))
+    assert str(info.value) == f"<config>: {message}"
+
+
+def test_frames_default_to_summary_for_evse_run():
+    from pathlib import Path
+
+    from bootstrap.config import parse_config
+
+    cfg = parse_config('[station]\nid = "CS-1"\n', Path("/tmp"))
+    assert (cfg.log.frames, cfg.log.format) == ("summary", "text")

@@ -220,3 +220,12 @@ def test_summary_line():
                     "meter": {"power_w": 11040.0}}]}
     assert summary(s) == ("CSMS link down (connection refused); EVSE 1 Faulted (GroundFault); "
                           "EVSE 2 Occupied 11.0 kW; 3 queued")
+
+
+def test_unknown_status_group_stops_start_up_with_one_line(tmp_path):
+    config = write_config(tmp_path, "ws://127.0.0.1:9/ocpp")
+    config.write_text(config.read_text().replace('socket = "status.sock"',
+                                                 'socket = "status.sock"\ngroup = "no-such-group-x"'))
+    r = subprocess.run(evse("run", "--config", str(config)), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert r.stderr.splitlines() == [f"evse: {config}: status.group: no such group 'no-such-group-x'"]
