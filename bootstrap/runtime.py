@@ -265,10 +265,12 @@ class StationRuntime:
             elif type(event) is LinkUp:
                 log.info("CSMS link up (%s)", event.url)
                 self.status_board.link_up(event.url)
+                self._update_status_line()
                 effects = station.link_up(now)
             elif type(event) is LinkDown:
                 log.info("CSMS link down: %s", event.reason)
                 self.status_board.link_down(event.reason)
+                self._update_status_line()
                 effects = station.link_down(now)
             else:
                 effects = station.hardware_event(event, now)
@@ -277,8 +279,6 @@ class StationRuntime:
             reboot = await self._apply(effects, link, storage, dm, wire_on)
             if reboot is not None:
                 return reboot
-            if type(event) is LinkUp or type(event) is LinkDown:
-                self._update_status_line()
 
     def _update_status_line(self) -> None:
         """systemd's STATUS: the one-line summary of the local status, sent when it changed
@@ -286,7 +286,7 @@ class StationRuntime:
         service = self.deployment.service
         if service is None or not getattr(service, "enabled", True):
             return
-        line = summary(station_status(self))
+        line = summary(station_status(self, problems=False))
         if line != self._status_line:
             self._status_line = line
             service.status(line)

@@ -58,8 +58,9 @@ class StatusBoard:
         self.link, self.link_since, self.link_detail = "down", _utc_now(), reason
 
 
-def station_status(runtime: StationRuntime) -> dict[str, Any]:
-    """The whole status as a JSON-able dict."""
+def station_status(runtime: StationRuntime, *, problems: bool = True) -> dict[str, Any]:
+    """The whole status as a JSON-able dict (`problems` False: without the device problems,
+    which take a walk over the device model; the summary line does not show them)."""
     config, board = runtime.config, runtime.status_board
     station = runtime.station
     out: dict[str, Any] = {
@@ -96,7 +97,7 @@ def station_status(runtime: StationRuntime) -> dict[str, Any]:
                 "current_a": list(reading[0].current_a), "voltage_v": list(reading[0].voltage_v)},
         })
     dm = station.ctx.dm
-    for d in dm.definitions():
+    for d in (dm.definitions() if problems else ()):
         ref = d.ref
         if ref.variable in _PROBLEM_VARIABLES and d.data_type == "boolean" and dm.value(ref) == "true":
             out["device_problems"].append(str(ref))
