@@ -29,8 +29,8 @@ MASK = "***"
 _MARKERS = re.compile(r"(?i)password|private key|authorization")
 _PEM_PRIVATE = re.compile(
     r"-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
-_AUTH_HEADER = re.compile(r"(?i)(authorization[\"']?\s*[:=,]\s*[\"']?(?:(?:basic|bearer|digest)\s+)?)"
-                          r"([^\s\"',)}\]]+)")
+_AUTH_HEADER = re.compile(r"(?i)(authorization[\"']?\s*(?::|=|,\s*b?[\"'])\s*[\"']?"
+                          r"(?:(?:basic|bearer|digest)\s+)?)([^\s\"',)}\]]+)")
 _PASSWORD_MEMBER = re.compile(r"""(?i)(["']?\b[A-Za-z_]*password["']?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""")
 _REPR_VALUE = re.compile(r"(?i)((?:attribute_?value|\bvalue)[\"']?\s*[:=]\s*)(\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')")
 _SECRET_VARIABLE = "basicauthpassword"

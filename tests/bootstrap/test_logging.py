@@ -85,6 +85,7 @@ def test_no_secret_in_frame_log_errors_or_debug(captured, name, mode, fmt):
     log.warning("CALLERROR FormatViolation for %s", text)                   # an error path
     log.info("handshake headers: {'Authorization': 'Basic %s'}", BASIC)
     log.info("GET /ocpp/CS-1 HTTP/1.1\r\nAuthorization: Basic %s\r\n", BASIC)
+    log.debug("request headers %r", [(b"Host", b"csms"), (b"Authorization", f"Basic {BASIC}".encode())])
     try:
         raise ValueError(f"cannot decode {text}")
     except ValueError:
@@ -116,6 +117,10 @@ def test_other_variables_keep_their_values():
     redacted = json.loads(redact(text))
     values = [d["attributeValue"] for d in redacted[3]["setVariableData"]]
     assert values == [MASK, "300"]
+
+
+def test_prose_about_authorization_is_left_alone():
+    assert redact("local authorization, cache hit") == "local authorization, cache hit"
 
 
 def test_text_without_markers_is_returned_unchanged():
