@@ -693,6 +693,9 @@ def parse_config(text: str, base_dir: Path, *, source: str = "<config>") -> Conf
         cfg = _check(cfg, base_dir)
     except (ClassValidationError, IterableValidationError, _Problem) as e:
         path, problem = _first_problem(e)
+        if any("password" in str(part) for part in path):      # the value is a secret: not shown
+            problem = re.sub(r"^(expected [^,]*), got (?!an? (?:array|table)\b).*$",
+                             r"\1, got a value of another type", problem)
         raise ConfigError(source, problem, key=_format_path(path)) from None
     for warning in cfg.warnings:
         logger.warning("%s: %s", source, warning)

@@ -108,7 +108,8 @@ def build_device_model(config: Config, storage: Storage, parts: tuple[str, ...] 
         if storage.get(_CONFIG_APPLIED + ref.key) == value:
             continue
         if (err := dm.write(ref, value)) is not None:
-            raise ConfigError(config.source, f"{value!r} is {err}" if err.startswith("not ") else f"{value!r}: {err}",
+            shown = "the value" if "password" in ref.variable.lower() else repr(value)     # a secret: not shown
+            raise ConfigError(config.source, f"{shown} is {err}" if err.startswith("not ") else f"{shown}: {err}",
                               key=f"device_model.{key}")
         storage.save_variable(ref.key, value)
         storage.put(_CONFIG_APPLIED + ref.key, value)

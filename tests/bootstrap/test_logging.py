@@ -302,3 +302,17 @@ def test_frames_default_to_summary_for_evse_run():
 
     cfg = parse_config('[station]\nid = "CS-1"\n', Path("/tmp"))
     assert (cfg.log.frames, cfg.log.format) == ("summary", "text")
+
+
+@pytest.mark.parametrize("toml", [
+    '[csms]\nbasic_auth_password = 7305119846215537\n',
+    '[csms]\nbasic_auth_password = 7305.119846215537\n',
+    '[device_model]\n"SecurityCtrlr.BasicAuthPassword" = "7305-short"\n',
+])
+def test_a_bad_password_in_the_config_is_not_shown(tmp_path, toml):
+    config = tmp_path / "station.toml"
+    config.write_text(f'[station]\nid = "CS-1"\n[storage]\npath = "station.db"\n'
+                      f'[hardware]\ncontrol_socket = "sim.sock"\n[status]\nsocket = "status.sock"\n{toml}')
+    r = subprocess.run(evse("run", "--config", str(config)), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "password" in r.stderr.lower(), r.stderr
+    assert "7305" not in r.stderr, r.stderr
