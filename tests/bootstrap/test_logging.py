@@ -23,6 +23,7 @@ from devtools.dev_csms import DevCsms
 from domain import messages as m
 
 PASSWORD = "NewPassw0rd-7f3a9c1e2b"          # a SecurityCtrlr.BasicAuthPassword the CSMS sets
+SHORT = "Sh0rt-pw-91"                        # one the station refuses (under 16 characters)
 KEY_BODY = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
 PEM_KEY = f"-----BEGIN PRIVATE KEY-----\n{KEY_BODY}\n-----END PRIVATE KEY-----\n"
 EC_KEY = f"-----BEGIN EC PRIVATE KEY-----\n{KEY_BODY}\n-----END EC PRIVATE KEY-----"
@@ -254,6 +255,15 @@ format = "{fmt}"
                     {"attributeValue": PASSWORD, **_DM_PW}]})
                 assert reply["setVariableResult"][0]["attributeStatus"] == "Accepted"
                 await csms.call(sid, "GetVariables", {"getVariableData": [_DM_PW]})
+                # refused ones: too short (Rejected), and a frame with an unknown field (CALLERROR)
+                short = await csms.call(sid, "SetVariables", {"setVariableData": [
+                    {"attributeValue": SHORT, **_DM_PW}]})
+                assert short["setVariableResult"][0]["attributeStatus"] == "Rejected"
+                await csms.send_raw(sid, json.dumps([2, "bad-1", "SetVariables", {"setVariableData": [
+                    {"attributeValue": PASSWORD, **_DM_PW}], "bogus": 1}]))
+                with trio.fail_after(10):
+                    while not any(f[:2] == [4, "bad-1"] for _, f in csms.received):
+                        await trio.sleep(0.05)
                 proc.terminate()
                 with trio.fail_after(10):
                     assert await proc.wait() == 0
@@ -263,7 +273,7 @@ format = "{fmt}"
             nursery.cancel_scope.cancel()
     text = err.decode()
     assert "boot 1" in text                                   # the log is there
-    for secret in (PASSWORD, "Configured-0123456789"):
+    for secret in (PASSWORD, "Configured-0123456789", SHORT):
         assert secret not in text, text
     if fmt == "json":                                         # every line one JSON object
         records = [json.loads(line) for line in text.splitlines()]
