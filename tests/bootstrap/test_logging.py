@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 import trio
@@ -326,3 +327,33 @@ def test_a_bad_password_in_the_config_is_not_shown(tmp_path, toml):
     r = subprocess.run(evse("run", "--config", str(config)), capture_output=True, text=True, timeout=30)
     assert r.returncode == 2 and "password" in r.stderr.lower(), r.stderr
     assert "7305" not in r.stderr, r.stderr
+
+
+def test_under_journald_a_running_station_writes_no_timestamps(tmp_path):
+    """`evse run` with JOURNAL_STREAM naming its stderr (as systemd sets it): the journal stamps
+    the lines, so they start with the level."""
+    config = tmp_path / "station.toml"
+    config.write_text('[station]\nid = "CS-J"\n[csms]\nurl = "ws://127.0.0.1:9/ocpp"\n')
+    log_path = tmp_path / "journal"
+    with open(log_path, "wb") as log:
+        st = os.fstat(log.fileno())
+        env = {**os.environ, "JOURNAL_STREAM": f"{st.st_dev}:{st.st_ino}"}
+        proc = subprocess.Popen(evse("run", "--config", str(config)), stdout=subprocess.DEVNULL,
+                                stderr=log, env=env)
+        try:
+            deadline = time.monotonic() + 20
+            while "boot 1" not in log_path.read_text():
+                assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.05)
+            proc.terminate()
+            assert proc.wait(timeout=15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    lines = log_path.read_text().splitlines()
+    assert lines and all(re.match(r"(DEBUG|INFO|WARNING|ERROR|CRITICAL) +[\w.]+: ", line) for line in lines), lines
+
+
+def test_version():
+    r = subprocess.run(evse("--version"), capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and re.fullmatch(r"evse-stack \d+\.\d+\.\d+\S*\n", r.stdout), r.stdout
