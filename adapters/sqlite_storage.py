@@ -55,7 +55,18 @@ _PROBE_KEY = "write_probe"
 
 
 class StorageError(Exception):
-    """The database cannot be used; str() is one line naming the file."""
+    """The database cannot be used; str() is one line naming the file. `kind`: "damaged" (not
+    readable as a database, integrity check failed), "foreign" (a database that is not ours or
+    from a newer version) or "unreadable" (the file system would have to be written to read it,
+    or there is no file to read)."""
+
+    def __init__(self, message: str, kind: str = "damaged") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class ForeignDatabase(sqlite3.DatabaseError):
+    """A readable SQLite database that is not one of ours (or is from a newer version)."""
 
 
 def unwritable(exc: BaseException) -> bool:
@@ -91,17 +102,15 @@ class SqliteStorage:
         self._read_only = False               # opened read-only (mode=ro / immutable): reconnect to write
         self._reopen = False                  # a write failed other than by a full disk: reconnect first
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = self._checked(self._connect)
+            self._db = self._checked(self._connect)     # the folder must exist: never made here
         except (sqlite3.Error, OSError) as exc:
             if not unwritable(exc):
-                raise self._refused(exc) from None
+                raise self._refused(exc, "foreign" if isinstance(exc, ForeignDatabase) else "damaged") from None
             self._open_read_only(describe(exc, self.path.parent))
             self._read_only = True
 
-    def _refused(self, why: BaseException | str) -> StorageError:
-        return StorageError(f"{self.path}: cannot open the station database ({why}); "
-                            f"see README 'Recovering a damaged database'")
+    def _refused(self, why: BaseException | str, kind: str = "unreadable") -> StorageError:
+        return StorageError(f"{self.path}: cannot open the station database ({why})", kind)
 
     def _checked(self, connect: Callable[[], sqlite3.Connection]) -> sqlite3.Connection:
         """A connection to a database of ours, migrated to SCHEMA_VERSION (closed on failure)."""
@@ -116,6 +125,7 @@ class SqliteStorage:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
+            _check_ours(db)                   # before WAL mode, which would change a foreign file
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
         except BaseException:
@@ -140,7 +150,8 @@ class SqliteStorage:
                 self._db = self._checked(lambda: sqlite3.connect(
                     f"{uri}?immutable=1", uri=True, isolation_level=None, check_same_thread=False))
             except sqlite3.Error as exc2:
-                raise self._refused(f"{why}; read-only: {exc2}") from None
+                raise self._refused(f"{why}; read-only: {exc2}",
+                                    "foreign" if isinstance(exc2, ForeignDatabase) else "unreadable") from None
 
     # --- reads ------------------------------------------------------------------------------
     def get(self, key: str) -> str | None:
@@ -234,18 +245,24 @@ def _save_variables(db: sqlite3.Connection, variables: Mapping[tuple[str, str], 
                    ((k, a, v) for (k, a), v in variables.items()))
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    check = db.execute("PRAGMA quick_check").fetchone()[0]
-    if check != "ok":
-        raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+def _check_ours(db: sqlite3.Connection) -> int:
+    """The schema version of a database of ours (0: empty); ForeignDatabase otherwise. Reads only."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise sqlite3.DatabaseError(
+        raise ForeignDatabase(
             f"schema version {version} is newer than this software understands ({SCHEMA_VERSION})")
     if version == 0:
         tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if tables:
-            raise sqlite3.DatabaseError("not an evse-stack database (unknown tables, no schema version)")
+            raise ForeignDatabase("not an evse-stack database (unknown tables, no schema version)")
+    return version
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    check = db.execute("PRAGMA quick_check").fetchone()[0]
+    if check != "ok":
+        raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+    version = _check_ours(db)
     while version < SCHEMA_VERSION:
         with db:
             db.execute("BEGIN")

@@ -51,10 +51,11 @@ from adapters.serial_tty import BAUDRATES
 from adapters.udev_devices import parse_device_name
 
 __all__ = [
-    "Config", "StationConfig", "CsmsConfig", "StorageConfig", "HardwareConfig", "LogConfig",
+    "Config", "StationConfig", "CsmsConfig", "StorageConfig", "HardwareConfig", "LogConfig", "StatusConfig",
     "EvseControllerConfig", "MeterConfig", "RfidConfig",
     "ConfigError", "load_config", "parse_config", "HARDWARE_ADAPTERS", "OPENEVSE_ADAPTERS",
-    "LOG_LEVELS", "DeviceModelValue",
+    "DEPLOYMENT_IDENTITY", "log_level_option",
+    "LOG_LEVELS", "LOG_FORMATS", "LOG_FRAMES", "DeviceModelValue", "check_log_level",
 ]
 
 logger = logging.getLogger(__name__)
@@ -77,8 +78,18 @@ OPENEVSE_ADAPTERS: tuple[str, ...] = ("openevse-rev1", "openevse-rev2")
 #: wiring it in the composition (bootstrap/compose.py).
 HARDWARE_ADAPTERS: frozenset[str] = frozenset({"sim", *OPENEVSE_ADAPTERS})
 
+#: BootNotification vendorName and model per hardware adapter, when [station] leaves them out.
+DEPLOYMENT_IDENTITY: dict[str, tuple[str, str]] = {
+    "sim": ("evse-stack", "Sim-AC-22"),
+    "openevse-rev1": ("OpenEVSE", "OpenEVSE-rev1"),
+    "openevse-rev2": ("OpenEVSE", "OpenEVSE-rev2"),
+}
+
 #: Accepted `log.level` values (case-insensitive in the file, upper case in Config).
 LOG_LEVELS: tuple[str, ...] = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+#: Accepted `log.format` and `log.frames` values.
+LOG_FORMATS: tuple[str, ...] = ("text", "json")
+LOG_FRAMES: tuple[str, ...] = ("full", "summary", "off")
 
 #: Limits from OCPP 2.0.1 and the hardware model.
 STATION_ID_MAX = 48            # Charging Station identity (OCPP-J part 4): identifierString[48]
@@ -103,10 +114,12 @@ class StationConfig:
     """Required. Charging Station identity, appended to ``csms.url`` as the last path segment.
     1..48 characters of OCPP's identifierString set (a-z A-Z 0-9 * - _ = + | @ .); no ":"
     (it is also the Basic-auth user name), no "/" and no whitespace."""
-    vendor_name: str = "evse-stack"
-    """BootNotification chargingStation.vendorName (1..50 characters)."""
-    model: str = "Sim-AC-22"
-    """BootNotification chargingStation.model (1..20 characters)."""
+    vendor_name: str | None = None
+    """BootNotification chargingStation.vendorName (1..50 characters); default: the hardware
+    adapter's (:data:`DEPLOYMENT_IDENTITY`)."""
+    model: str | None = None
+    """BootNotification chargingStation.model (1..20 characters); default: the hardware
+    adapter's (:data:`DEPLOYMENT_IDENTITY`)."""
     serial_number: str | None = None
     """BootNotification chargingStation.serialNumber (1..25 characters); None: not sent."""
     firmware_version: str = PACKAGE_VERSION
@@ -235,6 +248,22 @@ class LogConfig:
 
     level: str = "INFO"
     """DEBUG, INFO, WARNING, ERROR or CRITICAL (any case in the file)."""
+    format: str = "text"
+    """"text" (one line, ISO 8601 time; none under journald) or "json" (one object per line)."""
+    frames: str = "summary"
+    """The OCPP frame log (logger evse.ocpp, at INFO): "full" frames, a "summary" line per frame
+    (direction, type, action, message id, size) or "off". Secrets are redacted in both."""
+
+
+@dataclass(frozen=True, slots=True)
+class StatusConfig:
+    """``[status]``: the local read-only status socket that `evse status` asks."""
+
+    socket: str = "status.sock"
+    """Unix socket path (mode 0660); at most 107 bytes once made absolute. On a board:
+    "/run/evse-stack/status.sock" (the unit's RuntimeDirectory)."""
+    group: str | None = None
+    """Group that may read the status (the socket's group); None: the station's own group."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +277,7 @@ class Config:
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     smart_charging: SmartChargingConfig = field(default_factory=SmartChargingConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    status: StatusConfig = field(default_factory=StatusConfig)
     device_model: Mapping[str, DeviceModelValue] = field(default_factory=dict)
     """Initial device-model values, ``"Component.Variable" = value``. Keys are
     ``Component``, ``Component[instance]``, then ``.Variable`` or ``.Variable[instance]``;
@@ -400,7 +430,8 @@ def _make_converter() -> cattrs.Converter:
                                       _s_device_model)
     # Sub-tables first: a table's generated function binds its fields' hooks when made.
     for cls in (EvseControllerConfig, MeterConfig, RfidConfig,
-                StationConfig, CsmsConfig, StorageConfig, HardwareConfig, LogConfig):
+                StationConfig, CsmsConfig, StorageConfig, HardwareConfig, LogConfig,
+                StatusConfig):
         conv.register_structure_hook(cls, _table_hook(make_dict_structure_fn(cls, conv)))
     # `source` is set by parse_config, never read from the file (a `source` key is unknown).
     conv.register_structure_hook(Config, _table_hook(make_dict_structure_fn(
@@ -543,14 +574,21 @@ def _check(cfg: Config, base_dir: Path) -> Config:
     if hw.control_socket == "":
         raise _Problem("must not be empty", ("hardware", "control_socket"))
     hw = _check_hardware(hw, st)
+    vendor, model = DEPLOYMENT_IDENTITY[hw.adapter]
+    st = dataclasses.replace(st, vendor_name=st.vendor_name or vendor, model=st.model or model)
     default_a = cfg.smart_charging.default_limit_a
     if default_a is not None and not DEFAULT_LIMIT_A[0] <= default_a <= DEFAULT_LIMIT_A[1]:
         raise _Problem(f"expected {DEFAULT_LIMIT_A[0]}..{DEFAULT_LIMIT_A[1]} (A per phase), got {default_a}",
                        ("smart_charging", "default_limit_a"))
-    level = cfg.log.level.upper()
-    if level not in LOG_LEVELS:
-        raise _Problem(f"expected one of {', '.join(LOG_LEVELS)}, got {_show(cfg.log.level)}",
-                       ("log", "level"))
+    level = check_log_level(cfg.log.level, ("log", "level"))
+    for name, allowed in (("format", LOG_FORMATS), ("frames", LOG_FRAMES)):
+        if getattr(cfg.log, name) not in allowed:
+            raise _Problem(f"expected one of {', '.join(allowed)}, got {_show(getattr(cfg.log, name))}",
+                           ("log", name))
+    if cfg.status.socket == "":
+        raise _Problem("must not be empty", ("status", "socket"))
+    if cfg.status.group == "":
+        raise _Problem("must not be empty (leave it out for the station's own group)", ("status", "group"))
 
     # relative paths -> absolute, against the config file's folder
     storage_path = cfg.storage.path
@@ -558,12 +596,15 @@ def _check(cfg: Config, base_dir: Path) -> Config:
         storage_path = _resolve(storage_path, base_dir)
     socket_path = _resolve(hw.control_socket, base_dir)
     assert socket_path is not None
-    if len(os.fsencode(socket_path)) > UNIX_SOCKET_PATH_MAX:
-        raise _Problem(f"too long for a Unix socket once made absolute "
-                       f"({len(os.fsencode(socket_path))} > {UNIX_SOCKET_PATH_MAX} bytes): "
-                       f"{socket_path}", ("hardware", "control_socket"))
+    status_path = _resolve(cfg.status.socket, base_dir)
+    assert status_path is not None
+    for path, where in ((socket_path, ("hardware", "control_socket")), (status_path, ("status", "socket"))):
+        if len(os.fsencode(path)) > UNIX_SOCKET_PATH_MAX:
+            raise _Problem(f"too long for a Unix socket once made absolute "
+                           f"({len(os.fsencode(path))} > {UNIX_SOCKET_PATH_MAX} bytes): {path}", where)
     return dataclasses.replace(
         cfg,
+        station=st,
         csms=dataclasses.replace(
             cs,
             csms_root_ca=_resolve(cs.csms_root_ca, base_dir),
@@ -573,7 +614,25 @@ def _check(cfg: Config, base_dir: Path) -> Config:
         storage=dataclasses.replace(cfg.storage, path=storage_path),
         hardware=dataclasses.replace(hw, control_socket=socket_path),
         log=dataclasses.replace(cfg.log, level=level),
+        status=dataclasses.replace(cfg.status, socket=status_path),
     )
+
+
+def check_log_level(value: str, path: tuple[str, ...] = ("log", "level")) -> str:
+    """`value` in upper case when it is one of LOG_LEVELS (any case), else the problem naming
+    `path` (the TOML key, or the --log-level option)."""
+    level = value.upper()
+    if level not in LOG_LEVELS:
+        raise _Problem(f"expected one of {', '.join(LOG_LEVELS)}, got {_show(value)}", path)
+    return level
+
+
+def log_level_option(value: str) -> str:
+    """The `--log-level` option checked like `[log] level`; ValueError: one line naming it."""
+    try:
+        return check_log_level(value, ("--log-level",))
+    except _Problem as exc:
+        raise ValueError(f"--log-level: {exc.message}") from None
 
 
 def _check_port(path: tuple[str, ...], value: str) -> None:
@@ -653,6 +712,9 @@ def parse_config(text: str, base_dir: Path, *, source: str = "<config>") -> Conf
         cfg = _check(cfg, base_dir)
     except (ClassValidationError, IterableValidationError, _Problem) as e:
         path, problem = _first_problem(e)
+        if any("password" in str(part) for part in path):      # the value is a secret: not shown
+            problem = re.sub(r"^(expected [^,]*), got (?!an? (?:array|table)\b).*$",
+                             r"\1, got a value of another type", problem)
         raise ConfigError(source, problem, key=_format_path(path)) from None
     for warning in cfg.warnings:
         logger.warning("%s: %s", source, warning)

@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 
 import trio
 
+from bootstrap.logging_setup import setup_logging
+
+__all__ = ["setup_logging", "run_until_signal", "run_station"]
+
 log = logging.getLogger("evse")
-
-
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
 
 
 async def run_until_signal(main, *args) -> None:
@@ -43,8 +37,21 @@ async def run_station(config) -> None:
     """Compose the station for `config` and run it (until cancelled)."""
     from bootstrap.compose import compose
     from bootstrap.runtime import StationRuntime
+    from bootstrap.status import serve_status, status_group
+    from bootstrap.storage_errors import check_socket_free, hold_storage
 
-    runtime: StationRuntime | None = None
-    deployment = compose(config, lambda: runtime.snapshot() if runtime else {"csms_connected": False, "evses": {}})
-    runtime = StationRuntime(config, deployment)
-    await runtime.run()
+    with hold_storage(config.storage.path):     # folder, lock, permissions: for the process's life
+        if config.hardware.adapter == "sim":
+            check_socket_free(config.hardware.control_socket)     # a second simulator: refused at once
+        check_socket_free(config.status.socket)
+        status_group(config)
+        runtime: StationRuntime | None = None
+        deployment = compose(config, lambda: runtime.snapshot() if runtime else {"csms_connected": False, "evses": {}})
+        runtime = StationRuntime(config, deployment)
+        async with trio.open_nursery() as nursery:
+            async def station(task_status=trio.TASK_STATUS_IGNORED) -> None:
+                await runtime.run(task_status=task_status)
+                nursery.cancel_scope.cancel()
+
+            await nursery.start(station)                       # storage open, first boot under way
+            await nursery.start(serve_status, runtime)         # `evse status`

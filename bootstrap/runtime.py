@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
@@ -20,6 +21,9 @@ from bootstrap.certificates import run_certificate_job
 from bootstrap.config import Config, ConfigError
 from bootstrap.credentials import TlsFiles, provision, tls_files, valid_credentials
 from bootstrap.definitions import load_definitions
+from bootstrap.logging_setup import frame_log
+from bootstrap.redact import register_secret
+from bootstrap.status import StatusBoard, station_status, summary
 from bootstrap.storage_guard import StorageGuard
 from domain.clock import StationClock
 from domain.data_transfer import DataTransferRegistry, VendorExtension
@@ -39,7 +43,6 @@ from ports.system import ServiceManager, System
 from ports.storage import Storage
 
 log = logging.getLogger("evse.station")
-wire = logging.getLogger("evse.ocpp")      # one line per OCPP frame, both directions
 
 _CONFIG_APPLIED = "config_applied:"
 CLEAN_STOP = "clean_stop"                  # storage key: the last run ended on purpose
@@ -78,30 +81,6 @@ class Deployment:
     blocking: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync
 
 
-def redact(frame: str) -> str:
-    """The frame for the wire log, every BasicAuthPassword value replaced by *** (A01: the password
-    never appears in a log). Only a frame naming the variable is parsed."""
-    if "BasicAuthPassword" not in frame:
-        return frame
-    try:
-        msg = json.loads(frame)
-    except ValueError:
-        return "(a frame naming BasicAuthPassword that is not JSON: not logged)"
-
-    def walk(node):
-        if isinstance(node, dict):
-            if (node.get("variable") or {}).get("name") == "BasicAuthPassword" and "attributeValue" in node:
-                node["attributeValue"] = "***"
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(msg)
-    return json.dumps(msg, separators=(",", ":"))
-
-
 def link_settings(config: Config, dm: DeviceModel, connection: NetworkConnection | None = None,
                   files: TlsFiles | None = None) -> LinkSettings:
     """The link's settings: the installation file's connection (slot 0) or the network connection
@@ -109,11 +88,13 @@ def link_settings(config: Config, dm: DeviceModel, connection: NetworkConnection
     the certificate store's, bootstrap/credentials.py; default the TOML's) and the device model's."""
     c = config.csms
     files = files or tls_files(config, None)
+    password = dm.get("SecurityCtrlr", "BasicAuthPassword") or c.basic_auth_password
+    register_secret(password)            # never logged (bootstrap.redact)
     return LinkSettings(
         csms_url=c.url if connection is None else connection.url,
         station_id=config.station.id,
         security_profile=c.security_profile if connection is None else connection.security_profile,
-        basic_auth_password=dm.get("SecurityCtrlr", "BasicAuthPassword") or c.basic_auth_password,
+        basic_auth_password=password,
         csms_root_ca=files.csms_root_ca,
         client_cert=files.client_cert,
         client_key=files.client_key,
@@ -147,7 +128,8 @@ def build_device_model(config: Config, storage: Storage, parts: tuple[str, ...] 
         if storage.get(_CONFIG_APPLIED + ref.key) == value:
             continue
         if (err := dm.write(ref, value)) is not None:
-            raise ConfigError(config.source, f"{value!r} is {err}" if err.startswith("not ") else f"{value!r}: {err}",
+            shown = "the value" if "password" in ref.variable.lower() else repr(value)     # a secret: not shown
+            raise ConfigError(config.source, f"{shown} is {err}" if err.startswith("not ") else f"{shown}: {err}",
                               key=f"device_model.{key}")
         storage.save_variable(ref.key, value)
         storage.put(_CONFIG_APPLIED + ref.key, value)
@@ -180,6 +162,8 @@ class StationRuntime:
         self._jobs = {EnergyOffer: self._energy_offer, UnlockConnector: self._unlock}
         self.storage = StorageGuard()       # outlives boot cycles: what storage could not take yet
         self.certificates: CertificateStore | None = None     # opened at each boot cycle
+        self.status_board = StatusBoard()   # the local status (bootstrap/status.py)
+        self._status_line: str | None = None
 
     def link_settings(self, dm: DeviceModel) -> LinkSettings:
         """What the link connects with now: the network profile slot the station tries (B10) and
@@ -296,7 +280,7 @@ class StationRuntime:
 
     async def _event_loop(self, station: Station, link: CsmsLink, storage: StorageGuard,
                           dm: DeviceModel, receive: trio.MemoryReceiveChannel) -> str:
-        wire_on = wire.isEnabledFor(logging.INFO)
+        wire_on = frame_log.enabled       # frames off: no log record is built per frame
         service = self.deployment.service
         # The watchdog is fed from this loop, so a wedged loop (not just a live process) restarts.
         ping_every = service.watchdog_interval if service is not None else None
@@ -314,6 +298,7 @@ class StationRuntime:
             if now >= next_ping:
                 service.watchdog()
                 next_ping = now + ping_every
+                self._update_status_line()
             if now >= storage.retry_at and storage.retry():      # storage can be written again
                 reboot = await self._apply(station.storage_restored(now), link, storage, dm, wire_on)
                 if reboot is not None:
@@ -324,17 +309,17 @@ class StationRuntime:
                 effects = station.tick(now)
             elif type(event) is FrameIn:
                 if wire_on:
-                    wire.info("CSMS -> CS  %s", redact(event.text))
+                    frame_log.received(event.text)
                 effects = station.frame_received(event.text, now)
             elif type(event) is LinkUp:
                 log.info("CSMS link up (%s)", event.url)
-                if service is not None:
-                    service.status(f"CSMS connected: {event.url}")
+                self.status_board.link_up(event.url)
+                self._update_status_line()
                 effects = station.link_up(now)
             elif type(event) is LinkDown:
                 log.info("CSMS link down: %s", event.reason)
-                if service is not None:
-                    service.status(f"CSMS link down: {event.reason}")
+                self.status_board.link_down(event.reason)
+                self._update_status_line()
                 effects = station.link_down(now, attempt=event.attempt, security_event=event.security_event,
                                             reason=event.reason)
             else:
@@ -344,6 +329,17 @@ class StationRuntime:
             reboot = await self._apply(effects, link, storage, dm, wire_on)
             if reboot is not None:
                 return reboot
+
+    def _update_status_line(self) -> None:
+        """systemd's STATUS: the one-line summary of the local status, sent when it changed
+        (on link changes and at each watchdog ping)."""
+        service = self.deployment.service
+        if service is None or not getattr(service, "enabled", True):
+            return
+        line = summary(station_status(self, problems=False))
+        if line != self._status_line:
+            self._status_line = line
+            service.status(line)
 
     async def _read_meters(self, send: trio.MemorySendChannel, evse_count: int) -> None:
         """Feed every EVSE's meter reading to the station once per meter_period."""
@@ -364,6 +360,7 @@ class StationRuntime:
                     if evse in failing:
                         failing.discard(evse)
                         await send.send(DeviceProblem(meter.component, False, evse, "readings good again"))
+                    self.status_board.readings[evse] = (reading, time.time())
                     await send.send(MeterSampled(evse, reading))
                 await trio.sleep(period)
 
@@ -458,7 +455,7 @@ class StationRuntime:
         if run.storage.discovered and frame.startswith("[3,"):
             frame = self._not_stored_answer(frame, run.storage.failing)
         if run.wire_on:
-            wire.info("CS -> CSMS  %s", frame)
+            frame_log.sent(frame)
         try:
             await run.link.send(frame)
         except LinkClosed:

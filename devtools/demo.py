@@ -48,7 +48,7 @@ def _fresh_workdir(folder: str) -> Path:
 def main(args: argparse.Namespace) -> int:
     """`evse demo` (the one entry bootstrap/cli.py imports, when the command is run): play
     the demo until it ends or SIGTERM/SIGINT arrives."""
-    setup_logging("INFO")
+    setup_logging("INFO", frames="full")
     trio.run(run_until_signal, run_demo, args)
     return 0
 

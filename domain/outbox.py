@@ -104,6 +104,11 @@ class Outbox:
         self._heartbeat: _Item | None = None    # set by `heartbeat()`
         self._heartbeat_due: float | None = None
 
+    @property
+    def queued(self) -> int:
+        """Stored messages not yet delivered (TransactionEvents and the like)."""
+        return len(self._durable)
+
     def attach(self, rpc: OcppJEndpoint, routes: Mapping[str, Answer], records: Mapping[str, str]) -> None:
         """The RPC endpoint, the answer routes of the blocks (for durable messages restored),
         and what a previous run left undelivered."""

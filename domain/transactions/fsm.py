@@ -126,6 +126,18 @@ class EvseTransactions(Machine, Samplers, Snapshots):
         return self._tx.id if self._tx is not None else None
 
     @property
+    def transaction_view(self) -> dict | None:
+        """The running transaction for the local status (bootstrap/status.py): id, when it
+        started, energy since its start, the authorizing idToken; None when none runs."""
+        tx = self._tx
+        if tx is None:
+            return None
+        r = self._reading
+        energy = (r.energy_wh - tx.begin_energy_wh) if r is not None and tx.begin_energy_wh is not None else None
+        return {"id": tx.id, "started": tx.started, "energy_wh": energy,
+                "id_token": self._token.id_token if self._token is not None else None}
+
+    @property
     def idle(self) -> bool:
         """No transaction runs (a Reset OnIdle may proceed)."""
         return self._tx is None

@@ -205,6 +205,7 @@ class Machine:
         tx = self._tx = _Tx(self._new_id(), seen=conds)
         r = self._reading
         tx.begin_energy_wh = r.energy_wh if r is not None else None
+        tx.started = utc.isoformat()
         s = self.settings
         meter = None
         if s.sampled_enabled:                   # J02 / TC_J_07: TxStartedMeasurands, Transaction.Begin

@@ -51,6 +51,7 @@ class Snapshots:
                 "evse_reported": tx.evse_reported,
                 "charged_s": charged,
                 "begin_energy_wh": tx.begin_energy_wh,
+                "started": tx.started,
             }
         return data
 
@@ -80,7 +81,7 @@ class Snapshots:
                 stop_reason=None if t["stop_reason"] is None else R(t["stop_reason"]),
                 stopping=bool(t["stopping"]), token_reported=bool(t["token_reported"]),
                 evse_reported=bool(t["evse_reported"]), charged_s=float(t["charged_s"]),
-                begin_energy_wh=t["begin_energy_wh"],
+                begin_energy_wh=t["begin_energy_wh"], started=t.get("started"),
             )
             if self._charging():
                 tx.charging_since = now

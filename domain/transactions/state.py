@@ -63,6 +63,7 @@ class _Tx:
     charging_since: float | None = None
     charged_s: float = 0.0
     begin_energy_wh: float | None = None
+    started: str | None = None                  # RFC 3339 UTC instant it started (for the local status)
     ended_values: list[m.MeterValue] = field(default_factory=list)
     updated_due: float = INF                    # monotonic deadlines of the samplers
     clock_due: float = INF

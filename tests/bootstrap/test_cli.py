@@ -96,7 +96,7 @@ def test_damaged_database_refuses_to_start(tmp_path):
     config = write_config(tmp_path, "ws://127.0.0.1:9/ocpp")
     (tmp_path / "station.db").write_bytes(b"this is not a database" * 100)
     r = subprocess.run(evse("run", "--config", str(config)), capture_output=True, text=True, timeout=30)
-    assert r.returncode == 1
+    assert r.returncode == 10           # damaged (bootstrap.storage_errors.EXIT_CODES)
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and str(tmp_path / "station.db") in lines[0] and "Recovering" in lines[0], r.stderr
     assert (tmp_path / "station.db").read_bytes().startswith(b"this is not a database")

@@ -171,7 +171,7 @@ def test_example_file_parses_and_shows_the_defaults() -> None:
     # every key of every section appears in the example (commented or not); sub-tables
     # such as [hardware.meter] with each of their keys
     text = example.read_text()
-    for section in ("station", "csms", "storage", "hardware", "smart_charging", "log"):
+    for section in ("station", "csms", "storage", "hardware", "smart_charging", "log", "status"):
         assert f"[{section}]" in text
         for f in dataclasses.fields(getattr(cfg, section)):
             value = getattr(getattr(cfg, section), f.name)
