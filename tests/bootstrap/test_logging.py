@@ -252,9 +252,13 @@ format = "{fmt}"
             nursery.start_soon(read_stderr)
             try:
                 await csms.wait_for("StatusNotification", station_id=sid, timeout=20)
+                csms.basic_auth[sid] = PASSWORD       # A01: the station reconnects with the new one
+                handshakes = len(csms.handshakes)
                 reply = await csms.call(sid, "SetVariables", {"setVariableData": [
                     {"attributeValue": PASSWORD, **_DM_PW}]})
                 assert reply["setVariableResult"][0]["attributeStatus"] == "Accepted"
+                await csms.wait_handshake(sid, after=handshakes, timeout=15)
+                await csms.wait_connected(sid, timeout=15)
                 await csms.call(sid, "GetVariables", {"getVariableData": [_DM_PW]})
                 # refused ones: too short (Rejected), and a frame with an unknown field (CALLERROR)
                 short = await csms.call(sid, "SetVariables", {"setVariableData": [
