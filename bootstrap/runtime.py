@@ -132,7 +132,8 @@ class StationRuntime:
             EnergyOffer: self._hardware_job, UnlockConnector: self._hardware_job,
         }
         self._jobs = {EnergyOffer: self._energy_offer, UnlockConnector: self._unlock}
-        self.storage = StorageGuard()       # outlives boot cycles: what storage could not take yet
+        # outlives boot cycles: what storage could not take yet
+        self.storage = StorageGuard(commit_delay=config.storage.commit_delay)
 
     def snapshot(self) -> dict:
         """The station's view for the sim control socket."""
@@ -236,12 +237,16 @@ class StationRuntime:
                 deadline = station.next_deadline()
                 event = None
                 with trio.move_on_at(min(math.inf if deadline is None else deadline, next_ping,
-                                         storage.retry_at)):
+                                         storage.retry_at, storage.flush_at)):
                     event = await receive.receive()
             now = trio.current_time()
             if now >= next_ping:
                 service.watchdog()
                 next_ping = now + ping_every
+            if now >= storage.flush_at:           # group commit: the deferred writes, at the latest now
+                storage.flush()
+                if (reboot := await self._apply([], link, storage, dm, wire_on)) is not None:
+                    return reboot
             if now >= storage.retry_at and storage.retry():      # storage can be written again
                 reboot = await self._apply(station.storage_restored(now), link, storage, dm, wire_on)
                 if reboot is not None:
@@ -340,6 +345,10 @@ class StationRuntime:
     # --- effect executors, by effect type ---------------------------------------------------
     async def _send(self, effect: Send, run: "_Run") -> None:
         frame = effect.frame
+        if effect.queued and run.storage.deferred:
+            # the deletes of the messages delivered before it first: after a crash of the
+            # process only this message can come again (docs/durability.md)
+            run.storage.flush(durable=False)
         if run.storage.discovered and frame.startswith("[3,"):
             frame = self._not_stored_answer(frame, run.storage.failing)
         if run.wire_on:
@@ -356,7 +365,8 @@ class StationRuntime:
         run.storage.put(effect.key, effect.value)
 
     async def _store_records(self, effect: StoreRecords, run: "_Run") -> None:
-        run.storage.write_records(effect.table, effect.upserts, effect.deletes, clear=effect.clear, kv=effect.kv)
+        run.storage.write_records(effect.table, effect.upserts, effect.deletes, clear=effect.clear, kv=effect.kv,
+                                  deferred=effect.deferred)
 
     async def _reconfigure(self, effect: Reconfigure, run: "_Run") -> None:
         run.link.update(link_settings(self.config, run.dm))
