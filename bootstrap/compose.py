@@ -14,27 +14,33 @@ Serial devices are named by path or by USB identity; a USB identity is resolved 
 watched through the udev adapter, and the tty adapter opens what it resolves to. The
 service manager (systemd notify) is the same for every deployment: it is a no-op unless
 NOTIFY_SOCKET is set.
+
+Imports are per deployment: a deployment's function imports the adapters it builds, so the
+simulator never loads the OpenEVSE, PN532, SDM630, udev or serial adapters (start-up time,
+memory; `tests/bootstrap/test_compose.py` checks it in a fresh interpreter).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from adapters.csms_link_ws import WebSocketCsmsLink
-from adapters.linux_system import LinuxSystem
-from adapters.openevse.controller import OpenEvseAmmeter, OpenEvseController
-from adapters.pn532.reader import Pn532Reader
-from adapters.pn532.transports import HsuTransport, I2cTransport, Smbus2Bus
-from adapters.sdm630.meter import Sdm630Meter
-from adapters.serial_tty import TtyDevice
-from adapters.sim_hardware import SimHardware
 from adapters.sqlite_storage import SqliteStorage
 from adapters.systemd_notify import SystemdNotifier
-from adapters.udev_devices import UsbIdentity, UsbSerialWatcher, parse_device_name
 from bootstrap.config import Config
 from bootstrap.runtime import Deployment
 
+if TYPE_CHECKING:
+    from adapters.serial_tty import TtyDevice
+
 StationView = Callable[[], dict]
+
+
+def _smbus2_bus(number: int) -> Any:
+    """The kernel's I2C bus /dev/i2c-<number> (smbus2)."""
+    from adapters.pn532.transports import Smbus2Bus
+
+    return Smbus2Bus(number)
 
 
 @dataclass(frozen=True)
@@ -42,15 +48,18 @@ class KernelEdge:
     """What a deployment needs from the kernel that tests and the hardware demo replace
     (there is no /dev/i2c-* on a development machine): the I2C bus by number."""
 
-    open_i2c_bus: Callable[[int], Any] = Smbus2Bus
+    open_i2c_bus: Callable[[int], Any] = _smbus2_bus
 
 #: Device-model components of the reference charger's controller (faults it reports).
 OPENEVSE_PARTS = ("Controller", "CPPWMController", "RCD", "PowerContactor", "ElectricalFeed",
                   "TemperatureSensor", "OverCurrentProtection", "TokenReader")
 
 
-def serial_device(port: str, baudrate: int) -> TtyDevice:
+def serial_device(port: str, baudrate: int) -> "TtyDevice":
     """A tty by path, or a USB serial adapter by identity (resolved and watched by udev)."""
+    from adapters.serial_tty import TtyDevice
+    from adapters.udev_devices import UsbIdentity, UsbSerialWatcher, parse_device_name
+
     name = parse_device_name(port)
     if isinstance(name, UsbIdentity):
         watcher = UsbSerialWatcher(name)
@@ -59,6 +68,8 @@ def serial_device(port: str, baudrate: int) -> TtyDevice:
 
 
 def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deployment:
+    from adapters.sim_hardware import SimHardware
+
     sim = SimHardware(list(config.station.evse_connectors), str(config.hardware.control_socket), station_view)
     return Deployment(
         make_link=WebSocketCsmsLink,
@@ -71,11 +82,18 @@ def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deploym
 
 
 def _openevse(config: Config, edge: KernelEdge, *, meter: str, reader: str) -> Deployment:
+    from adapters.linux_system import LinuxSystem
+    from adapters.openevse.controller import OpenEvseAmmeter, OpenEvseController
+    from adapters.pn532.reader import Pn532Reader
+    from adapters.pn532.transports import HsuTransport, I2cTransport
+
     hw = config.hardware
     c = hw.evse_controller
     controller = OpenEvseController(serial_device(c.port, c.baudrate))
     if meter == "sdm630":
         assert hw.meter is not None          # the config gives rev2 its [hardware.meter] defaults
+        from adapters.sdm630.meter import Sdm630Meter
+
         the_meter = Sdm630Meter(serial_device(hw.meter.port, hw.meter.baudrate),
                                 unit_id=hw.meter.unit_id, baudrate=hw.meter.baudrate)
     else:

@@ -62,3 +62,4 @@ def test_a_usb_identity_is_resolved_through_udev_a_path_is_opened_as_is():
 def test_an_unknown_hardware_part_is_a_definition_error():
     with pytest.raises(DefinitionError, match="Flux"):
         load_definitions([1], station_id="CS-1", security_profile=1, parts=("Flux",))
+
