@@ -59,7 +59,7 @@ class Deployment:
     token_reader: TokenReader | None = None
     service: ServiceManager | None = None      # systemd notify when run as a service
     extensions: tuple[VendorExtension, ...] = ()   # DataTransfer vendors of this deployment
-    meter_period: float = 1.0          # seconds between meter readings fed to the station
+    meter_period: float = 1.0          # seconds between meter readings while energy may flow
     parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
 
 
@@ -132,6 +132,8 @@ class StationRuntime:
             EnergyOffer: self._hardware_job, UnlockConnector: self._hardware_job,
         }
         self._jobs = {EnergyOffer: self._energy_offer, UnlockConnector: self._unlock}
+        self._flowing: set[int] = set()     # EVSEs whose power path is (or may be) closed
+        self._meter_wake = trio.Event()     # a power path changed: read the meters now
         # outlives boot cycles: what storage could not take yet
         self.storage = StorageGuard(commit_delay=config.storage.commit_delay)
 
@@ -191,6 +193,7 @@ class StationRuntime:
                                                    f"starts from what the database holds")
         d = self.deployment
         self._commands, commands = trio.open_memory_channel[object](math.inf)
+        self._flowing.clear()          # the controller starts a boot cycle with its power paths open
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._hardware_commands, commands, send.clone())
@@ -278,7 +281,11 @@ class StationRuntime:
                 return reboot
 
     async def _read_meters(self, send: trio.MemorySendChannel, evse_count: int) -> None:
-        """Feed every EVSE's meter reading to the station once per meter_period."""
+        """Feed every EVSE's meter reading to the station: once at the start, once per
+        meter_period while a power path is (or may be) closed, and once after a power path
+        changed. While every power path is open no energy flows (the controller does not
+        energise the EV), the registers stand still: no periodic wake-up (issue 16, idle);
+        the last reading stays the station's value (idle clock-aligned values, J01)."""
         meter, period = self.deployment.meter, self.deployment.meter_period
         failing: set[int] = set()
         async with send:
@@ -297,7 +304,12 @@ class StationRuntime:
                         failing.discard(evse)
                         await send.send(DeviceProblem(meter.component, False, evse, "readings good again"))
                     await send.send(MeterSampled(evse, reading))
-                await trio.sleep(period)
+                if self._flowing:
+                    with trio.move_on_after(period):
+                        await self._meter_wake.wait()
+                else:
+                    await self._meter_wake.wait()
+                self._meter_wake = trio.Event()
 
     async def _hardware_commands(self, commands: trio.MemoryReceiveChannel,
                                  events: trio.MemorySendChannel) -> None:
@@ -317,9 +329,14 @@ class StationRuntime:
 
     async def _energy_offer(self, job: EnergyOffer) -> bool:
         hardware = self.deployment.hardware
-        if job.closed and job.limit_a is not None:
-            await hardware.set_offered_current(job.evse, job.limit_a)     # the limit before the energy
+        if job.closed:
+            self._flowing.add(job.evse)        # read the meter from now on, whatever comes
+            if job.limit_a is not None:
+                await hardware.set_offered_current(job.evse, job.limit_a)     # the limit before the energy
         await hardware.set_power_path(job.evse, job.closed)
+        if not job.closed:
+            self._flowing.discard(job.evse)    # open for sure: the reading after it is the last
+        self._meter_wake.set()
         return True
 
     async def _unlock(self, job: UnlockConnector) -> bool:
