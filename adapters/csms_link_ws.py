@@ -667,7 +667,7 @@ class WebSocketCsmsLink:
     async def _receive(
         self, ws: WebSocketConnection, events: trio.MemorySendChannel[LinkEvent], watched: _WatchedStream
     ) -> str:
-        get, put = ws.get_message, events.send
+        get, put, put_now = ws.get_message, events.send, events.send_nowait
         while True:
             try:
                 message = await get()
@@ -677,7 +677,13 @@ class WebSocketCsmsLink:
                 return self._closed_reason(exc.reason)
             if message.__class__ is str:
                 try:
-                    await put(FrameIn(message))  # type: ignore[arg-type]
+                    # no checkpoint of our own per frame: get() is the next one (issue 16)
+                    put_now(FrameIn(message))  # type: ignore[arg-type]
+                except trio.WouldBlock:      # the station is behind: wait for room
+                    try:
+                        await put(FrameIn(message))  # type: ignore[arg-type]
+                    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                        raise _ConsumerGone("link events channel closed by its receiver") from exc
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     raise _ConsumerGone("link events channel closed by its receiver") from exc
             else:  # OCPP-J messages are JSON text, UTF-8 (Part 4 §4.1.2): no binary frames
