@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -45,6 +46,25 @@ class _Run:
     storage: StorageGuard
     dm: DeviceModel
     wire_on: bool
+
+
+@dataclass(slots=True, eq=False)
+class _Cycle:
+    """The event loop's state in one boot cycle, shared with the link's frame callback."""
+
+    station: Station
+    link: CsmsLink
+    storage: StorageGuard
+    dm: DeviceModel
+    receive: trio.MemoryReceiveChannel
+    wire_on: bool
+    ping_every: float | None = None
+    next_ping: float = math.inf
+    busy: bool = False                  # an input is being handled (one at a time)
+    waiting: int = 0                    # tasks waiting for their turn
+    free: trio.Event = field(default_factory=trio.Event)
+    wait: trio.CancelScope | None = None   # the event loop's wait for an event, while it waits
+    reboot: str | None = None
 
 
 @dataclass
@@ -136,6 +156,7 @@ class StationRuntime:
         self._meter_wake = trio.Event()     # a power path changed: read the meters now
         # outlives boot cycles: what storage could not take yet
         self.storage = StorageGuard(commit_delay=config.storage.commit_delay)
+        self._cycle: _Cycle | None = None   # the running event loop's state
 
     def snapshot(self) -> dict:
         """The station's view for the sim control socket."""
@@ -200,7 +221,8 @@ class StationRuntime:
                 await nursery.start(d.hardware.run, send.clone())
                 if d.token_reader is not None:
                     await nursery.start(d.token_reader.run, send.clone())
-                await nursery.start(link.run, send.clone())
+                # inbound frames go straight to the station (_frame_in), the rest through the channel
+                await nursery.start(partial(link.run, send.clone(), on_frame=self._frame_in))
                 nursery.start_soon(self._read_meters, send.clone(), len(s.evse_connectors))
                 await self._apply(startup, link, storage, dm)
                 if task_status is not None:
@@ -228,57 +250,127 @@ class StationRuntime:
 
     async def _event_loop(self, station: Station, link: CsmsLink, storage: StorageGuard,
                           dm: DeviceModel, receive: trio.MemoryReceiveChannel) -> str:
-        wire_on = wire.isEnabledFor(logging.INFO)
+        """Feed the station every event of the channel and every deadline; inbound frames come
+        through `_frame_in` instead (the link's task calls it directly). One input at a time:
+        each step holds `_Cycle.busy` until its effects are carried out."""
         service = self.deployment.service
+        cyc = self._cycle = _Cycle(station, link, storage, dm, receive, wire.isEnabledFor(logging.INFO))
         # The watchdog is fed from this loop, so a wedged loop (not just a live process) restarts.
-        ping_every = service.watchdog_interval if service is not None else None
-        next_ping = trio.current_time() if ping_every else math.inf
-        while True:
-            try:
-                event = receive.receive_nowait()     # fast path: no cancel scope when queued
-            except trio.WouldBlock:
-                deadline = station.next_deadline()
-                event = None
-                with trio.move_on_at(min(math.inf if deadline is None else deadline, next_ping,
-                                         storage.retry_at, storage.flush_at)):
-                    event = await receive.receive()
-            now = trio.current_time()
-            if now >= next_ping:
-                service.watchdog()
-                next_ping = now + ping_every
-            if now >= storage.flush_at:           # group commit: the deferred writes, at the latest now
-                storage.flush()
-                if (reboot := await self._apply([], link, storage, dm, wire_on)) is not None:
-                    return reboot
-            if now >= storage.retry_at and storage.retry():      # storage can be written again
-                reboot = await self._apply(station.storage_restored(now), link, storage, dm, wire_on)
-                if reboot is not None:
-                    return reboot
-            if event is None and not ((d := station.next_deadline()) is not None and d <= now):
-                continue
-            if event is None:
-                effects = station.tick(now)
-            elif type(event) is FrameIn:
-                if wire_on:
-                    wire.info("CSMS -> CS  %s", event.text)
-                effects = station.frame_received(event.text, now)
-            elif type(event) is LinkUp:
-                log.info("CSMS link up (%s)", event.url)
-                if service is not None:
-                    service.status(f"CSMS connected: {event.url}")
-                effects = station.link_up(now)
-            elif type(event) is LinkDown:
-                log.info("CSMS link down: %s", event.reason)
-                if service is not None:
-                    service.status(f"CSMS link down: {event.reason}")
-                effects = station.link_down(now)
+        cyc.ping_every = service.watchdog_interval if service is not None else None
+        cyc.next_ping = trio.current_time() if cyc.ping_every else math.inf
+        try:
+            while cyc.reboot is None:
+                try:
+                    event = receive.receive_nowait()     # fast path: no cancel scope when queued
+                except trio.WouldBlock:
+                    event = None
+                    with trio.move_on_at(self._wake_at(cyc)) as cyc.wait:
+                        event = await receive.receive()
+                    cyc.wait = None
+                if cyc.busy:
+                    await self._acquire(cyc)
+                cyc.busy = True
+                try:
+                    if cyc.reboot is None:
+                        cyc.reboot = await self._step(cyc, event)
+                finally:
+                    self._release(cyc)
+            return cyc.reboot
+        finally:
+            self._cycle = None
+
+    async def _frame_in(self, text: str) -> None:
+        """An inbound frame, called by the link's receiving task (no task hop, issue 16): the
+        events queued before it go first (LinkUp before the CSMS's first frame), then the
+        frame; the event loop's wait is shortened to the station's new next deadline."""
+        cyc = self._cycle
+        if cyc is None or cyc.reboot is not None:
+            return                      # between boot cycles, or rebooting: as a closed link
+        if cyc.busy:
+            await self._acquire(cyc)
+        cyc.busy = True
+        try:
+            receive = cyc.receive
+            while cyc.reboot is None:
+                try:
+                    event = receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                cyc.reboot = await self._step(cyc, event)
+            if cyc.reboot is None:
+                cyc.reboot = await self._step(cyc, FrameIn(text))
+        finally:
+            self._release(cyc)
+        if (wait := cyc.wait) is not None:
+            if cyc.reboot is not None:
+                wait.cancel()
             else:
-                effects = station.hardware_event(event, now)
-            if (d := station.next_deadline()) is not None and d <= now:
-                effects += station.tick(now)
-            reboot = await self._apply(effects, link, storage, dm, wire_on)
+                wait.deadline = min(wait.deadline, self._wake_at(cyc))
+
+    @staticmethod
+    async def _acquire(cyc: "_Cycle") -> None:
+        cyc.waiting += 1
+        try:
+            while cyc.busy:
+                await cyc.free.wait()
+        finally:
+            cyc.waiting -= 1
+
+    @staticmethod
+    def _release(cyc: "_Cycle") -> None:
+        cyc.busy = False
+        if cyc.waiting:
+            cyc.free.set()
+            cyc.free = trio.Event()
+
+    @staticmethod
+    def _wake_at(cyc: "_Cycle") -> float:
+        """When the event loop must wake up with no event: a deadline of the station, the
+        watchdog, a storage retry, the group commit's bound."""
+        deadline = cyc.station.next_deadline()
+        return min(math.inf if deadline is None else deadline, cyc.next_ping,
+                   cyc.storage.retry_at, cyc.storage.flush_at)
+
+    async def _step(self, cyc: "_Cycle", event) -> str | None:
+        """One input (an event, or None: woken by a deadline) fed to the station and its
+        effects carried out; returns a reboot reason if one came."""
+        station, link, storage, dm, wire_on = cyc.station, cyc.link, cyc.storage, cyc.dm, cyc.wire_on
+        service = self.deployment.service
+        now = trio.current_time()
+        if now >= cyc.next_ping:
+            service.watchdog()
+            cyc.next_ping = now + cyc.ping_every
+        if now >= storage.flush_at:           # group commit: the deferred writes, at the latest now
+            storage.flush()
+            if (reboot := await self._apply([], link, storage, dm, wire_on)) is not None:
+                return reboot
+        if now >= storage.retry_at and storage.retry():      # storage can be written again
+            reboot = await self._apply(station.storage_restored(now), link, storage, dm, wire_on)
             if reboot is not None:
                 return reboot
+        if event is None and not ((d := station.next_deadline()) is not None and d <= now):
+            return None
+        if event is None:
+            effects = station.tick(now)
+        elif type(event) is FrameIn:
+            if wire_on:
+                wire.info("CSMS -> CS  %s", event.text)
+            effects = station.frame_received(event.text, now)
+        elif type(event) is LinkUp:
+            log.info("CSMS link up (%s)", event.url)
+            if service is not None:
+                service.status(f"CSMS connected: {event.url}")
+            effects = station.link_up(now)
+        elif type(event) is LinkDown:
+            log.info("CSMS link down: %s", event.reason)
+            if service is not None:
+                service.status(f"CSMS link down: {event.reason}")
+            effects = station.link_down(now)
+        else:
+            effects = station.hardware_event(event, now)
+        if (d := station.next_deadline()) is not None and d <= now:
+            effects += station.tick(now)
+        return await self._apply(effects, link, storage, dm, wire_on)
 
     async def _read_meters(self, send: trio.MemorySendChannel, evse_count: int) -> None:
         """Feed every EVSE's meter reading to the station: once at the start, once per
