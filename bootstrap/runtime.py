@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 from datetime import datetime, timezone
@@ -60,6 +61,7 @@ class _Cycle:
     wire_on: bool
     ping_every: float | None = None
     next_ping: float = math.inf
+    held: deque = field(default_factory=deque)   # inputs taken from their source, not handled yet
     busy: bool = False                  # an input is being handled (one at a time)
     waiting: int = 0                    # tasks waiting for their turn
     free: trio.Event = field(default_factory=trio.Event)
@@ -267,14 +269,7 @@ class StationRuntime:
                     with trio.move_on_at(self._wake_at(cyc)) as cyc.wait:
                         event = await receive.receive()
                     cyc.wait = None
-                if cyc.busy:
-                    await self._acquire(cyc)
-                cyc.busy = True
-                try:
-                    if cyc.reboot is None:
-                        cyc.reboot = await self._step(cyc, event)
-                finally:
-                    self._release(cyc)
+                await self._turn(cyc, event)
             return cyc.reboot
         finally:
             self._cycle = None
@@ -286,42 +281,41 @@ class StationRuntime:
         cyc = self._cycle
         if cyc is None or cyc.reboot is not None:
             return                      # between boot cycles, or rebooting: as a closed link
-        if cyc.busy:
-            await self._acquire(cyc)
-        cyc.busy = True
-        try:
-            receive = cyc.receive
-            while cyc.reboot is None:
-                try:
-                    event = receive.receive_nowait()
-                except trio.WouldBlock:
-                    break
-                cyc.reboot = await self._step(cyc, event)
-            if cyc.reboot is None:
-                cyc.reboot = await self._step(cyc, FrameIn(text))
-        finally:
-            self._release(cyc)
+        receive, held = cyc.receive, cyc.held
+        while True:
+            try:
+                held.append(receive.receive_nowait())
+            except trio.WouldBlock:
+                break
+        await self._turn(cyc, FrameIn(text))
         if (wait := cyc.wait) is not None:
             if cyc.reboot is not None:
                 wait.cancel()
             else:
                 wait.deadline = min(wait.deadline, self._wake_at(cyc))
 
-    @staticmethod
-    async def _acquire(cyc: "_Cycle") -> None:
-        cyc.waiting += 1
+    async def _turn(self, cyc: "_Cycle", event) -> None:
+        """Handle `event` (None: woken for a deadline) after every input held before it, one
+        input at a time: whoever has the turn (the event loop, or the link's task in
+        `_frame_in`) handles everything held, in the order it was taken from its source."""
+        cyc.held.append(event)
+        if cyc.busy:
+            cyc.waiting += 1
+            try:
+                while cyc.busy:
+                    await cyc.free.wait()
+            finally:
+                cyc.waiting -= 1
+        cyc.busy = True
         try:
-            while cyc.busy:
-                await cyc.free.wait()
+            held = cyc.held
+            while held and cyc.reboot is None:
+                cyc.reboot = await self._step(cyc, held.popleft())
         finally:
-            cyc.waiting -= 1
-
-    @staticmethod
-    def _release(cyc: "_Cycle") -> None:
-        cyc.busy = False
-        if cyc.waiting:
-            cyc.free.set()
-            cyc.free = trio.Event()
+            cyc.busy = False
+            if cyc.waiting:
+                cyc.free.set()
+                cyc.free = trio.Event()
 
     @staticmethod
     def _wake_at(cyc: "_Cycle") -> float:
