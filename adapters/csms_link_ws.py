@@ -408,6 +408,7 @@ class WebSocketCsmsLink:
         self._done: trio.Event | None = None
         self._settings_changed = trio.Event()
         self._worker_error: BaseException | None = None
+        self._on_frame: Callable[[str], Awaitable[None]] | None = None   # run(on_frame=...)
         # §5.3 back-off state
         self._backoff: float | None = None  # last back-off time, None = start over
         self._doublings = 0
@@ -465,11 +466,13 @@ class WebSocketCsmsLink:
         self,
         events: trio.MemorySendChannel[LinkEvent],
         *,
+        on_frame: Callable[[str], Awaitable[None]] | None = None,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         if self._running:
             raise RuntimeError("WebSocketCsmsLink.run() is already running")
         self._running = True
+        self._on_frame = on_frame
         self._worker_error = None
         self._done = done = trio.Event()
         try:
@@ -753,7 +756,8 @@ class WebSocketCsmsLink:
     async def _receive(
         self, ws: WebSocketConnection, events: trio.MemorySendChannel[LinkEvent], watched: _WatchedStream
     ) -> str:
-        get, put = ws.get_message, events.send
+        get, put, put_now = ws.get_message, events.send, events.send_nowait
+        on_frame = self._on_frame
         while True:
             try:
                 message = await get()
@@ -761,9 +765,20 @@ class WebSocketCsmsLink:
                 if exc.reason is not None and _failed_by_us(ws):
                     return await self._fail(ws, watched, exc.reason)
                 return self._closed_reason(exc.reason)
-            if message.__class__ is str:
+            if message.__class__ is str and on_frame is not None:
                 try:
-                    await put(FrameIn(message))  # type: ignore[arg-type]
+                    await on_frame(message)     # the station, in this task: no hop (issue 16)
+                except Exception as exc:        # not the network's doing: run() raises it
+                    raise _ConsumerGone("the frame handler failed") from exc
+            elif message.__class__ is str:
+                try:
+                    # no checkpoint of our own per frame: get() is the next one (issue 16)
+                    put_now(FrameIn(message))  # type: ignore[arg-type]
+                except trio.WouldBlock:      # the station is behind: wait for room
+                    try:
+                        await put(FrameIn(message))  # type: ignore[arg-type]
+                    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                        raise _ConsumerGone("link events channel closed by its receiver") from exc
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                     raise _ConsumerGone("link events channel closed by its receiver") from exc
             else:  # OCPP-J messages are JSON text, UTF-8 (Part 4 §4.1.2): no binary frames

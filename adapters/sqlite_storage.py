@@ -1,6 +1,8 @@
 """Storage port on SQLite (stdlib sqlite3): one file per station, WAL journal.
 
-Writes are small and commit at once, so a value is durable when a call returns.
+Writes are small and commit at once, so a value is durable when a call returns (WAL,
+synchronous=FULL); only `write_changes(..., durable=False)` commits with synchronous=NORMAL
+(the group commit of deferred deletes, docs/durability.md).
 A file that is not a readable SQLite database of ours is refused with a
 StorageError naming the file: the station does not run on defaults silently.
 
@@ -100,6 +102,7 @@ class SqliteStorage:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._read_only = False               # opened read-only (mode=ro / immutable): reconnect to write
+        self._full = True                     # the connection commits with synchronous=FULL
         self._reopen = False                  # a write failed other than by a full disk: reconnect first
         try:
             self._db = self._checked(self._connect)     # the folder must exist: never made here
@@ -124,6 +127,7 @@ class SqliteStorage:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._full = True
         try:
             _check_ours(db)                   # before WAL mode, which would change a foreign file
             db.execute("PRAGMA journal_mode=WAL")
@@ -183,7 +187,7 @@ class SqliteStorage:
         self._write(change)
 
     def write_changes(self, records: RecordChanges, kv: Mapping[str, str | None],
-                      variables: Mapping[tuple[str, str], str]) -> None:
+                      variables: Mapping[tuple[str, str], str], *, durable: bool = True) -> None:
         def change(db: sqlite3.Connection) -> None:
             for table, (clear, rows) in records.items():
                 if clear:
@@ -194,7 +198,7 @@ class SqliteStorage:
                                ((table, k, v) for k, v in rows.items() if v is not None))
             _set_kv(db, kv)
             _save_variables(db, variables)
-        self._write(change)
+        self._write(change, durable=durable)
 
     def probe(self) -> None:
         def change(db: sqlite3.Connection) -> None:
@@ -202,11 +206,17 @@ class SqliteStorage:
             db.execute("DELETE FROM kv WHERE key = ?", (_PROBE_KEY,))
         self._write(change)
 
-    def _write(self, change: Callable[[sqlite3.Connection], None]) -> None:
-        """One transaction; StorageUnwritable (nothing stored) when the storage cannot be written."""
+    def _write(self, change: Callable[[sqlite3.Connection], None], *, durable: bool = True) -> None:
+        """One transaction; StorageUnwritable (nothing stored) when the storage cannot be written.
+        `durable`: committed with synchronous=FULL (the WAL is fsynced: it survives a power
+        loss); otherwise with NORMAL (written to the WAL, no fsync: it survives a crash of the
+        process, and the next FULL commit's fsync makes it durable too; docs/durability.md)."""
         try:
             if self._read_only or self._reopen:
                 self._reconnect()
+            if durable is not self._full:
+                self._db.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
+                self._full = durable
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
                 change(self._db)

@@ -162,6 +162,9 @@ class StorageConfig:
 
     path: str = "station.db"
     """SQLite database file (``":memory:"`` keeps everything in RAM, for tests)."""
+    commit_delay: float = 0.5
+    """Seconds the delete of a delivered queued message may wait to be committed with the next
+    durable write (group commit, docs/durability.md); 0 commits each at once. 0..60."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,6 +570,8 @@ def _check(cfg: Config, base_dir: Path) -> Config:
     # storage, hardware, log
     if cfg.storage.path == "":
         raise _Problem("must not be empty", ("storage", "path"))
+    if not 0 <= cfg.storage.commit_delay <= 60:
+        raise _Problem(f"must be 0..60 seconds, got {cfg.storage.commit_delay:g}", ("storage", "commit_delay"))
     if hw.adapter not in HARDWARE_ADAPTERS:
         known = ", ".join(sorted(HARDWARE_ADAPTERS))
         raise _Problem(f"unknown adapter {_show(hw.adapter)} (known: {known})",

@@ -11,7 +11,9 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
@@ -59,6 +61,26 @@ class _Run:
     reconnect: bool = False            # a Reconfigure asked for a new connection after this batch
 
 
+@dataclass(slots=True, eq=False)
+class _Cycle:
+    """The event loop's state in one boot cycle, shared with the link's frame callback."""
+
+    station: Station
+    link: CsmsLink
+    storage: StorageGuard
+    dm: DeviceModel
+    receive: trio.MemoryReceiveChannel
+    wire_on: bool
+    ping_every: float | None = None
+    next_ping: float = math.inf
+    held: deque = field(default_factory=deque)   # inputs taken from their source, not handled yet
+    busy: bool = False                  # an input is being handled (one at a time)
+    waiting: int = 0                    # tasks waiting for their turn
+    free: trio.Event = field(default_factory=trio.Event)
+    wait: trio.CancelScope | None = None   # the event loop's wait for an event, while it waits
+    reboot: str | None = None
+
+
 @dataclass
 class Deployment:
     """The adapters of one deployment, composed in bootstrap.compose."""
@@ -71,7 +93,7 @@ class Deployment:
     token_reader: TokenReader | None = None
     service: ServiceManager | None = None      # systemd notify when run as a service
     extensions: tuple[VendorExtension, ...] = ()   # DataTransfer vendors of this deployment
-    meter_period: float = 1.0          # seconds between meter readings fed to the station
+    meter_period: float = 1.0          # seconds between meter readings while energy may flow
     parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
     file_transfer: FileTransfer | None = None           # firmware downloads, log uploads (L01, N01)
     firmware_installer: FirmwareInstaller | None = None  # A/B install and rollback (L01)
@@ -160,7 +182,11 @@ class StationRuntime:
             **{job: self._certificate_job for job in CERTIFICATE_JOBS},
         }
         self._jobs = {EnergyOffer: self._energy_offer, UnlockConnector: self._unlock}
-        self.storage = StorageGuard()       # outlives boot cycles: what storage could not take yet
+        self._flowing: set[int] = set()     # EVSEs whose power path is (or may be) closed
+        self._meter_wake = trio.Event()     # a power path changed: read the meters now
+        # outlives boot cycles: what storage could not take yet
+        self.storage = StorageGuard(commit_delay=config.storage.commit_delay)
+        self._cycle: _Cycle | None = None   # the running event loop's state
         self.certificates: CertificateStore | None = None     # opened at each boot cycle
         self.status_board = StatusBoard()   # the local status (bootstrap/status.py)
         self._status_line: str | None = None
@@ -245,6 +271,7 @@ class StationRuntime:
                                                    f"starts from what the database holds")
         self._commands, commands = trio.open_memory_channel[object](math.inf)
         self._certificate_jobs, certificate_jobs = trio.open_memory_channel[object](math.inf)
+        self._flowing.clear()          # the controller starts a boot cycle with its power paths open
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._hardware_commands, commands, send.clone())
@@ -252,7 +279,8 @@ class StationRuntime:
                 await nursery.start(d.hardware.run, send.clone())
                 if d.token_reader is not None:
                     await nursery.start(d.token_reader.run, send.clone())
-                await nursery.start(link.run, send.clone())
+                # inbound frames go straight to the station (_frame_in), the rest through the channel
+                await nursery.start(partial(link.run, send.clone(), on_frame=self._frame_in))
                 nursery.start_soon(self._read_meters, send.clone(), len(s.evse_connectors))
                 await self._apply(startup, link, storage, dm)
                 if task_status is not None:
@@ -280,55 +308,121 @@ class StationRuntime:
 
     async def _event_loop(self, station: Station, link: CsmsLink, storage: StorageGuard,
                           dm: DeviceModel, receive: trio.MemoryReceiveChannel) -> str:
-        wire_on = frame_log.enabled       # frames off: no log record is built per frame
+        """Feed the station every event of the channel and every deadline; inbound frames come
+        through `_frame_in` instead (the link's task calls it directly). One input at a time:
+        each step holds `_Cycle.busy` until its effects are carried out."""
         service = self.deployment.service
+        cyc = self._cycle = _Cycle(station, link, storage, dm, receive, frame_log.enabled)  # frames off: no record
         # The watchdog is fed from this loop, so a wedged loop (not just a live process) restarts.
-        ping_every = service.watchdog_interval if service is not None else None
-        next_ping = trio.current_time() if ping_every else math.inf
+        cyc.ping_every = service.watchdog_interval if service is not None else None
+        cyc.next_ping = trio.current_time() if cyc.ping_every else math.inf
+        try:
+            while cyc.reboot is None:
+                try:
+                    event = receive.receive_nowait()     # fast path: no cancel scope when queued
+                except trio.WouldBlock:
+                    event = None
+                    with trio.move_on_at(self._wake_at(cyc)) as cyc.wait:
+                        event = await receive.receive()
+                    cyc.wait = None
+                await self._turn(cyc, event)
+            return cyc.reboot
+        finally:
+            self._cycle = None
+
+    async def _frame_in(self, text: str) -> None:
+        """An inbound frame, called by the link's receiving task (no task hop, issue 16): the
+        events queued before it go first (LinkUp before the CSMS's first frame), then the
+        frame; the event loop's wait is shortened to the station's new next deadline."""
+        cyc = self._cycle
+        if cyc is None or cyc.reboot is not None:
+            return                      # between boot cycles, or rebooting: as a closed link
+        receive, held = cyc.receive, cyc.held
         while True:
             try:
-                event = receive.receive_nowait()     # fast path: no cancel scope when queued
+                held.append(receive.receive_nowait())
             except trio.WouldBlock:
-                deadline = station.next_deadline()
-                event = None
-                with trio.move_on_at(min(math.inf if deadline is None else deadline, next_ping,
-                                         storage.retry_at)):
-                    event = await receive.receive()
-            now = trio.current_time()
-            if now >= next_ping:
-                service.watchdog()
-                next_ping = now + ping_every
-                self._update_status_line()
-            if now >= storage.retry_at and storage.retry():      # storage can be written again
-                reboot = await self._apply(station.storage_restored(now), link, storage, dm, wire_on)
-                if reboot is not None:
-                    return reboot
-            if event is None and not ((d := station.next_deadline()) is not None and d <= now):
-                continue
-            if event is None:
-                effects = station.tick(now)
-            elif type(event) is FrameIn:
-                if wire_on:
-                    frame_log.received(event.text)
-                effects = station.frame_received(event.text, now)
-            elif type(event) is LinkUp:
-                log.info("CSMS link up (%s)", event.url)
-                self.status_board.link_up(event.url)
-                self._update_status_line()
-                effects = station.link_up(now)
-            elif type(event) is LinkDown:
-                log.info("CSMS link down: %s", event.reason)
-                self.status_board.link_down(event.reason)
-                self._update_status_line()
-                effects = station.link_down(now, attempt=event.attempt, security_event=event.security_event,
-                                            reason=event.reason)
+                break
+        await self._turn(cyc, FrameIn(text))
+        if (wait := cyc.wait) is not None:
+            if cyc.reboot is not None:
+                wait.cancel()
             else:
-                effects = station.hardware_event(event, now)
-            if (d := station.next_deadline()) is not None and d <= now:
-                effects += station.tick(now)
-            reboot = await self._apply(effects, link, storage, dm, wire_on)
+                wait.deadline = min(wait.deadline, self._wake_at(cyc))
+
+    async def _turn(self, cyc: "_Cycle", event) -> None:
+        """Handle `event` (None: woken for a deadline) after every input held before it, one
+        input at a time: whoever has the turn (the event loop, or the link's task in
+        `_frame_in`) handles everything held, in the order it was taken from its source."""
+        cyc.held.append(event)
+        if cyc.busy:
+            cyc.waiting += 1
+            try:
+                while cyc.busy:
+                    await cyc.free.wait()
+            finally:
+                cyc.waiting -= 1
+        cyc.busy = True
+        try:
+            held = cyc.held
+            while held and cyc.reboot is None:
+                cyc.reboot = await self._step(cyc, held.popleft())
+        finally:
+            cyc.busy = False
+            if cyc.waiting:
+                cyc.free.set()
+                cyc.free = trio.Event()
+
+    @staticmethod
+    def _wake_at(cyc: "_Cycle") -> float:
+        """When the event loop must wake up with no event: a deadline of the station, the
+        watchdog, a storage retry, the group commit's bound."""
+        deadline = cyc.station.next_deadline()
+        return min(math.inf if deadline is None else deadline, cyc.next_ping,
+                   cyc.storage.retry_at, cyc.storage.flush_at)
+
+    async def _step(self, cyc: "_Cycle", event) -> str | None:
+        """One input (an event, or None: woken by a deadline) fed to the station and its
+        effects carried out; returns a reboot reason if one came."""
+        station, link, storage, dm, wire_on = cyc.station, cyc.link, cyc.storage, cyc.dm, cyc.wire_on
+        service = self.deployment.service
+        now = trio.current_time()
+        if now >= cyc.next_ping:
+            service.watchdog()
+            cyc.next_ping = now + cyc.ping_every
+            self._update_status_line()
+        if now >= storage.flush_at:           # group commit: the deferred writes, at the latest now
+            storage.flush()
+            if (reboot := await self._apply([], link, storage, dm, wire_on)) is not None:
+                return reboot
+        if now >= storage.retry_at and storage.retry():      # storage can be written again
+            reboot = await self._apply(station.storage_restored(now), link, storage, dm, wire_on)
             if reboot is not None:
                 return reboot
+        if event is None and not ((d := station.next_deadline()) is not None and d <= now):
+            return None
+        if event is None:
+            effects = station.tick(now)
+        elif type(event) is FrameIn:
+            if wire_on:
+                frame_log.received(event.text)
+            effects = station.frame_received(event.text, now)
+        elif type(event) is LinkUp:
+            log.info("CSMS link up (%s)", event.url)
+            self.status_board.link_up(event.url)
+            self._update_status_line()
+            effects = station.link_up(now)
+        elif type(event) is LinkDown:
+            log.info("CSMS link down: %s", event.reason)
+            self.status_board.link_down(event.reason)
+            self._update_status_line()
+            effects = station.link_down(now, attempt=event.attempt, security_event=event.security_event,
+                                        reason=event.reason)
+        else:
+            effects = station.hardware_event(event, now)
+        if (d := station.next_deadline()) is not None and d <= now:
+            effects += station.tick(now)
+        return await self._apply(effects, link, storage, dm, wire_on)
 
     def _update_status_line(self) -> None:
         """systemd's STATUS: the one-line summary of the local status, sent when it changed
@@ -342,7 +436,11 @@ class StationRuntime:
             service.status(line)
 
     async def _read_meters(self, send: trio.MemorySendChannel, evse_count: int) -> None:
-        """Feed every EVSE's meter reading to the station once per meter_period."""
+        """Feed every EVSE's meter reading to the station: once at the start, once per
+        meter_period while a power path is (or may be) closed, and once after a power path
+        changed. While every power path is open no energy flows (the controller does not
+        energise the EV), the registers stand still: no periodic wake-up (issue 16, idle);
+        the last reading stays the station's value (idle clock-aligned values, J01)."""
         meter, period = self.deployment.meter, self.deployment.meter_period
         failing: set[int] = set()
         async with send:
@@ -362,7 +460,12 @@ class StationRuntime:
                         await send.send(DeviceProblem(meter.component, False, evse, "readings good again"))
                     self.status_board.readings[evse] = (reading, time.time())
                     await send.send(MeterSampled(evse, reading))
-                await trio.sleep(period)
+                if self._flowing:
+                    with trio.move_on_after(period):
+                        await self._meter_wake.wait()
+                else:
+                    await self._meter_wake.wait()
+                self._meter_wake = trio.Event()
 
     async def _hardware_commands(self, commands: trio.MemoryReceiveChannel,
                                  events: trio.MemorySendChannel) -> None:
@@ -422,9 +525,14 @@ class StationRuntime:
 
     async def _energy_offer(self, job: EnergyOffer) -> bool:
         hardware = self.deployment.hardware
-        if job.closed and job.limit_a is not None:
-            await hardware.set_offered_current(job.evse, job.limit_a)     # the limit before the energy
+        if job.closed:
+            self._flowing.add(job.evse)        # read the meter from now on, whatever comes
+            if job.limit_a is not None:
+                await hardware.set_offered_current(job.evse, job.limit_a)     # the limit before the energy
         await hardware.set_power_path(job.evse, job.closed)
+        if not job.closed:
+            self._flowing.discard(job.evse)    # open for sure: the reading after it is the last
+        self._meter_wake.set()
         return True
 
     async def _unlock(self, job: UnlockConnector) -> bool:
@@ -452,6 +560,10 @@ class StationRuntime:
     # --- effect executors, by effect type ---------------------------------------------------
     async def _send(self, effect: Send, run: "_Run") -> None:
         frame = effect.frame
+        if effect.queued and run.storage.deferred:
+            # the deletes of the messages delivered before it first: after a crash of the
+            # process only this message can come again (docs/durability.md)
+            run.storage.flush(durable=False)
         if run.storage.discovered and frame.startswith("[3,"):
             frame = self._not_stored_answer(frame, run.storage.failing)
         if run.wire_on:
@@ -468,7 +580,8 @@ class StationRuntime:
         run.storage.put(effect.key, effect.value)
 
     async def _store_records(self, effect: StoreRecords, run: "_Run") -> None:
-        run.storage.write_records(effect.table, effect.upserts, effect.deletes, clear=effect.clear, kv=effect.kv)
+        run.storage.write_records(effect.table, effect.upserts, effect.deletes, clear=effect.clear, kv=effect.kv,
+                                  deferred=effect.deferred)
 
     async def _reconfigure(self, effect: Reconfigure, run: "_Run") -> None:
         self._update_link(run)

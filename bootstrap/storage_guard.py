@@ -15,6 +15,16 @@ station-state values and the records the domain holds in memory anyway, plus one
 per deleted record that the file holds. A record added and deleted while storage fails (a
 TransactionEvent delivered meanwhile) leaves nothing. So it grows with the number of
 distinct keys, never with the number of writes, however long storage fails.
+
+Group commit (docs/durability.md): a `deferred` write (the delete of a delivered queue
+record: losing it only repeats an at-least-once delivery) is not committed on its own. It
+waits in memory, seen by reads, and goes into the file in the same transaction as the next
+durable write, or by `flush()`: once `commit_delay` seconds have passed since the first one
+waiting (`flush_at`; the runtime's event loop wakes for it), once MAX_DEFERRED keys wait,
+and, without the disk flush (`durable=False`, synchronous=NORMAL), before the runtime sends
+the next message of the durable queue. So a replay of queued messages costs no fsync per
+message, while every durable write still commits (synchronous=FULL) before the runtime
+carries out the next effect.
 """
 from __future__ import annotations
 
@@ -30,6 +40,8 @@ from ports.storage import Storage, StorageUnwritable
 log = logging.getLogger("evse.station")
 
 RETRY_INTERVAL = 5.0      # s between attempts to store what is kept while storage fails
+COMMIT_DELAY = 0.5        # s a deferred write may wait for the next durable write (default)
+MAX_DEFERRED = 1000       # deferred keys waiting at most: then they are committed at once
 
 
 @dataclass
@@ -39,8 +51,12 @@ class _KeptTable:
 
 
 class StorageGuard:
-    def __init__(self, now: Callable[[], float] = trio.current_time) -> None:
+    def __init__(self, now: Callable[[], float] = trio.current_time, *, commit_delay: float = COMMIT_DELAY) -> None:
         self._now = now
+        self.commit_delay = commit_delay
+        self.flush_at = math.inf            # when the deferred writes are committed at the latest
+        self._deferred: dict[str, dict[str, str | None]] = {}   # table -> key -> value (None: delete)
+        self._deferred_count = 0
         self.storage: Storage | None = None
         self.failing: str | None = None     # why storage cannot be written, while it cannot
         self.discovered = False             # a write has just found that out (the runtime clears it)
@@ -63,6 +79,7 @@ class StorageGuard:
         or, when the station stops, is tried once more and otherwise lost (logged)."""
         assert self.storage is not None
         try:
+            self.flush()
             if stopping and self.failing is not None and not self.retry() and self.kept():
                 log.error("storage: stopping with %d change(s) that could not be stored (%s); they are lost",
                           self.kept(), self.failing)
@@ -107,19 +124,20 @@ class StorageGuard:
     def load_records(self, table: str) -> dict[str, str]:
         kept = self._tables.get(table)
         if kept is None:
-            return self.storage.load_records(table)
-        records = {} if kept.clear else self.storage.load_records(table)
-        for key, value in kept.rows.items():
-            if value is None:
-                records.pop(key, None)
-            else:
-                records[key] = value
+            records = self.storage.load_records(table)
+        else:
+            records = {} if kept.clear else self.storage.load_records(table)
+            _apply_rows(records, kept.rows)
+        if table in self._deferred:
+            _apply_rows(records, self._deferred[table])
         return records
 
     # --- writes: through while storage works, else kept behind what is kept already ------------
     def put(self, key: str, value: str | None) -> None:
         if self.failing is None:
             try:
+                if self._deferred:
+                    return self._with_deferred({}, {key: value}, {})
                 return self.storage.put(key, value)
             except StorageUnwritable as exc:
                 self._found(exc)
@@ -128,18 +146,81 @@ class StorageGuard:
     def save_variable(self, key: str, value: str, attribute: str = "Actual") -> None:
         if self.failing is None:
             try:
+                if self._deferred:
+                    return self._with_deferred({}, {}, {(key, attribute): value})
                 return self.storage.save_variable(key, value, attribute)
             except StorageUnwritable as exc:
                 self._found(exc)
         self._variables[(key, attribute)] = value
 
     def write_records(self, table: str, upserts: Mapping[str, str] = {}, deletes: Iterable[str] = (),
-                      *, clear: bool = False, kv: Mapping[str, str | None] = {}) -> None:
+                      *, clear: bool = False, kv: Mapping[str, str | None] = {}, deferred: bool = False) -> None:
+        """One atomic change, durable when this returns; `deferred` (deletes and upserts only):
+        committed later, with the next durable write or by `flush()` (see the module's docstring)."""
         if self.failing is None:
+            if deferred:
+                return self._defer(table, upserts, deletes)
             try:
+                if self._deferred:
+                    rows = dict(self._deferred.get(table, {})) if not clear else {}
+                    rows.update(dict.fromkeys(deletes))
+                    rows.update(upserts)
+                    return self._with_deferred({table: (clear, rows)}, kv, {})
                 return self.storage.write_records(table, upserts, deletes, clear=clear, kv=kv)
             except StorageUnwritable as exc:
                 self._found(exc)
+        self._keep(table, upserts, deletes, clear=clear, kv=kv)
+
+    @property
+    def deferred(self) -> bool:
+        """Deferred writes wait to be committed."""
+        return bool(self._deferred)
+
+    def flush(self, *, durable: bool = True) -> None:
+        """Commit the deferred writes now (one transaction); `durable=False`: without flushing
+        them to the disk (they survive a crash of the process, not a power loss; the next
+        durable write makes them durable). Storage that cannot take them keeps them with
+        everything kept (`failing`, `discovered` set, as for any write)."""
+        self.flush_at = math.inf
+        if not self._deferred or self.failing is not None:
+            return
+        try:
+            self._with_deferred({}, {}, {}, durable=durable)
+        except StorageUnwritable as exc:
+            self._found(exc)
+
+    def _defer(self, table: str, upserts: Mapping[str, str], deletes: Iterable[str]) -> None:
+        rows = self._deferred.setdefault(table, {})
+        before = len(rows)
+        rows.update(dict.fromkeys(deletes))
+        rows.update(upserts)
+        self._deferred_count += len(rows) - before
+        if self.flush_at == math.inf:
+            self.flush_at = self._now() + self.commit_delay
+        if self._deferred_count >= MAX_DEFERRED or self.commit_delay <= 0:
+            self.flush()
+
+    def _with_deferred(self, records: dict[str, tuple[bool, Mapping[str, str | None]]],
+                       kv: Mapping[str, str | None], variables: Mapping[tuple[str, str], str], *,
+                       durable: bool = True) -> None:
+        """The deferred writes and one durable change (whose rows, for its tables, already hold
+        the deferred ones) as ONE transaction; on StorageUnwritable the deferred writes are kept
+        (the caller keeps its change)."""
+        changes = {t: (False, rows) for t, rows in self._deferred.items() if t not in records}
+        changes.update(records)
+        try:
+            self.storage.write_changes(changes, kv, variables, durable=durable)
+        except StorageUnwritable:
+            deferred, self._deferred, self._deferred_count = self._deferred, {}, 0
+            for table, rows in deferred.items():
+                self._keep(table, {k: v for k, v in rows.items() if v is not None},
+                           [k for k, v in rows.items() if v is None])
+            raise
+        self._deferred, self._deferred_count, self.flush_at = {}, 0, math.inf
+
+    def _keep(self, table: str, upserts: Mapping[str, str], deletes: Iterable[str], *, clear: bool = False,
+              kv: Mapping[str, str | None] = {}) -> None:
+        """Keep a write in memory behind what is kept already (storage is failing)."""
         kept = self._tables.setdefault(table, _KeptTable())
         if clear:
             kept.clear = True
@@ -163,3 +244,11 @@ class StorageGuard:
         if keys is None:
             keys = self._stored_keys[table] = set(self.storage.load_records(table))
         return keys
+
+
+def _apply_rows(records: dict[str, str], rows: Mapping[str, str | None]) -> None:
+    for key, value in rows.items():
+        if value is None:
+            records.pop(key, None)
+        else:
+            records[key] = value

@@ -3,6 +3,7 @@
 adapters here in bootstrap, since an adapter never imports another."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -33,3 +34,26 @@ class TransfersByScheme:
 
     async def upload(self, path: Path, url: str, *, timeout: float, progress: Progress | None = None) -> Uploaded:
         return await self._for(url).upload(path, url, timeout=timeout, progress=progress)
+
+
+class Deferred:
+    """A FileTransfer for `schemes` built by `build` at its first use, so that its library
+    (httpx, ftplib and ssl) is imported when a file is first transferred, not at every start."""
+
+    def __init__(self, schemes: frozenset[str], build: Callable[[], FileTransfer]) -> None:
+        self.schemes = schemes
+        self._build = build
+        self._transfer: FileTransfer | None = None
+
+    def _get(self) -> FileTransfer:
+        if self._transfer is None:
+            self._transfer = self._build()
+        return self._transfer
+
+    async def download(self, url: str, destination: Path, *, max_bytes: int, timeout: float,
+                       expected_sha256: str | None = None, progress: Progress | None = None) -> Downloaded:
+        return await self._get().download(url, destination, max_bytes=max_bytes, timeout=timeout,
+                                          expected_sha256=expected_sha256, progress=progress)
+
+    async def upload(self, path: Path, url: str, *, timeout: float, progress: Progress | None = None) -> Uploaded:
+        return await self._get().upload(path, url, timeout=timeout, progress=progress)

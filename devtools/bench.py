@@ -68,6 +68,18 @@ Measurements:
            makes (its queue record + the EVSE's transaction snapshot in kv, as
            Station/Charging produce it for a remote start) and, timed separately, of its
            delete; a real file in a temp dir, WAL, synchronous=FULL (the adapter's settings).
+           Also the delete as the group commit does it before the next queued message goes
+           out: `write_changes(..., durable=False)`, synchronous=NORMAL (docs/durability.md).
+* startup  Spawn -> BootNotification: from starting the station process to its BootNotification
+           frame read by the bench CSMS, for ours (`evse run`, sim), the ocpp package station
+           and the minimal trio-websocket station (echo-trio); the kinds take turns, 10
+           processes each (3 with --quick). Also the import time of what each imports
+           (`python -X importtime`, the top-level modules' cumulative times summed, a fresh
+           interpreter each; the project's .pyc files are compiled first, as an installed
+           wheel has them).
+* idle     CPU time (schedstat) of a booted station over 20 s (3 s with --quick) with nothing
+           plugged and the CSMS silent (it answers pongs and Heartbeats only): ours vs the ocpp
+           package station.
 * composite  `Station.frame_received()` for GetCompositeSchedule of EVSE 1 over 24 h (A) with
            1, 10 and 100 installed profiles (TxDefaultProfiles on EVSE 1 and
            ChargingStationMaxProfiles in turn, stack levels 0..8, each valid for its own 4 h of
@@ -940,6 +952,115 @@ def measure_rtt_transport(counts: Counts) -> list[Row]:
     ]
 
 
+# --------------------------------------------------------------------------- start-up and idle (issue 16)
+
+STARTUP_KINDS = ("evse", "ocpp", "echo-trio")
+IMPORTS = {"evse": "import bootstrap.cli, bootstrap.compose",
+           "ocpp": "import ocpp.v201, ocpp.routing, websockets.asyncio.client"}
+
+
+def run_spawn_to_boot_once(kind: str) -> int:
+    """ns from starting a station process of `kind` to its BootNotification frame read by the CSMS."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-spawn-{kind}-") as tmp:
+        csms = BenchCsms()
+        t0 = now_ns()
+        with station_process(kind, Path(tmp), csms) as proc:
+            csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+            while True:
+                text = csms.recv()
+                if '"BootNotification"' in text:
+                    t1 = now_ns()
+                    break
+            csms.answer_station_call(json.loads(text))
+            csms.serve_until_quiet(quiet=0.2, timeout=START_TIMEOUT)
+    return t1 - t0
+
+
+def import_time_ns(kind: str) -> int:
+    """Total import time of what a station of `kind` imports (python -X importtime: the sum of
+    the top-level modules' cumulative times), in a fresh interpreter."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", IMPORTS[kind]], cwd=REPO,
+                         capture_output=True, text=True, timeout=START_TIMEOUT, check=True)
+    total_us = 0
+    for line in out.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        _, cumulative, name = line.split("|")
+        if cumulative.strip().isdigit() and not name.startswith("  "):     # top level
+            total_us += int(cumulative)
+    return total_us * 1000
+
+
+@measurement("startup", "spawn -> BootNotification on the wire; import time", in_process=False, order=15)
+def measure_startup(counts: Counts) -> list[Row]:
+    """Process start to the BootNotification frame at the CSMS (the kinds take turns), and the
+    import time of what each station imports (-X importtime, fresh interpreter each time)."""
+    import compileall
+
+    for package in ("adapters", "bootstrap", "domain", "ports", "devtools"):   # as an installed wheel has them
+        compileall.compile_dir(REPO / package, quiet=1)
+    n = 10 if counts.rtt_n >= 1000 else 3
+    spawn: dict[str, list[int]] = {k: [] for k in STARTUP_KINDS}
+    imports: dict[str, list[int]] = {k: [] for k in IMPORTS}
+    for _ in range(n):
+        for kind in STARTUP_KINDS:
+            spawn[kind].append(run_spawn_to_boot_once(kind))
+        for kind in IMPORTS:
+            imports[kind].append(import_time_ns(kind))
+    return [
+        Row(f"spawn -> BootNotification on the wire ({n} processes each)", Stats.of(spawn["evse"]),
+            Stats.of(spawn["ocpp"])),
+        Row("  the same: minimal trio-websocket station (echo-trio)", Stats.of(spawn["echo-trio"]), None),
+        Row("  import time (-X importtime): bootstrap.cli+compose | ocpp.v201+websockets",
+            Stats.of(imports["evse"]), Stats.of(imports["ocpp"])),
+    ]
+
+
+def thread_cpu_ns(pid: int) -> dict[int, int]:
+    """CPU ns so far of each live thread of `pid` (/proc/<pid>/task/*/schedstat)."""
+    out: dict[int, int] = {}
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                out[int(task.name)] = int((task / "schedstat").read_text().split()[0])
+    return out
+
+
+def run_idle_cpu_once(kind: str, window: float) -> int:
+    """CPU ns a booted station of `kind` uses over `window` s of nothing to do (the CSMS only
+    answers what the station sends: pongs, a Heartbeat). Per thread, read every second, so
+    that a thread ending in the window (trio's idle worker threads do) counts what it used."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-idle-{kind}-") as tmp:
+        csms = BenchCsms()
+        with station_process(kind, Path(tmp), csms) as proc:
+            csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+            csms.serve_until_quiet(quiet=0.5, timeout=START_TIMEOUT)
+            first = thread_cpu_ns(proc.pid)
+            last = dict(first)
+            end = time.monotonic() + window
+            while (left := end - time.monotonic()) > 0:
+                csms._sock.settimeout(min(left, 1.0))
+                try:
+                    frame = json.loads(csms.recv())
+                    if frame[0] == 2:
+                        csms.answer_station_call(frame)
+                except TimeoutError:
+                    pass
+                finally:
+                    csms._sock.settimeout(IO_TIMEOUT)
+                last.update(thread_cpu_ns(proc.pid))
+    if not first:
+        raise AssertionError(f"no CPU time for the {kind} station")
+    return sum(ns - first.get(tid, 0) for tid, ns in last.items())
+
+
+@measurement("idle", "idle CPU of a booted station (nothing plugged, CSMS silent)", in_process=False, order=16)
+def measure_idle(counts: Counts) -> list[Row]:
+    window = 20.0 if counts.rtt_n >= 1000 else 3.0
+    ours, theirs = run_idle_cpu_once("evse", window), run_idle_cpu_once("ocpp", window)
+    return [Row(f"idle CPU over {window:g} s (schedstat)", ours / 1e3, theirs / 1e3, unit="µs")]
+
+
 # --------------------------------------------------------------------------- device model (issue 3)
 
 
@@ -1381,7 +1502,7 @@ def transaction_event_change():
     return changes[0]
 
 
-def run_sqlite_event_cost(folder: Path, n: int, warmup: int) -> tuple[Stats, Stats]:
+def run_sqlite_event_cost(folder: Path, n: int, warmup: int, *, durable_delete: bool = True) -> tuple[Stats, Stats]:
     """SqliteStorage.write_records of one queued TransactionEvent (its record + the snapshot
     kv) and of its delete after the CALLRESULT, on a file in `folder` (WAL, synchronous=FULL,
     as the adapter opens it). Each timed separately; returns (write, delete)."""
@@ -1403,7 +1524,10 @@ def run_sqlite_event_cost(folder: Path, n: int, warmup: int) -> tuple[Stats, Sta
             t0 = now_ns()
             write_records(table, {key: value}, kv=kv)
             t1 = now_ns()
-            write_records(table, deletes=(key,))
+            if durable_delete:
+                write_records(table, deletes=(key,))
+            else:      # the group commit's delete before the next queued message (docs/durability.md)
+                storage.write_changes({table: (False, {key: None})}, {}, {}, durable=False)
             t2 = now_ns()
             if i >= 0:
                 writes[i], deletes[i] = t1 - t0, t2 - t1
@@ -1421,9 +1545,12 @@ def run_sqlite_event_cost(folder: Path, n: int, warmup: int) -> tuple[Stats, Sta
 def measure_sqlite_event(counts: Counts) -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="bench-sqlite-") as tmp:
         write, delete = run_sqlite_event_cost(Path(tmp), counts.micro_n, counts.micro_warmup)
+    with tempfile.TemporaryDirectory(prefix="bench-sqlite-") as tmp:
+        _, deferred = run_sqlite_event_cost(Path(tmp), counts.micro_n, counts.micro_warmup, durable_delete=False)
     return [
         Row("SqliteStorage.write_records: queued TransactionEvent + snapshot (FULL)", write, None),
         Row("SqliteStorage.write_records: its delete after the CALLRESULT (FULL)", delete, None),
+        Row("  the same delete, group commit before the next queued CALL (NORMAL)", deferred, None),
     ]
 
 

@@ -9,9 +9,12 @@ from domain.security.certificates import CertificateKind, HashData, StoreLimits
 
 @dataclass(frozen=True, slots=True)
 class Send:
-    """Send one OCPP-J frame to the CSMS."""
+    """Send one OCPP-J frame to the CSMS. `queued`: a CALL of the durable queue; the deferred
+    deletes of the messages delivered before it are committed before it goes out (so a crash
+    of the process repeats at most this message, never an earlier one after it)."""
 
     frame: str
+    queued: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +36,18 @@ class Remember:
 
 @dataclass(frozen=True, slots=True)
 class StoreRecords:
-    """One atomic change of a keyed collection (see Storage.write_records)."""
+    """One atomic change of a keyed collection (see Storage.write_records).
+
+    `deferred`: a change whose loss only repeats an at-least-once delivery (the delete of a
+    delivered queue record, docs/durability.md): the runtime may commit it later, with its
+    next durable write (group commit). Every other change is durable before the next effect."""
 
     table: str
     upserts: dict[str, str] = field(default_factory=dict)
     deletes: tuple[str, ...] = ()
     clear: bool = False
     kv: dict[str, str | None] = field(default_factory=dict)
+    deferred: bool = False
 
 
 @dataclass(frozen=True, slots=True)

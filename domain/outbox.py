@@ -275,7 +275,8 @@ class Outbox:
     # --- helpers ---------------------------------------------------------------------------
     def _send(self, item: _Item, now: float) -> None:
         try:
-            frame = self.rpc.send_call(item.request, now)
+            # a restored durable message goes out as stored (its typed decode checked it)
+            frame = self.rpc.send_call(item.request, now, item.queued.payload if item.queued else None)
         except ValueError as exc:  # OutboundInvalid: a bug or a bad configured value; never send it
             self._effects.append(Log("error", f"not sending {type(item.request).__name__}: {exc}"))
             self._finish(item, delivered=True)
@@ -285,7 +286,7 @@ class Outbox:
         if self.registration is Registration.Accepted:
             # HeartbeatInterval is an interval of inactivity (no OCPP exchange).
             self._heartbeat_due = now + self._heartbeat_interval()
-        self._effects.append(Send(frame))
+        self._effects.append(Send(frame, queued=item.queued is not None))
 
     def _finish(self, item: _Item, *, delivered: bool) -> None:
         """The queue's head `item` is done with: answered, or given up."""

@@ -35,6 +35,7 @@ class Queued:
     request: msgspec.Struct
     attempts: int = 0
     not_before: float = 0.0      # monotonic time of the next attempt (0: at once)
+    payload: bytes | None = None     # restored: its JSON as stored, checked by the typed decode
 
     @property
     def key(self) -> str:
@@ -56,7 +57,7 @@ class DurableQueue:
             try:
                 stored = _decode_stored(records[key])
                 request = msgspec.json.decode(stored.p, type=registry[stored.a])
-                self._items.append(Queued(int(key), request, stored.n))
+                self._items.append(Queued(int(key), request, stored.n, payload=bytes(stored.p)))
             except (msgspec.DecodeError, KeyError, ValueError) as exc:
                 # Never sent as it is (it would be refused); deleted with the next change.
                 self._pending_deletes.append(key)
@@ -99,10 +100,13 @@ class DurableQueue:
             item.attempts -= 1
 
     def delivered(self, item: Queued) -> StoreRecords:
-        """Its CALLRESULT came: gone for good."""
+        """Its CALLRESULT came (or it is dropped, E13): gone for good. The delete is deferred
+        (group commit): if a crash loses it, the message is sent once more after the restart,
+        which at-least-once delivery allows (the CSMS knows it by transactionId and seqNo);
+        it can never lose a message (docs/durability.md)."""
         if self._items and self._items[0] is item:
             self._items.popleft()
-        return StoreRecords(TABLE, deletes=(item.key,))
+        return StoreRecords(TABLE, deletes=(item.key,), deferred=True)
 
     def failed(self, item: Queued, now: float, *, max_attempts: int, interval: float,
                why: str) -> StoreRecords | None:

@@ -5,6 +5,7 @@ reconnecting with back-off. It knows nothing of OCPP messages; frames are text.
 """
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,10 +76,14 @@ class CsmsLink(Protocol):
         self,
         events: trio.MemorySendChannel[LinkEvent],
         *,
+        on_frame: Callable[[str], Awaitable[None]] | None = None,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Connect and stay connected until cancelled, reconnecting forever with
-        the OCPP back-off. Every state change and inbound frame goes to `events`."""
+        the OCPP back-off. Every state change goes to `events`; every inbound frame
+        too, or, with `on_frame`, is awaited by the task that reads the frames, in
+        order (no task hop between the socket and the station). An exception of
+        `on_frame` is not the network's: run() raises it."""
 
     async def send(self, frame: str) -> None:
         """Send one text frame; raises LinkClosed when not connected."""

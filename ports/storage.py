@@ -38,9 +38,12 @@ class Storage(Protocol):
         (None: delete) station-state values; durable when this returns."""
 
     def write_changes(self, records: RecordChanges, kv: Mapping[str, str | None],
-                      variables: Mapping[tuple[str, str], str]) -> None:
+                      variables: Mapping[tuple[str, str], str], *, durable: bool = True) -> None:
         """Changes of several tables, station-state values and device-model values as ONE
-        atomic change (what was kept in memory while storage could not be written)."""
+        atomic change (what was kept in memory while storage could not be written; deferred
+        writes). `durable=False`: committed (it survives a crash of the process) but not yet
+        flushed to the disk: a power loss may undo it, together with every later change that
+        is not durable either; the next durable write makes it durable too."""
 
     def probe(self) -> None:
         """A write that leaves nothing behind: raises StorageUnwritable if writes fail now."""

@@ -90,10 +90,12 @@ class OcppJEndpoint:
         """A CALL of ours is outstanding."""
         return self._pending is not None
 
-    def send_call(self, request: msgspec.Struct, now: float) -> str:
+    def send_call(self, request: msgspec.Struct, now: float, payload: bytes | None = None) -> str:
         """The CALL frame for `request`; the call is outstanding from `now`.
 
-        Raises CallPending while another call is outstanding and
+        `payload`: the request's JSON as it was read back by a typed decode of its action
+        (a durable message restored from storage): sent as it is, not encoded and checked
+        again. Raises CallPending while another call is outstanding and
         OutboundInvalid (a ValueError) if `request` violates its schema.
         """
         if self._pending is not None:
@@ -101,6 +103,18 @@ class OcppJEndpoint:
                 f"{self._pending.action} call {self._pending.message_id} is still outstanding"
             )
         action, action_json, decoder = _outbound_entry(type(request))
+        if payload is None:
+            payload = self._checked_payload(action, request, decoder)
+        message_id = self._new_message_id()
+        if not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID:
+            raise ValueError(f"new_message_id() returned an invalid message id: {message_id!r}")
+        frame = (b"[2," + _encode(message_id) + action_json + payload + b"]").decode()
+        self._pending = _Pending(message_id, action, request, now, _response_decoder(action))
+        return frame
+
+    @staticmethod
+    def _checked_payload(action: str, request: msgspec.Struct, decoder: msgspec.json.Decoder) -> bytes:
+        """The request's JSON, checked against its schema by a typed decode (OutboundInvalid)."""
         try:
             payload = _encode(request)
         except (TypeError, ValueError) as exc:  # incl. UnicodeEncodeError
@@ -110,12 +124,7 @@ class OcppJEndpoint:
         except msgspec.ValidationError as exc:
             v = classify_violation(exc)
             raise OutboundInvalid(action, v.field, v.message, v.code) from None
-        message_id = self._new_message_id()
-        if not isinstance(message_id, str) or not 0 < len(message_id) <= MAX_MESSAGE_ID:
-            raise ValueError(f"new_message_id() returned an invalid message id: {message_id!r}")
-        frame = (b"[2," + _encode(message_id) + action_json + payload + b"]").decode()
-        self._pending = _Pending(message_id, action, request, now, _response_decoder(action))
-        return frame
+        return payload
 
     def next_deadline(self) -> float | None:
         """When the outstanding call times out (None: no call outstanding)."""

@@ -6,6 +6,8 @@ with a station certificate for security profile 3.
 """
 from __future__ import annotations
 
+import contextlib
+
 import base64
 import errno
 import logging
@@ -295,6 +297,57 @@ async def test_url_subprotocol_basic_auth_and_frames_both_ways() -> None:
             await link.close()
             assert rx.receive_nowait() == LinkDown("closed by the station (code 1000)", 0, None)
             nursery.cancel_scope.cancel()
+
+
+async def test_on_frame_is_called_by_the_reading_task_in_order_and_its_failure_surfaces() -> None:
+    """Issue 16: with on_frame the frames go to the station by a direct call from the task that
+    reads them (in order, no channel in between); an exception of the station's is raised by
+    run(), never taken for a network problem."""
+    with trio.fail_after(T):
+        async with trio.open_nursery() as nursery:
+            csms = await FakeCsms().start(nursery)
+            link = WebSocketCsmsLink(settings(csms.url()))
+            got: list[tuple[str, object]] = []
+
+            async def on_frame(text: str) -> None:
+                got.append((text, trio.lowlevel.current_task()))
+                if text == "boom":
+                    raise KeyError("a bug in the station")
+
+            tx, rx = trio.open_memory_channel[LinkEvent](1000)
+            failed: list[BaseException] = []
+
+            async def run_link() -> None:
+                try:
+                    await link.run(tx, on_frame=on_frame)
+                except KeyError as exc:
+                    failed.append(exc)
+
+            nursery.start_soon(run_link)
+            await next_event(rx, LinkUp)
+            await csms.up_rx.receive()
+            frames = [f'[3,"{i}",{{}}]' for i in range(20)]
+            for frame in frames:
+                await csms.ws.send_message(frame)
+            while len(got) < len(frames):
+                await trio.sleep(0.01)
+            assert [text for text, _ in got] == frames
+            assert len({task for _, task in got}) == 1 and got[0][1] is not trio.lowlevel.current_task()
+            assert not [e for e in _drain(rx) if isinstance(e, FrameIn)]     # nothing through the channel
+
+            await csms.ws.send_message("boom")
+            while not failed:
+                await trio.sleep(0.01)
+            assert isinstance(failed[0], KeyError)
+            nursery.cancel_scope.cancel()
+
+
+def _drain(rx: trio.MemoryReceiveChannel[LinkEvent]) -> list[LinkEvent]:
+    out = []
+    with contextlib.suppress(trio.WouldBlock):
+        while True:
+            out.append(rx.receive_nowait())
+    return out
 
 
 async def test_no_authorization_header_without_password() -> None:

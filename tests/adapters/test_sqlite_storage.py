@@ -123,3 +123,18 @@ def test_records_change_atomically_and_survive_reopen(tmp_path):
 
 
 # --- storage that cannot be written: real file systems (root: tests/fs_faults.py) ----------------
+
+
+def test_a_change_that_need_not_be_durable_is_committed_with_synchronous_normal(tmp_path):
+    """docs/durability.md: write_changes(durable=False) commits (another connection reads it,
+    so a crash of the process keeps it) without the fsync of FULL; the next write is FULL again."""
+    s = SqliteStorage(tmp_path / "station.db")
+    s.write_records("queue", {"000000000000": "e0", "000000000001": "e1"})
+    s.write_changes({"queue": (False, {"000000000000": None})}, {}, {}, durable=False)
+    assert s._db.execute("PRAGMA synchronous").fetchone()[0] == 1          # NORMAL
+    other = sqlite3.connect(tmp_path / "station.db")
+    assert dict(other.execute("SELECT key, value FROM records WHERE tbl = 'queue'")) == {"000000000001": "e1"}
+    s.put("k", "v")
+    assert s._db.execute("PRAGMA synchronous").fetchone()[0] == 2          # FULL
+    other.close()
+    s.close()

@@ -4,9 +4,10 @@ when space returns, and keep memory bounded however many writes come."""
 from __future__ import annotations
 
 import logging
+import math
 
 from adapters.sqlite_storage import SqliteStorage
-from bootstrap.storage_guard import RETRY_INTERVAL, StorageGuard
+from bootstrap.storage_guard import MAX_DEFERRED, RETRY_INTERVAL, StorageGuard
 from tests.fs_faults import fill, tmpfs
 
 
@@ -99,3 +100,110 @@ def test_a_stop_while_storage_fails_says_in_one_line_what_is_lost(tmp_path, capl
         assert record.getMessage() == ("storage: stopping with 2 change(s) that could not be stored "
                                        "(database or disk is full); they are lost")
         assert g.storage is None
+
+
+# --- group commit (docs/durability.md) ------------------------------------------------------------
+def _on_disk(path) -> dict[str, str]:
+    """The queue records a fresh connection reads from the file (what a crash would leave)."""
+    s = SqliteStorage(path)
+    try:
+        return s.load_records("queue")
+    finally:
+        s._db.close()          # no checkpoint: just read
+
+
+def test_a_deferred_delete_waits_in_memory_and_goes_in_with_the_next_durable_write(tmp_path):
+    path = tmp_path / "station.db"
+    clock = [100.0]
+    g = StorageGuard(now=lambda: clock[0], commit_delay=0.5)
+    g.attach(SqliteStorage(path))
+    g.write_records("queue", {"000000000000": "e0", "000000000001": "e1"})
+    g.write_records("queue", deletes=("000000000000",), deferred=True)        # e0 delivered
+    assert g.load_records("queue") == {"000000000001": "e1"}                  # reads see it at once
+    assert _on_disk(path) == {"000000000000": "e0", "000000000001": "e1"}     # the file does not yet
+    assert g.flush_at == 100.5
+    clock[0] = 100.2
+    g.write_records("queue", deletes=("000000000001",), deferred=True)
+    assert g.flush_at == 100.5                                                 # bound from the first one
+
+    g.write_records("queue", {"000000000002": "e2"}, kv={"tx:1": "s2"})       # a durable write
+    assert _on_disk(path) == {"000000000002": "e2"}                            # took the deletes along
+    assert g.flush_at == math.inf
+    g.detach(stopping=True)
+
+
+def test_deferred_writes_are_committed_by_flush_and_at_the_end_of_a_boot_cycle(tmp_path):
+    path = tmp_path / "station.db"
+    g = _guard(path)
+    g.write_records("queue", {"000000000000": "e0", "000000000001": "e1"})
+    g.write_records("queue", deletes=("000000000000",), deferred=True)
+    g.flush()
+    assert _on_disk(path) == {"000000000001": "e1"} and g.flush_at == math.inf
+    g.write_records("queue", deletes=("000000000001",), deferred=True)
+    g.put("clean_stop", "1")                                                   # durable kv write: one change
+    assert _on_disk(path) == {}
+    g.write_records("queue", {"000000000002": "e2"})
+    g.write_records("queue", deletes=("000000000002",), deferred=True)
+    g.detach(stopping=False)                                                   # soft reboot
+    assert _on_disk(path) == {}
+
+
+def test_a_clear_or_an_upsert_after_a_deferred_delete_wins(tmp_path):
+    path = tmp_path / "station.db"
+    g = _guard(path)
+    g.write_records("t", {"a": "1", "b": "2"})
+    g.write_records("t", deletes=("a",), deferred=True)
+    g.write_records("t", {"a": "3"})                  # later than the delete
+    assert g.load_records("t") == {"a": "3", "b": "2"} and _on_disk_table(path, "t") == {"a": "3", "b": "2"}
+    g.write_records("t", deletes=("b",), deferred=True)
+    g.write_records("t", {"c": "4"}, clear=True)
+    assert _on_disk_table(path, "t") == {"c": "4"}
+    g.detach(stopping=True)
+
+
+def _on_disk_table(path, table) -> dict[str, str]:
+    s = SqliteStorage(path)
+    try:
+        return s.load_records(table)
+    finally:
+        s._db.close()
+
+
+def test_too_many_deferred_writes_are_committed_at_once(tmp_path):
+    path = tmp_path / "station.db"
+    g = _guard(path)
+    keys = [f"{i:012d}" for i in range(MAX_DEFERRED)]
+    g.write_records("queue", dict.fromkeys(keys, "e"))
+    for key in keys[:-1]:
+        g.write_records("queue", deletes=(key,), deferred=True)
+    assert len(_on_disk(path)) == MAX_DEFERRED
+    g.write_records("queue", deletes=(keys[-1],), deferred=True)
+    assert _on_disk(path) == {} and g.flush_at == math.inf
+    g.detach(stopping=True)
+
+
+def test_deferred_deletes_that_find_the_disk_full_are_kept_like_any_write(tmp_path):
+    with tmpfs(tmp_path / "mnt", "1m") as mnt:
+        g = _guard(mnt / "station.db")
+        g.write_records("queue", {"000000000000": "e0", "000000000001": "e1"})
+        g.write_records("queue", deletes=("000000000000",), deferred=True)
+        filler = fill(mnt)
+        g.write_records("queue", {"000000000002": "e2"})          # finds the disk full: both kept
+        assert g.failing is not None and g.discovered
+        g.write_records("queue", deletes=("000000000001",), deferred=True)   # while failing: kept
+        assert g.load_records("queue") == {"000000000002": "e2"}
+        assert g.storage.load_records("queue") == {"000000000000": "e0", "000000000001": "e1"}
+        filler.unlink()
+        assert g.retry()
+        assert g.storage.load_records("queue") == {"000000000002": "e2"}
+        g.detach(stopping=True)
+
+
+def test_commit_delay_zero_commits_each_deferred_write_at_once(tmp_path):
+    path = tmp_path / "station.db"
+    g = StorageGuard(now=lambda: 100.0, commit_delay=0)
+    g.attach(SqliteStorage(path))
+    g.write_records("queue", {"000000000000": "e0"})
+    g.write_records("queue", deletes=("000000000000",), deferred=True)
+    assert _on_disk(path) == {}
+    g.detach(stopping=True)

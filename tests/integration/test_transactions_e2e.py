@@ -124,3 +124,42 @@ async def test_events_made_offline_are_delivered_in_order_after_reconnect(tmp_pa
             check_one_transaction(events)
             assert any(e.get("offline") for e in events)
             nursery.cancel_scope.cancel()
+
+
+async def test_the_meters_are_read_while_energy_may_flow_and_not_polled_when_idle(tmp_path):
+    """Issue 16 (idle): no periodic meter reading while every power path is open; every
+    meter_period while one is closed; one reading after it opens again (the final register)."""
+    with trio.fail_after(600):   # MockClock time
+        async with trio.open_nursery() as nursery:
+            rig = await open_rig(nursery, tmp_path)
+            await rig.csms.wait_for("StatusNotification")
+            sim = rig.runtime.deployment.meter
+            reads: list[float] = []
+            read = sim.read
+
+            async def counted(evse: int):
+                reads.append(trio.current_time())
+                return await read(evse)
+
+            sim.read = counted
+            await trio.sleep(120)
+            assert reads == []                                   # two idle minutes: no wake-up
+            n = len(rig.csms.received)
+            await rig.control(cmd="plug", evse=1)
+            await rig.control(cmd="token", id_token="04A2B3C4")
+            await rig.control(cmd="ev_charge", evse=1, power_w=11000)
+            await rig.csms.wait_for("TransactionEvent", after=n, where=lambda p: p.get(
+                "transactionInfo", {}).get("chargingState") == "Charging")
+            t0 = trio.current_time()
+            await trio.sleep(10)
+            charging = [t for t in reads if t >= t0]
+            assert 9 <= len(charging) <= 11                      # every second (meter_period)
+            await rig.control(cmd="unplug", evse=1)
+            await rig.csms.wait_for("TransactionEvent", after=n, where=lambda p: p["eventType"] == "Ended")
+            await trio.sleep(2)
+            t1 = trio.current_time()
+            await trio.sleep(120)
+            assert [t for t in reads if t >= t1] == []           # idle again
+            state = await rig.control(cmd="state")
+            assert state["evses"][0]["power_path_closed"] is False
+            nursery.cancel_scope.cancel()
