@@ -104,8 +104,8 @@ class FrameLog:
     def _log(self, arrow: str, direction: str, frame: str) -> None:
         kind, message_id, action = self._head(frame)
         meta = (direction, kind, action, message_id, len(frame))
-        if self.mode == "full":
-            wire.info("%s  %s", arrow, frame, extra={"ocpp": meta})
+        if self.mode == "full":      # redacted in the record itself: whatever handler gets it
+            wire.info("%s  %s", arrow, redact(frame), extra={"ocpp": meta})
         else:
             wire.info("%s  %s %s id=%s %d B", arrow, kind, action or "?", message_id, len(frame),
                       extra={"ocpp": meta})
