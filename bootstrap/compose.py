@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from adapters.certificate_store_fs import FsCertificateStore
 from adapters.csms_link_ws import WebSocketCsmsLink
+from adapters.firmware_signature import CryptographyFirmwareSignature
 from adapters.installer.rauc import RaucInstaller
 from adapters.installer.sim import SimInstaller
 from adapters.linux_system import LinuxSystem
@@ -44,6 +46,7 @@ from adapters.udev_devices import UsbIdentity, UsbSerialWatcher, parse_device_na
 from bootstrap.config import Config
 from bootstrap.runtime import Deployment
 from bootstrap.transfers import TransfersByScheme
+from domain.security.certificates import CertificateKind
 
 StationView = Callable[[], dict]
 
@@ -80,6 +83,13 @@ def file_transfers() -> TransfersByScheme:
     return TransfersByScheme(HttpTransfer(), FtpTransfer())
 
 
+def firmware_signature(config: Config) -> CryptographyFirmwareSignature:
+    """L01.FR.02/03 checks against the ManufacturerRootCertificates of the certificate store under
+    the state directory (opened at each check: nothing is created before the first update)."""
+    return CryptographyFirmwareSignature(
+        lambda: FsCertificateStore(state_dir(config)).root_certificates(CertificateKind.MANUFACTURER_ROOT))
+
+
 def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deployment:
     sim = SimHardware(list(config.station.evse_connectors), str(config.hardware.control_socket), station_view)
     return Deployment(
@@ -91,6 +101,8 @@ def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deploym
         service=SystemdNotifier.from_environment(),
         file_transfer=file_transfers(),
         firmware_installer=SimInstaller(state_dir(config), config.station.firmware_version),
+        firmware_signature=firmware_signature(config),
+        firmware_dir=state_dir(config) / "firmware" / "images",
     )
 
 
@@ -120,6 +132,8 @@ def _openevse(config: Config, edge: KernelEdge, *, meter: str, reader: str) -> D
         parts=OPENEVSE_PARTS + (the_meter.component,),
         file_transfer=file_transfers(),
         firmware_installer=RaucInstaller(state_dir(config), config.station.firmware_version),
+        firmware_signature=firmware_signature(config),
+        firmware_dir=state_dir(config) / "firmware" / "images",
     )
 
 

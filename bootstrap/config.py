@@ -51,7 +51,7 @@ from adapters.serial_tty import BAUDRATES
 from adapters.udev_devices import parse_device_name
 
 __all__ = [
-    "Config", "StationConfig", "CsmsConfig", "StorageConfig", "HardwareConfig", "LogConfig",
+    "Config", "StationConfig", "CsmsConfig", "StorageConfig", "HardwareConfig", "LogConfig", "FirmwareConfig",
     "EvseControllerConfig", "MeterConfig", "RfidConfig",
     "ConfigError", "load_config", "parse_config", "HARDWARE_ADAPTERS", "OPENEVSE_ADAPTERS",
     "LOG_LEVELS", "DeviceModelValue",
@@ -228,6 +228,19 @@ class SmartChargingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FirmwareConfig:
+    """``[firmware]``: firmware downloads (L01) and log uploads (N01)."""
+
+    max_image_bytes: int = 256 * 1024 * 1024
+    """The largest firmware image the station downloads (bytes, at least 1): a larger one is
+    DownloadFailed before the first byte (announced size) or as soon as it is exceeded."""
+
+    transfer_timeout: float = 30.0
+    """The longest wait (s, at least 1) for a file server at any one step of a download or an
+    upload (connect, a reply, the next block)."""
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     """``[log]``."""
 
@@ -245,6 +258,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     smart_charging: SmartChargingConfig = field(default_factory=SmartChargingConfig)
+    firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
     log: LogConfig = field(default_factory=LogConfig)
     device_model: Mapping[str, DeviceModelValue] = field(default_factory=dict)
     """Initial device-model values, ``"Component.Variable" = value``. Keys are
@@ -545,6 +559,12 @@ def _check(cfg: Config, base_dir: Path) -> Config:
     if default_a is not None and not DEFAULT_LIMIT_A[0] <= default_a <= DEFAULT_LIMIT_A[1]:
         raise _Problem(f"expected {DEFAULT_LIMIT_A[0]}..{DEFAULT_LIMIT_A[1]} (A per phase), got {default_a}",
                        ("smart_charging", "default_limit_a"))
+    if cfg.firmware.max_image_bytes < 1:
+        raise _Problem(f"expected at least 1 (bytes), got {cfg.firmware.max_image_bytes}",
+                       ("firmware", "max_image_bytes"))
+    if cfg.firmware.transfer_timeout < 1:
+        raise _Problem(f"expected at least 1 (seconds), got {cfg.firmware.transfer_timeout}",
+                       ("firmware", "transfer_timeout"))
     level = cfg.log.level.upper()
     if level not in LOG_LEVELS:
         raise _Problem(f"expected one of {', '.join(LOG_LEVELS)}, got {_show(cfg.log.level)}",

@@ -12,22 +12,25 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable
 
 import trio
 
 from bootstrap.config import Config, ConfigError
 from bootstrap.definitions import load_definitions
+from bootstrap.firmware_jobs import FileJobs
 from bootstrap.storage_guard import StorageGuard
 from domain.clock import StationClock
 from domain.data_transfer import DataTransferRegistry, VendorExtension
 from domain.device_model import DeviceModel, parse_ref
 from domain.effects import EnergyOffer, Log, Persist, Reboot, Reconfigure, Remember, Send, StoreRecords, UnlockConnector
 from domain.hardware_events import DeviceProblem, HardwareEvent, JobFinished, MeterSampled
-from domain.station import Station, StationInfo, StoredState
+from domain.station import Registration, Station, StationInfo, StoredState
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
 from ports.file_transfer import FileTransfer
 from ports.firmware_installer import FirmwareInstaller
+from ports.firmware_signature import FirmwareSignature
 from ports.hardware import EvseController, HardwareError, Meter, TokenReader
 from ports.system import ServiceManager, System
 from ports.storage import Storage
@@ -65,6 +68,8 @@ class Deployment:
     parts: tuple[str, ...] = ()        # hardware components in the device model (Controller, RCD, ...)
     file_transfer: FileTransfer | None = None           # firmware downloads, log uploads (L01, N01)
     firmware_installer: FirmwareInstaller | None = None  # A/B install and rollback (L01)
+    firmware_signature: FirmwareSignature | None = None  # signing certificate and signature checks (L01)
+    firmware_dir: Path | None = None                     # where firmware images are downloaded to
 
 
 def link_settings(config: Config, dm: DeviceModel) -> LinkSettings:
@@ -136,6 +141,8 @@ class StationRuntime:
             EnergyOffer: self._hardware_job, UnlockConnector: self._hardware_job,
         }
         self._jobs = {EnergyOffer: self._energy_offer, UnlockConnector: self._unlock}
+        self.files = FileJobs(config, deployment)    # firmware (L01) and log upload (N01) jobs
+        self._executors.update(self.files.executors)
         self.storage = StorageGuard()       # outlives boot cycles: what storage could not take yet
 
     def snapshot(self) -> dict:
@@ -164,10 +171,11 @@ class StationRuntime:
         config = self.config
         dm = build_device_model(config, storage, self.deployment.parts)
         s = config.station
+        firmware_version = await self.files.after_boot(s.firmware_version)     # once per boot (L01)
         now = trio.current_time()
         tables, keys = Station.stored_layout(len(s.evse_connectors))      # what the blocks declare
         station = Station(
-            info=StationInfo(s.vendor_name, s.model, s.serial_number, s.firmware_version),
+            info=StationInfo(s.vendor_name, s.model, s.serial_number, firmware_version),
             evse_connectors=list(s.evse_connectors),
             device_model=dm,
             clock=StationClock(now, self._wall_clock()),
@@ -176,6 +184,8 @@ class StationRuntime:
             event_id_seed=int(self._wall_clock().timestamp() * 1000) % 2**31,
             data_transfer=DataTransferRegistry(self.deployment.extensions),
             default_limit_a=config.smart_charging.default_limit_a,
+            firmware_updates=self.files.firmware_updates,
+            log_uploads=self.files.log_uploads,
         )
         boot_reason = station.boot_reason
         link = self.deployment.make_link(link_settings(config, dm))
@@ -203,6 +213,7 @@ class StationRuntime:
                     await nursery.start(d.token_reader.run, send.clone())
                 await nursery.start(link.run, send.clone())
                 nursery.start_soon(self._read_meters, send.clone(), len(s.evse_connectors))
+                self.files.attach(nursery, send.clone())
                 await self._apply(startup, link, storage, dm)
                 if task_status is not None:
                     task_status.started()
@@ -234,6 +245,7 @@ class StationRuntime:
         # The watchdog is fed from this loop, so a wedged loop (not just a live process) restarts.
         ping_every = service.watchdog_interval if service is not None else None
         next_ping = trio.current_time() if ping_every else math.inf
+        confirmed = False           # the installer told of this boot's Accepted BootNotification
         while True:
             try:
                 event = receive.receive_nowait()     # fast path: no cancel scope when queued
@@ -276,6 +288,9 @@ class StationRuntime:
             reboot = await self._apply(effects, link, storage, dm, wire_on)
             if reboot is not None:
                 return reboot
+            if not confirmed and station.registration is Registration.Accepted:
+                confirmed = True
+                self.files.boot_accepted()
 
     async def _read_meters(self, send: trio.MemorySendChannel, evse_count: int) -> None:
         """Feed every EVSE's meter reading to the station once per meter_period."""
