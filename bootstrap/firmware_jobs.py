@@ -60,6 +60,7 @@ class FileJobs:
         self._transfer, self._installer, self._signature = d.file_transfer, d.firmware_installer, d.firmware_signature
         self._system = d.system
         self._dir: Path | None = d.firmware_dir
+        self._station_id = config.station.id
         self._max_bytes = config.firmware.max_image_bytes
         self._timeout = config.firmware.transfer_timeout
         self.firmware_updates = None not in (self._transfer, self._installer, self._signature, self._dir)
@@ -205,10 +206,16 @@ class FileJobs:
         folder = self._dir.parent / "log-uploads"
         path = folder / job.filename
         lines = recent_log().lines(job.oldest, job.latest)
+        span = f"{job.oldest.isoformat() if job.oldest else 'oldest kept'} .. " \
+               f"{job.latest.isoformat() if job.latest else 'now'}"
+        header = (f"# evse-stack diagnostics log of station {self._station_id}, firmware "
+                  f"{self._report.running_version}: {len(lines)} recent records, {span}\n")
 
         def write() -> None:
             folder.mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(header)
+                f.writelines(line + "\n" for line in lines)
         await trio.to_thread.run_sync(write)
         try:
             sent = await self._transfer.upload(path, job.remote_location, timeout=self._timeout)
