@@ -1,4 +1,4 @@
-"""The `evse` command line: run, sim, demo."""
+"""The `evse` command line: run, sim, demo, firmware status, logs (bootstrap/inspect_cli.py)."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import trio
 
 from adapters.sqlite_storage import StorageError
 from bootstrap.config import ConfigError, load_config
+from bootstrap.inspect_cli import add_parsers as add_inspect_parsers
 from bootstrap.process import run_station, run_until_signal, setup_logging
 
 
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                         "terminals) instead of the simulator; ends after the session")
     d.set_defaults(func=cmd_demo)
     add_sim_parser(sub)
+    add_inspect_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

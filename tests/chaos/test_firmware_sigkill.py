@@ -18,12 +18,16 @@ signature check, an install, the reboot) is cut where it stands. After the resta
 
 In every case the image is installed at most once (the station's log line "installed, the
 station reboots" counted over all lives), the update ends with exactly one final status, and
-every frame the station sent is schema-checked.
+every frame the station sent is schema-checked. `evse firmware status` (a real process, the
+database opened read-only) shows the step after the kill and the final status while the
+restarted station runs.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -48,6 +52,13 @@ def statuses(csms: DevCsms, after: int = 0) -> list[str]:
 
 def boots(csms: DevCsms) -> list[dict]:
     return [f[3] for sid, f in csms.received if sid == SID and f[0] == 2 and f[2] == "BootNotification"]
+
+
+async def firmware_status(config: Path) -> dict:
+    """`evse firmware status --json` as a real process: the update's record."""
+    r = await trio.run_process([sys.executable, "-m", "bootstrap.cli", "firmware", "status", "--config",
+                                str(config), "--json"], capture_stdout=True, capture_stderr=True)
+    return json.loads(r.stdout)["firmware_update"] or {}
 
 
 async def wait_until(what: str, condition, timeout: float = STEP_TIMEOUT) -> None:
@@ -100,7 +111,7 @@ async def test_sigkill_at_each_firmware_step(tmp_path: Path, step: str):
                     await wait_booted(csms, 0, BOOT_TIMEOUT)
                     now = datetime.now(timezone.utc)
                     res = await csms.call(SID, "UpdateFirmware", update_request(
-                        41, http.url("evse-9.img"), mf, mf.sign(data), install=now - timedelta(hours=2)))
+                        41, http.url("evse-9.img").replace("://", "://station:secret@"), mf, mf.sign(data), install=now - timedelta(hours=2)))
                     assert res["status"] == "Accepted", res
                     if step == "Downloading":       # mid-file: the server sent its first block
                         await wait_until("the first block on disk",
@@ -111,11 +122,13 @@ async def test_sigkill_at_each_firmware_step(tmp_path: Path, step: str):
                     await procs[-1].wait()
                     assert procs[-1].returncode == -signal.SIGKILL
                     mark = len(csms.received)
+                    stopped = await firmware_status(config)     # `evse firmware status` of the killed station
                     procs.append(await start_station(config, log))
                     await wait_booted(csms, mark, BOOT_TIMEOUT)
                     await wait_until(f"a final status after the kill at {step}",
                                      lambda: any(s in FINAL for s in statuses(csms, mark)))
                     await trio.sleep(1.0)     # anything more would show now
+                    running = await firmware_status(config)
                     procs[-1].send_signal(signal.SIGTERM)
                     with trio.fail_after(10):
                         await procs[-1].wait()
@@ -142,5 +155,9 @@ async def test_sigkill_at_each_firmware_step(tmp_path: Path, step: str):
         problems.append(f"the download was not resumed: {http.requests}")
     if step == "Installed" and seen.count("Installed") != 2:
         problems.append(f"Installed should be sent again after the restart (unanswered): {seen}")
+    if stopped.get("status") != step or stopped.get("request_id") != 41 or "secret" in json.dumps(stopped):
+        problems.append(f"`evse firmware status` after the kill at {step}: {stopped}")
+    if not finals or running.get("status") != finals[0] or running.get("active"):
+        problems.append(f"`evse firmware status` of the running station: {running}, final statuses {finals}")
     checked, schema = await schema_check(csms, log_lines)
     fail_on(problems + schema, f"kill at {step}: statuses {seen}; {checked} frames checked", log_path)
