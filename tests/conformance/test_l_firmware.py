@@ -315,3 +315,50 @@ async def test_TC_F_19_CS_trigger_message_firmware_status_notification_downloadi
             res = await cs.call("TriggerMessage", {"requestedMessage": "FirmwareStatusNotification"})
             assert res["status"] == "Accepted", f"step 2: {res}"
             await expect_statuses(cs, last + 1, 25, ["Downloading"], 3)
+
+
+async def test_TC_L_14_CS_unable_to_install_with_ongoing_transaction_new_sessions_allowed(boot_station, files,
+                                                                                          tmp_path):
+    """Two EVSEs, AllowNewSessionsPendingFirmwareUpdate true. The station never installs during
+    a transaction (PICS C-43 No): InstallScheduled at step 9; the second EVSE still takes a
+    session (step 11); Installing only once both transactions ended (the Reusable State
+    ParkingBayUnoccupied is played as the whole stop chain: StopAuthorized, EVConnectedPostSession,
+    EVDisconnected, this station having no parking bay sensor configured). The last EV's
+    disconnection reports its connector Unavailable, not Available: the install starts then and
+    takes every EVSE out of service (the optional step 14).
+
+    TC_L_12 / TC_L_13 are not applicable: their prerequisite is a station unable to download
+    during a transaction, and this one downloads at once (it only waits with the install)."""
+    from tests.conformance.test_efj_transactions import VALID, VALID2, Session, tx_points
+
+    folder, http = files
+    mf = manufacturer()
+    install_root(tmp_path, mf.root)
+    data = sim_image(folder, "evse-10.0.0.img", "10.0.0")
+    dm = tx_points(**{"AlignedDataCtrlr.Interval": 0, "SampledDataCtrlr.TxUpdatedInterval": 0,
+                      "ChargingStation.AllowNewSessionsPendingFirmwareUpdate": True})
+    with trio.fail_after(2 * TIMEOUT):
+        async with boot_station(device_model=dm, evse_connectors=[1, 1]) as cs:
+            first, second = Session(cs, evse=1, token=VALID), Session(cs, evse=2, token=VALID2)
+            await first.energy_transfer_started("Before (EnergyTransferStarted, EVSE 1)")
+            assert first.started, f"Before: no transaction on EVSE 1: {first.events}"
+            mark = cs.mark()
+            now = datetime.now(timezone.utc)
+            res = await cs.call("UpdateFirmware", update_request(
+                26, http.url("evse-10.0.0.img"), mf, mf.sign(data), install=now - timedelta(hours=2)))
+            assert res["status"] == "Accepted", f"step 2: {res}"
+            last = await expect_statuses(cs, mark, 26, ["Downloading", "Downloaded", "SignatureVerified",
+                                                        "InstallScheduled"], 3)
+            second.cursor = cs.mark()
+            await second.energy_transfer_started("step 11 (EnergyTransferStarted, EVSE 2)")
+            assert second.started, f"step 11: no transaction on EVSE 2 while the install waits: {second.events}"
+            await first.stop_chain("step 12 ")
+            assert "Installing" not in reported(cs, mark), "step 12: Installing while EVSE 2 charges"
+            await second.stop_authorized_local("step 13 StopAuthorized (local)")
+            await second.ev_connected_post_session("step 13 EVConnectedPostSession")
+            await cs.control(cmd="unplug", evse=2, connector=1)     # EVDisconnected: Available, or
+            last = await expect_statuses(cs, last, 26, ["Installing"], 17)      # Unavailable (step 14)
+            ends = [i for i, p in cs.calls("TransactionEvent", mark) if p["eventType"] == "Ended"]
+            assert len(ends) == 2 and max(ends) < last, \
+                f"step 13: both transactions end before Installing (Ended at {ends}, Installing at {last})"
+            await updated(cs, last, 26, "10.0.0", 19)
