@@ -77,10 +77,17 @@ class FileJobs:
                              (ActivateFirmware, self._activate)):
                 self.executors[job] = self._starter("firmware", run)
             self.executors[DiscardFirmware] = self._discard
+        else:       # a stored update of an earlier composition: its jobs fail, nothing runs
+            for job in (CheckSigningCertificate, DownloadFirmware, VerifyFirmware, InstallFirmware, ActivateFirmware):
+                self.executors[job] = self._starter("firmware", self._not_here)
+            self.executors[DiscardFirmware] = self._ignore
         if self.log_uploads:
             self.executors[UploadLog] = self._starter("log", self._upload)
             self.executors[CancelLogUpload] = self._cancel_upload
             recent_log()
+        else:
+            self.executors[UploadLog] = self._starter("log", self._not_here)
+            self.executors[CancelLogUpload] = self._ignore
 
     # --- per boot cycle ----------------------------------------------------------------------
     async def after_boot(self, configured_version: str) -> str:
@@ -127,6 +134,9 @@ class FileJobs:
                 ok, detail, outcome = await run(job)
             except (OSError, InstallerError, TransferError) as exc:
                 ok, detail, outcome = False, f"{type(exc).__name__}: {exc}", ""
+            except Exception as exc:    # noqa: BLE001 - a job's bug fails the job, never the station
+                log.exception("%s of request %d failed", type(job).__name__, key[1])
+                ok, detail, outcome = False, f"internal error: {type(exc).__name__}", ""
             finally:
                 self._jobs.get(key, set()).discard(scope)
         if scope.cancelled_caught:
@@ -140,6 +150,12 @@ class FileJobs:
     async def _idle(self, key: tuple[str, int]) -> None:
         while self._jobs.get(key):
             await trio.sleep(0.01)
+
+    async def _not_here(self, job) -> Outcome:
+        return False, "not carried out by this deployment (no file transfer or installer)", "NotSupportedOperation"
+
+    async def _ignore(self, effect, _run) -> None:
+        pass
 
     # --- L01 ----------------------------------------------------------------------------------------
     def image(self, request_id: int) -> Path:
