@@ -180,9 +180,8 @@ class FileJobs:
         return why is None, why or "", ""
 
     async def _install(self, job: InstallFirmware) -> Outcome:
-        with trio.CancelScope(shield=True):          # an install is never left half done by a cancel
-            async with self._installing:
-                version = await self._installer.install(self.image(job.request_id))
+        async with self._installing:    # a stop or a kill meanwhile: the installer's after_boot tells
+            version = await self._installer.install(self.image(job.request_id))
         log.info("firmware %d: version %s installed, the station reboots", job.request_id, version)
         return True, f"version {version}", ""
 

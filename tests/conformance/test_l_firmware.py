@@ -362,3 +362,23 @@ async def test_TC_L_14_CS_unable_to_install_with_ongoing_transaction_new_session
             assert len(ends) == 2 and max(ends) < last, \
                 f"step 13: both transactions end before Installing (Ended at {ends}, Installing at {last})"
             await updated(cs, last, 26, "10.0.0", 19)
+
+
+async def test_image_larger_than_max_image_bytes_is_download_failed(boot_station, files, tmp_path):
+    """[firmware] max_image_bytes 100000 and a 256 KiB image: every attempt fails before the image
+    is kept (TooLarge), then DownloadFailed; nothing is installed and no file is left behind."""
+    folder, http = files
+    mf = manufacturer()
+    install_root(tmp_path, mf.root)
+    data = sim_image(folder, "evse-11.0.0.img", "11.0.0")
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(tables="[firmware]\nmax_image_bytes = 100000\n") as cs:
+            mark = cs.mark()
+            now = datetime.now(timezone.utc)
+            res = await cs.call("UpdateFirmware", update_request(
+                27, http.url("evse-11.0.0.img"), mf, mf.sign(data), install=now - timedelta(hours=2), retries=0))
+            assert res["status"] == "Accepted", res
+            await expect_statuses(cs, mark, 27, ["Downloading", "DownloadFailed"], 3)
+            await trio.sleep(0.3)
+            assert reported(cs, mark) == ["Downloading", "DownloadFailed"]
+            assert not list((tmp_path / "firmware" / "images").glob("update-27*"))
