@@ -10,12 +10,13 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import time
 from datetime import datetime, timezone
 
 MAX_RECORDS = 5000
 MAX_LINE = 1000
 _FORMAT = logging.Formatter("%(asctime)s.%(msecs)03dZ %(levelname)-7s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
-_FORMAT.converter = __import__("time").gmtime
+_FORMAT.converter = time.gmtime
 
 
 class RecentLog(logging.Handler):
@@ -24,7 +25,7 @@ class RecentLog(logging.Handler):
     def __init__(self, max_records: int = MAX_RECORDS) -> None:
         super().__init__(logging.DEBUG)
         self._records: collections.deque[tuple[datetime, str]] = collections.deque(maxlen=max_records)
-        self._lock_lines = threading.Lock()
+        self._guard = threading.Lock()
         self.addFilter(lambda record: not record.name.startswith("evse.ocpp"))
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -33,12 +34,12 @@ class RecentLog(logging.Handler):
         except Exception:   # noqa: BLE001 - a bad record never breaks the station
             return
         when = datetime.fromtimestamp(record.created, timezone.utc)
-        with self._lock_lines:
+        with self._guard:
             self._records.append((when, line[:MAX_LINE]))
 
     def lines(self, oldest: datetime | None = None, latest: datetime | None = None) -> list[str]:
         """The kept lines from `oldest` to `latest` (GetLog oldestTimestamp/latestTimestamp)."""
-        with self._lock_lines:
+        with self._guard:
             records = list(self._records)
         return [line for when, line in records
                 if (oldest is None or when >= oldest) and (latest is None or when <= latest)]
