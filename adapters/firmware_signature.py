@@ -8,7 +8,8 @@ SHA-256, or ECDSA with SHA-256. The image is hashed in blocks (never read whole 
 the digest verified as prehashed.
 
 The roots come from `roots()` (the certificate store's ManufacturerRootCertificates, as PEM),
-asked at every check, so a root installed or deleted meanwhile counts.
+asked at every check, so a root installed or deleted meanwhile counts. `cryptography` is
+imported at the first check, not when the station starts.
 """
 from __future__ import annotations
 
@@ -18,16 +19,17 @@ import hashlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+if TYPE_CHECKING:
+    from cryptography import x509
 
 BLOCK = 1 << 20
 
 
 def _chain(pem: str) -> list[x509.Certificate] | str:
+    from cryptography import x509
+
     try:
         certs = x509.load_pem_x509_certificates(pem.encode("ascii", errors="replace"))
     except ValueError:
@@ -36,6 +38,8 @@ def _chain(pem: str) -> list[x509.Certificate] | str:
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
@@ -50,6 +54,8 @@ class CryptographyFirmwareSignature:
         self._roots = roots
 
     def _anchored(self, chain: list[x509.Certificate]) -> str | None:
+        from cryptography import x509
+
         for cert, issuer in zip(chain, chain[1:]):
             if not _issued_by(cert, issuer):
                 return f"firmware.signingCertificate: {cert.subject.rfc4514_string()} is not issued by the next " \
@@ -75,6 +81,10 @@ class CryptographyFirmwareSignature:
         return self._anchored(chain)
 
     def verify(self, image: Path, signing_certificate: str, signature: str) -> str | None:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+
         chain = _chain(signing_certificate)
         if isinstance(chain, str):
             return chain

@@ -11,7 +11,8 @@ defaults in bootstrap/config.py):
 | `openevse-rev2` | OpenEVSE RAPI, UART  | Eastron SDM630, Modbus RTU  | PN532 on a UART    |
 
 Firmware is installed by the sim installer on `sim` and by RAUC on the boards, its records
-under the state directory (the storage file's folder); every deployment transfers files over
+under the state directory (the storage file's folder), images signed by a key whose
+certificate chains to a ManufacturerRootCertificate of the certificate store there; every deployment transfers files over
 FTP, FTPS, HTTP and HTTPS (what `OCPPCommCtrlr.FileTransferProtocols` claims), TLS verified
 against the system's trust store.
 
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from adapters.certificate_store_fs import FsCertificateStore
 from adapters.csms_link_ws import WebSocketCsmsLink
 from adapters.firmware_signature import CryptographyFirmwareSignature
 from adapters.installer.rauc import RaucInstaller
@@ -86,8 +86,11 @@ def file_transfers() -> TransfersByScheme:
 def firmware_signature(config: Config) -> CryptographyFirmwareSignature:
     """L01.FR.02/03 checks against the ManufacturerRootCertificates of the certificate store under
     the state directory (opened at each check: nothing is created before the first update)."""
-    return CryptographyFirmwareSignature(
-        lambda: FsCertificateStore(state_dir(config)).root_certificates(CertificateKind.MANUFACTURER_ROOT))
+    def manufacturer_roots() -> list[str]:
+        from adapters.certificate_store_fs import FsCertificateStore    # cryptography: at the first check
+
+        return FsCertificateStore(state_dir(config)).root_certificates(CertificateKind.MANUFACTURER_ROOT)
+    return CryptographyFirmwareSignature(manufacturer_roots)
 
 
 def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deployment:
