@@ -21,7 +21,8 @@ sends nothing; the domain ignores the outcome of a job of an update it left anyw
   boot-count counts every boot), serialized with the other installer calls.
 - DiscardFirmware: the update's running jobs cancelled, then its files deleted.
 - UploadLog: DiagnosticsLog is the station's recent log records (bootstrap/recent_log.py) from
-  oldestTimestamp to latestTimestamp, written to a file and sent; SecurityLog is not kept by
+  oldestTimestamp to latestTimestamp, written to `log-uploads/<filename>` next to the firmware
+  images' folder, sent, then deleted; SecurityLog is not kept by
   this station yet: NotSupportedOperation. CancelLogUpload (N01.FR.12): the upload cancelled.
 """
 from __future__ import annotations
