@@ -288,6 +288,9 @@ class FsCertificateStore:
     def _trusted_roots(self, kind: CertificateKind) -> list[x509.Certificate]:
         return [cert for _, cert, _ in self._root_files(TRUST_ANCHORS[kind])]
 
+    def root_certificates(self, kind: CertificateKind) -> list[str]:
+        return [cert.public_bytes(serialization.Encoding.PEM).decode("ascii") for _, cert, _ in self._root_files((kind,))]
+
     def _anchor(self, top: x509.Certificate, roots: Sequence[x509.Certificate]) -> x509.Certificate | None:
         """The installed root `top` is, or is directly issued by."""
         for root in roots:

@@ -1,4 +1,5 @@
-"""The `evse` command line: run, status, certs (bootstrap/certs_cli.py), sim, demo."""
+"""The `evse` command line: run, status, certs (bootstrap/certs_cli.py), firmware status, logs
+(bootstrap/inspect_cli.py), sim, demo."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,7 @@ import trio
 from adapters.sqlite_storage import StorageError
 from bootstrap import certs_cli
 from bootstrap.config import PACKAGE_VERSION, ConfigError, load_config, log_level_option
+from bootstrap.inspect_cli import add_parsers as add_inspect_parsers
 from bootstrap.process import run_station, run_until_signal, setup_logging
 from bootstrap.storage_errors import StartupError, explain, socket_in_use
 
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     certs_cli.add_parser(sub)
     add_sim_parser(sub)
     add_status_parser(sub)
+    add_inspect_parsers(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -10,6 +10,13 @@ defaults in bootstrap/config.py):
 | `openevse-rev1` | OpenEVSE RAPI, UART  | the controller's ammeter    | PN532 on I2C       |
 | `openevse-rev2` | OpenEVSE RAPI, UART  | Eastron SDM630, Modbus RTU  | PN532 on a UART    |
 
+Firmware is installed by the sim installer on `sim` and by RAUC on the boards, its records
+under the state directory (the storage file's folder), images signed by a key whose
+certificate chains to a ManufacturerRootCertificate of the certificate store there; every
+deployment transfers files over
+FTP, FTPS, HTTP and HTTPS (what `OCPPCommCtrlr.FileTransferProtocols` claims), TLS verified
+against the system's trust store.
+
 Serial devices are named by path or by USB identity; a USB identity is resolved and
 watched through the udev adapter, and the tty adapter opens what it resolves to. The
 service manager (systemd notify) is the same for every deployment: it is a no-op unless
@@ -32,6 +39,7 @@ from bootstrap.config import Config
 from bootstrap.credentials import state_dir
 from bootstrap.runtime import Deployment
 from bootstrap.transfers import Deferred, TransfersByScheme
+from domain.security.certificates import CertificateKind
 
 if TYPE_CHECKING:
     from adapters.serial_tty import TtyDevice
@@ -109,6 +117,18 @@ def _certificates(config: Config) -> Callable[[], Any] | None:
     return open_store
 
 
+def firmware_signature(config: Config) -> Any:
+    """L01.FR.02/03 checks against the ManufacturerRootCertificates of the certificate store under
+    the state directory (opened at each check: nothing is created before the first update)."""
+    from adapters.firmware_signature import CryptographyFirmwareSignature
+
+    def manufacturer_roots() -> list[str]:
+        from adapters.certificate_store_fs import FsCertificateStore    # cryptography: at the first check
+
+        return FsCertificateStore(_files_dir(config)).root_certificates(CertificateKind.MANUFACTURER_ROOT)
+    return CryptographyFirmwareSignature(manufacturer_roots)
+
+
 def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deployment:
     from adapters.installer.sim import SimInstaller
     from adapters.sim_hardware import SimHardware
@@ -124,6 +144,8 @@ def _sim(config: Config, station_view: StationView, edge: KernelEdge) -> Deploym
         file_transfer=file_transfers(),
         firmware_installer=SimInstaller(_files_dir(config), config.station.firmware_version),
         open_certificates=_certificates(config),
+        firmware_signature=firmware_signature(config),
+        firmware_dir=_files_dir(config) / "firmware" / "images",
     )
 
 
@@ -162,6 +184,8 @@ def _openevse(config: Config, edge: KernelEdge, *, meter: str, reader: str) -> D
         file_transfer=file_transfers(),
         firmware_installer=RaucInstaller(_files_dir(config), config.station.firmware_version),
         open_certificates=_certificates(config),
+        firmware_signature=firmware_signature(config),
+        firmware_dir=_files_dir(config) / "firmware" / "images",
     )
 
 

@@ -52,6 +52,7 @@ from adapters.udev_devices import parse_device_name
 
 __all__ = [
     "Config", "StationConfig", "CsmsConfig", "StorageConfig", "HardwareConfig", "LogConfig", "StatusConfig",
+    "FirmwareConfig",
     "EvseControllerConfig", "MeterConfig", "RfidConfig",
     "ConfigError", "load_config", "parse_config", "HARDWARE_ADAPTERS", "OPENEVSE_ADAPTERS",
     "DEPLOYMENT_IDENTITY", "log_level_option",
@@ -246,6 +247,19 @@ class SmartChargingConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FirmwareConfig:
+    """``[firmware]``: firmware downloads (L01) and log uploads (N01)."""
+
+    max_image_bytes: int = 256 * 1024 * 1024
+    """The largest firmware image the station downloads (bytes, at least 1): a larger one is
+    DownloadFailed before the first byte (announced size) or as soon as it is exceeded."""
+
+    transfer_timeout: float = 30.0
+    """The longest wait (s, at least 1) for a file server at any one step of a download or an
+    upload (connect, a reply, the next block)."""
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     """``[log]``."""
 
@@ -279,6 +293,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     smart_charging: SmartChargingConfig = field(default_factory=SmartChargingConfig)
+    firmware: FirmwareConfig = field(default_factory=FirmwareConfig)
     log: LogConfig = field(default_factory=LogConfig)
     status: StatusConfig = field(default_factory=StatusConfig)
     device_model: Mapping[str, DeviceModelValue] = field(default_factory=dict)
@@ -585,6 +600,12 @@ def _check(cfg: Config, base_dir: Path) -> Config:
     if default_a is not None and not DEFAULT_LIMIT_A[0] <= default_a <= DEFAULT_LIMIT_A[1]:
         raise _Problem(f"expected {DEFAULT_LIMIT_A[0]}..{DEFAULT_LIMIT_A[1]} (A per phase), got {default_a}",
                        ("smart_charging", "default_limit_a"))
+    if cfg.firmware.max_image_bytes < 1:
+        raise _Problem(f"expected at least 1 (bytes), got {cfg.firmware.max_image_bytes}",
+                       ("firmware", "max_image_bytes"))
+    if cfg.firmware.transfer_timeout < 1:
+        raise _Problem(f"expected at least 1 (seconds), got {cfg.firmware.transfer_timeout}",
+                       ("firmware", "transfer_timeout"))
     level = check_log_level(cfg.log.level, ("log", "level"))
     for name, allowed in (("format", LOG_FORMATS), ("frames", LOG_FRAMES)):
         if getattr(cfg.log, name) not in allowed:

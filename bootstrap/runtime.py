@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from functools import partial
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 import trio
@@ -26,6 +27,7 @@ from bootstrap.definitions import load_definitions
 from bootstrap.logging_setup import frame_log
 from bootstrap.redact import register_secret
 from bootstrap.status import StatusBoard, station_status, summary
+from bootstrap.firmware_jobs import FileJobs
 from bootstrap.storage_guard import StorageGuard
 from domain.clock import StationClock
 from domain.data_transfer import DataTransferRegistry, VendorExtension
@@ -35,11 +37,12 @@ from domain.effects import (CERTIFICATE_JOBS, EnergyOffer, Log, Persist, Reboot,
 from domain.hardware_events import DeviceProblem, HardwareEvent, JobFinished, MeterSampled
 from domain.provisioning.network_profiles import NetworkConnection
 from domain.security.certificates import STATION_KINDS
-from domain.station import Station, StationInfo, StoredState
+from domain.station import Registration, Station, StationInfo, StoredState
 from ports.certificate_store import CertificateStore, CertificateStoreError
 from ports.csms_link import CsmsLink, FrameIn, LinkClosed, LinkDown, LinkSettings, LinkUp
 from ports.file_transfer import FileTransfer
 from ports.firmware_installer import FirmwareInstaller
+from ports.firmware_signature import FirmwareSignature
 from ports.hardware import EvseController, HardwareError, Meter, TokenReader
 from ports.system import ServiceManager, System
 from ports.storage import Storage
@@ -79,6 +82,7 @@ class _Cycle:
     free: trio.Event = field(default_factory=trio.Event)
     wait: trio.CancelScope | None = None   # the event loop's wait for an event, while it waits
     reboot: str | None = None
+    confirmed: bool = False             # the installer was told of this boot's Accepted BootNotification
 
 
 @dataclass
@@ -101,6 +105,8 @@ class Deployment:
     open_certificates: Callable[[], CertificateStore] | None = None
     # how blocking work (the certificate store's files, key generation) runs off the event loop
     blocking: Callable[..., Awaitable[Any]] = trio.to_thread.run_sync
+    firmware_signature: FirmwareSignature | None = None  # signing certificate and signature checks (L01)
+    firmware_dir: Path | None = None                     # where firmware images are downloaded to
 
 
 def link_settings(config: Config, dm: DeviceModel, connection: NetworkConnection | None = None,
@@ -187,6 +193,8 @@ class StationRuntime:
         # outlives boot cycles: what storage could not take yet
         self.storage = StorageGuard(commit_delay=config.storage.commit_delay)
         self._cycle: _Cycle | None = None   # the running event loop's state
+        self.files = FileJobs(config, deployment)    # firmware (L01) and log upload (N01) jobs
+        self._executors.update(self.files.executors)
         self.certificates: CertificateStore | None = None     # opened at each boot cycle
         self.status_board = StatusBoard()   # the local status (bootstrap/status.py)
         self._status_line: str | None = None
@@ -232,10 +240,11 @@ class StationRuntime:
         d = self.deployment
         self.certificates = await self._open_certificates()
         certificates, unproven = await self._certificate_catalogue()
+        firmware_version = await self.files.after_boot(s.firmware_version)     # once per boot (L01)
         now = trio.current_time()
         tables, keys = Station.stored_layout(len(s.evse_connectors))      # what the blocks declare
         station = Station(
-            info=StationInfo(s.vendor_name, s.model, s.serial_number, s.firmware_version),
+            info=StationInfo(s.vendor_name, s.model, s.serial_number, firmware_version),
             evse_connectors=list(s.evse_connectors),
             device_model=dm,
             clock=StationClock(now, self._wall_clock()),
@@ -246,6 +255,8 @@ class StationRuntime:
             default_limit_a=config.smart_charging.default_limit_a,
             certificates=certificates,
             unproven_certificates=unproven,
+            firmware_updates=self.files.firmware_updates,
+            log_uploads=self.files.log_uploads,
         )
         boot_reason = station.boot_reason
         self.station = station
@@ -282,6 +293,7 @@ class StationRuntime:
                 # inbound frames go straight to the station (_frame_in), the rest through the channel
                 await nursery.start(partial(link.run, send.clone(), on_frame=self._frame_in))
                 nursery.start_soon(self._read_meters, send.clone(), len(s.evse_connectors))
+                self.files.attach(nursery, send.clone())
                 await self._apply(startup, link, storage, dm)
                 if task_status is not None:
                     task_status.started()
@@ -422,7 +434,11 @@ class StationRuntime:
             effects = station.hardware_event(event, now)
         if (d := station.next_deadline()) is not None and d <= now:
             effects += station.tick(now)
-        return await self._apply(effects, link, storage, dm, wire_on)
+        reboot = await self._apply(effects, link, storage, dm, wire_on)
+        if not cyc.confirmed and station.registration is Registration.Accepted:
+            cyc.confirmed = True        # the installer is told of this boot's Accepted BootNotification
+            self.files.boot_accepted()
+        return reboot
 
     def _update_status_line(self) -> None:
         """systemd's STATUS: the one-line summary of the local status, sent when it changed

@@ -99,6 +99,13 @@ Measurements:
            emulator (9600 baud configured, but a pty does not pace bytes: the time is the
            three request/answer exchanges and their 3.5-character RTU gaps), and the
            station process's RSS after the sessions. Ours only.
+* firmware UpdateFirmware -> FirmwareStatusNotification(Installed) on the wire, the real station
+           (`evse run`, sim installer) against the bench CSMS: the image (a 1 MB sim image, signed
+           with ECDSA P-256 SHA-256 by a development manufacturer whose root is installed in the
+           station's certificate store) served over HTTP on loopback; includes the download, the
+           signature check, the install, the in-process reboot with its reconnect and new
+           BootNotification, and every status stored before it is sent. 5 updates (2 with
+           --quick), one after the other, each to a new version. Ours only.
 * transfer File downloads over loopback with the product's FileTransfer (bootstrap.compose's
            file_transfers: httpx for HTTP, ftplib in a thread for FTP) in a process of its own
            (`--download URL DEST`), from the project's loopback servers (devtools.file_servers)
@@ -1898,6 +1905,84 @@ def measure_hardware(counts: Counts) -> list[Row]:
         Row(f"station process RSS ({HARDWARE_REVISION}, after the sessions)", rss, None, unit="MiB"),
     ]
 
+
+
+# --------------------------------------------------------------------------- firmware update (issue 15)
+
+FIRMWARE_TIMEOUT = 60.0      # s: one UpdateFirmware to its Installed
+
+
+def _reconnect(csms: BenchCsms, proc: subprocess.Popen) -> None:
+    """The station rebooted (in process): take its new connection."""
+    if csms._sock is not None:
+        with contextlib.suppress(OSError):
+            csms._sock.close()
+    csms._messages.clear()
+    csms._fragments.clear()
+    csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+
+
+def _until_installed(csms: BenchCsms, proc: subprocess.Popen, request_id: int) -> list[str]:
+    """Answer the station (across its reboot) until FirmwareStatusNotification Installed of
+    `request_id`; the statuses seen."""
+    seen: list[str] = []
+    deadline = time.monotonic() + FIRMWARE_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            text = csms.recv()
+        except Closed:
+            _reconnect(csms, proc)
+            continue
+        f = json.loads(text)
+        if f[0] != 2:
+            continue
+        csms.answer_station_call(f)
+        if f[2] == "FirmwareStatusNotification" and f[3].get("requestId") == request_id:
+            seen.append(f[3]["status"])
+            if f[3]["status"] == "Installed":
+                return seen
+            if f[3]["status"] in ("InstallationFailed", "InstallVerificationFailed", "DownloadFailed",
+                                  "InvalidSignature"):
+                raise AssertionError(f"firmware update {request_id}: {seen}")
+    raise TimeoutError(f"firmware update {request_id}: no Installed within {FIRMWARE_TIMEOUT:g} s ({seen})")
+
+
+def run_firmware_updates(n: int) -> list[int]:
+    """One station process: n UpdateFirmware -> Installed, as the CSMS sees them."""
+    from devtools.file_servers import HttpFileServer
+    from devtools.firmware_signing import DevManufacturer, sim_image, update_firmware
+
+    samples: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="bench-firmware-") as tmp:
+        folder = Path(tmp)
+        served = folder / "served"
+        served.mkdir()
+        maker = DevManufacturer.create()
+        maker.install_root(folder)
+        csms = BenchCsms()
+        with HttpFileServer(served) as http, station_process("evse", folder, csms) as proc:
+            csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+            csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)
+            for i in range(1, n + 1):
+                name = f"bench-{i}.img"
+                data = sim_image(served / name, f"9.{i}.0-bench", size=1 << 20)
+                frame = json.dumps([2, f"fw{i}", "UpdateFirmware",
+                                    update_firmware(i, http.url(name), maker, maker.sign(data))])
+                t0 = now_ns()
+                csms.send(frame)
+                seen = _until_installed(csms, proc, i)
+                samples.append(now_ns() - t0)
+                if seen[:2] != ["Downloading", "Downloaded"]:
+                    raise AssertionError(f"firmware update {i}: {seen}")
+                csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)     # FirmwareUpdated event
+    return samples
+
+
+@measurement("firmware", "UpdateFirmware -> Installed on the sim", in_process=False, order=69)
+def measure_firmware_update(counts: Counts) -> list[Row]:
+    n = 5 if counts.rtt_n >= 1000 else 2
+    return [Row(f"UpdateFirmware -> FirmwareStatusNotification(Installed), 1 MB sim image ({n})",
+                Stats.of(run_firmware_updates(n)), None)]
 
 
 # --------------------------------------------------------------------------- file transfers

@@ -6,12 +6,19 @@ on the real adapters instead: the station is composed for the board revision, an
 devices are emulators on pseudo-terminals (devtools.emulators.rig), all in one process.
 It ends by itself after the session.
 
+After the charging session the simulated station gets a signed firmware update: the demo
+serves a sim image over HTTP on loopback (devtools/file_servers.py), installs a development
+ManufacturerRootCertificate in the station's certificate store (devtools/firmware_signing.py)
+and the dev CSMS sends UpdateFirmware; the FirmwareStatusNotifications, the reboot and the new
+BootNotification's firmwareVersion show the whole L01 sequence.
+
 The dev CSMS is a development tool and test double, not a product.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +49,8 @@ def _fresh_workdir(folder: str) -> Path:
     workdir.mkdir(parents=True, exist_ok=True)
     for name in ("station.db", "station.db-wal", "station.db-shm", "sim.sock"):
         (workdir / name).unlink(missing_ok=True)
+    for name in ("firmware", "certs", "served"):
+        shutil.rmtree(workdir / name, ignore_errors=True)
     return workdir
 
 
@@ -70,6 +79,7 @@ async def run_demo(args: argparse.Namespace) -> None:
         nursery.start_soon(run_station, config)
         if not args.no_script:
             await _script(csms, str(sock))
+            await _firmware_update(csms, workdir)
         _say("demo running until Ctrl-C")
 
 
@@ -118,6 +128,36 @@ async def _script(csms: DevCsms, sock: str) -> None:
         await trio.sleep(pause)
     state = await send_control_command(sock, {"cmd": "state"})
     _say(f"session over: {state['evses'][0]['energy_wh']:.1f} Wh delivered")
+
+
+async def _firmware_update(csms: DevCsms, workdir: Path) -> None:
+    """L01: the dev CSMS serves a signed sim image over HTTP and sends UpdateFirmware; the
+    station downloads, verifies, installs, reboots into it and reports Installed."""
+    from devtools.file_servers import HttpFileServer
+    from devtools.firmware_signing import DevManufacturer, sim_image, update_firmware
+
+    served = workdir / "served"
+    served.mkdir(exist_ok=True)
+    maker = DevManufacturer.create()
+    maker.install_root(workdir)
+    data = sim_image(served / "evse-demo-2.0.0.img", "2.0.0-demo")
+    with HttpFileServer(served) as http:
+        _say(f"firmware: serving {http.url('evse-demo-2.0.0.img')} ({len(data)} bytes, signed)")
+        mark = len(csms.received)
+        result = await csms.call(STATION_ID, "UpdateFirmware", update_firmware(
+            1, http.url("evse-demo-2.0.0.img"), maker, maker.sign(data)))
+        _say(f"UpdateFirmware: {result.get('status')}")
+        try:
+            await csms.wait_for("FirmwareStatusNotification", station_id=STATION_ID, after=mark, timeout=60,
+                                where=lambda p: p.get("status") in ("Installed", "InstallationFailed",
+                                                                    "InstallVerificationFailed", "DownloadFailed",
+                                                                    "InvalidSignature"))
+        except trio.TooSlowError:
+            _say("firmware update: no final status within 60 s")
+            return
+    boots = [f[3] for sid, f in csms.received[mark:] if sid == STATION_ID and f[0] == 2 and f[2] == "BootNotification"]
+    version = boots[-1]["chargingStation"].get("firmwareVersion") if boots else "?"
+    _say(f"firmware update over: the station runs firmware {version}")
 
 
 async def _full_inventory(csms: DevCsms) -> None:

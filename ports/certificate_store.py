@@ -43,6 +43,10 @@ class CertificateStore(Protocol):
         """Installed certificates of `kinds` (all kinds when empty): the roots and the current
         certificate of each station kind (its sub-CAs as children)."""
 
+    def root_certificates(self, kind: CertificateKind) -> list[str]:
+        """The installed roots of `kind` as PEM text (L01.FR.02: the firmware signing
+        certificate is checked against the ManufacturerRootCertificates)."""
+
     def delete(self, hash_data: HashData) -> DeleteResult:
         """DeleteCertificate (M04): the root that `hash_data` names; the station's own
         certificates are refused (Failed)."""

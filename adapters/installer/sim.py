@@ -55,11 +55,15 @@ class SimInstaller:
         self._state = StateFile(Path(state_dir) / "firmware" / "sim-installer.json")
         self._factory = factory_version
 
+    # The record is one small JSON file: read and written in the event loop, like the station's
+    # SQLite writes, at most a few times per boot (after_boot, confirm, install), no thread hop.
     async def _read(self) -> dict:
-        return await trio.to_thread.run_sync(self._state.read)
+        await trio.lowlevel.checkpoint()
+        return self._state.read()
 
     async def _write(self, data: dict) -> None:
-        await trio.to_thread.run_sync(self._state.write, data)
+        await trio.lowlevel.checkpoint()
+        self._state.write(data)
 
     async def install(self, image: Path) -> str:
         """L01 Installing: the image's VERSION becomes the one to boot next."""

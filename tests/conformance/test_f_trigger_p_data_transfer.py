@@ -8,9 +8,9 @@ official JSON schemas when a test ends). The reusable states (EnergyTransferStar
 EVConnectedPreSession) are those of test_efj_transactions.py (`Session`). Where the station
 differs from a step, the test fails with a message naming the step.
 
-Left out: TC_F_16 (LogStatusNotification - Uploading) and TC_F_19 (FirmwareStatusNotification -
-Downloading): they need a log upload / a firmware download in progress, which this station
-does not have.
+TC_F_16 (LogStatusNotification - Uploading) and TC_F_19 (FirmwareStatusNotification -
+Downloading) need a log upload / a firmware download in progress over real file servers: they
+are in test_n_logs.py and test_l_firmware.py.
 
 Readings and chosen configured values:
 - <Configured evseId> 1, <Configured connectorId> 1. "All EVSE" test cases (TC_F_12, F_14) run
