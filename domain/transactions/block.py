@@ -13,6 +13,9 @@ with the hardware's events, and what becomes of their outputs.
 - GetTransactionStatus (E14); clock-aligned MeterValues outside transactions (J01).
 - Settings (TxCtrlr, SampledDataCtrlr, AlignedDataCtrlr) changed at run time reach the state
   machines at the end of the input that changed them.
+- Before the CSMS accepted the station (B02/B03), with TxCtrlr.TxBeforeAcceptedEnabled false, no
+  transaction starts, whatever the TxStartPoint; one whose start point still holds at
+  acceptance (the EV still plugged in) starts then (`set_accepted`).
 
 Other blocks drive a state machine through `ctx.evses[e].fsm` and hand its outputs to
 `drive()`.
@@ -34,7 +37,7 @@ from domain.hardware_events import (
     MeterSampled,
     OccupancyChanged,
 )
-from domain.outbox import Failure
+from domain.outbox import Failure, Registration
 from domain.stored_state import StoredState
 from domain.effects import UnlockConnector
 from domain.transactions.fsm import PowerPath
@@ -60,6 +63,8 @@ class Transactions(Block):
         self.answers = {"TransactionEvent": self}
         for component, variable in TxSettings.VARIABLES:
             ctx.dm.subscribe(VariableRef(component, variable), self._settings_changed)
+        for evse in ctx.evses.values():          # B02/B03: no start before the CSMS accepted the station
+            evse.fsm.accepted = ctx.registration is Registration.Accepted
 
     @classmethod
     def stored_keys(cls, evse_ids) -> tuple[str, ...]:
@@ -90,6 +95,15 @@ class Transactions(Block):
         for evse in self.ctx.evses.values():
             evse.fsm.online = online
 
+    def set_accepted(self, accepted: bool, now: float) -> None:
+        """B01-B03: the CSMS (no longer) accepts the station. Before, with
+        TxCtrlr.TxBeforeAcceptedEnabled false, no transaction starts; a TxStartPoint reached
+        meanwhile that still holds (an EV plugged in) starts one at acceptance
+        (`EvseTransactions.set_accepted`)."""
+        utc = self.ctx.utc(now)
+        for evse_id, evse in self.ctx.evses.items():
+            self.drive(evse_id, evse.fsm.set_accepted(accepted, now, utc), now)
+
     def link_up(self, now: float) -> None:
         if self.ctx.online:
             self.set_online(True)
@@ -111,8 +125,8 @@ class Transactions(Block):
         self.settings_pending = False
         utc = self.ctx.utc(now)
         old, self.settings = self.settings, TxSettings.from_device_model(self.ctx.dm)
-        for evse in self.ctx.evses.values():
-            evse.fsm.reconfigure(self.settings, now, utc)
+        for evse_id, evse in self.ctx.evses.items():
+            self.drive(evse_id, evse.fsm.reconfigure(self.settings, now, utc), now)
         if (old.aligned_enabled, old.aligned_interval) != (self.settings.aligned_enabled,
                                                            self.settings.aligned_interval):
             self._idle_due.clear()
