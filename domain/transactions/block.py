@@ -189,7 +189,7 @@ class Transactions(Block):
             case CablePlugged(connector=c) if c in evse.connectors:
                 evse.connectors[c].plugged = True
                 if evse.connectors[c].operative:                 # G03: none on an Inoperative one
-                    self.drive(e, fsm.ev_connected(c, now, utc), now)
+                    self.ev_connected(e, c, now)
             case CableUnplugged(connector=c) if c in evse.connectors:
                 evse.connectors[c].plugged = False
                 evse.ev_left()                                   # the EV is gone, and what it asked for
@@ -200,6 +200,14 @@ class Transactions(Block):
             case EnergyRequested() | EnergyPaused():
                 evse.energy_requested = isinstance(event, EnergyRequested)
                 self._energy_follows(e, now)
+
+    def ev_connected(self, evse_id: int, connector: int, now: float) -> None:
+        """The state machine learns that an EV is plugged into a usable connector: at the plug,
+        or when the connector it was plugged into while Unavailable becomes usable again
+        (G03/G04; the availability block), as if it had been plugged in at that moment:
+        triggerReason CablePluggedIn, the TxStartPoint EVConnected starts a transaction."""
+        evse = self.ctx.evses[evse_id]
+        self.drive(evse_id, evse.fsm.ev_connected(connector, now, self.ctx.utc(now)), now)
 
     def meter(self, event: MeterSampled, now: float) -> None:
         """The per-sample path: nothing else to do unless a sample is due."""
