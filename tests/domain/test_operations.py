@@ -36,7 +36,8 @@ READING = MeterReading(energy_wh=1234.5, power_w=7000.0, current_a=(10.1, 10.1, 
 
 
 def iso(dt) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
+    """A UTC datetime as the station writes it: milliseconds, none for a whole second, Z."""
+    return dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds").replace("+00:00", "Z")
 
 
 class Rig(Harness):
