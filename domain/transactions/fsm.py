@@ -168,8 +168,7 @@ class EvseTransactions(Machine, Samplers, Snapshots):
         if self._ev_timeout_at is not None and old.ev_connection_timeout != settings.ev_connection_timeout:
             timeout = settings.ev_connection_timeout
             self._ev_timeout_at = self._ev_wait_since + timeout if timeout > 0 else None
-        self._start_held_back(now, utc)
-        return self._finish(now)
+        return self._finish(now) if self._start_held_back(now, utc) else []
 
     def set_accepted(self, accepted: bool, now: float, utc: datetime) -> list[TxOutput]:
         """Whether the CSMS has accepted the station (BootNotificationResponse; B02/B03).
@@ -182,8 +181,7 @@ class EvseTransactions(Machine, Samplers, Snapshots):
         from the moment starting is allowed, with the triggerReason of that start point
         (CablePluggedIn TC_E_09, EVDetected TC_E_12). One that no longer holds starts nothing."""
         self.accepted = accepted
-        self._start_held_back(now, utc)
-        return self._finish(now)
+        return self._finish(now) if self._start_held_back(now, utc) else []
 
     # --- inputs: the physical side ---------------------------------------------------------------
     def ev_connected(self, connector: int, now: float, utc: datetime) -> list[TxOutput]:

@@ -216,16 +216,17 @@ class Machine:
         TxCtrlr.TxBeforeAcceptedEnabled."""
         return self.accepted or self.settings.tx_before_accepted
 
-    def _start_held_back(self, now: float, utc: datetime) -> None:
+    def _start_held_back(self, now: float, utc: datetime) -> bool:
         """Starting became allowed (see `set_accepted`): a start point held back that still
-        holds starts the transaction, with its triggerReason."""
+        holds starts the transaction, with its triggerReason. True when it started one."""
         conds = self._conditions()
         held = self._held_back & conds & self._start_mask
         if self._tx is not None or not held or not self._may_start():
-            return
+            return False
         trigger = next(t for bit, t in _HELD_BACK_TRIGGERS if held & bit)
         self._last_conds = conds
         self._start(now, utc, trigger, self._charging_state(), conds)
+        return True
 
     def _start(self, now: float, utc: datetime, trigger: m.TriggerReason, state: m.ChargingState,
                conds: int) -> None:
