@@ -1,9 +1,10 @@
 """The settings of the transaction state machine: a frozen snapshot of the device model.
 
 TxCtrlr (start/stop points, timeouts, invalid-id handling, TxBeforeAcceptedEnabled),
-OCPPCommCtrlr.UnlockOnEVSideDisconnect, SampledDataCtrlr and AlignedDataCtrlr (measurands and intervals). `TxSettings.from_device_model`
-reads them tolerantly: a variable that is not defined, or has no value, keeps the default below
-(the defaults are those of the station's device-model definitions).
+OCPPCommCtrlr.UnlockOnEVSideDisconnect, SampledDataCtrlr and AlignedDataCtrlr (measurands and
+intervals). `TxSettings.from_device_model` reads them tolerantly: a variable that is not
+defined, or has no value, keeps the default below (the defaults are those of the station's
+device-model definitions).
 """
 from __future__ import annotations
 

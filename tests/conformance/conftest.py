@@ -36,8 +36,8 @@ test plays the registration (TC_B_02, B_03, B_30). When the block ends, the stat
 during the test is validated against the official OCPP 2.0.1 JSON schemas with the PyPI
 ``ocpp`` package (``ocpp.messages.Call`` / ``CallResult`` + ``validate_payload(msg,
 "2.0.1")``; CALLRESULTs against the response schema of the action the CSMS called), plus
-the date-time format the package does not check (RFC 3339, at most 3 fractional digits), the OCPP-J framing of CALLERRORs and
-the DevCsms's own complaints about malformed frames. A problem fails the test (or is
+the date-time format the package does not check (RFC 3339, at most 3 fractional digits), the
+OCPP-J framing of CALLERRORs and the DevCsms's own complaints about malformed frames. A problem fails the test (or is
 attached as a note when the test already failed).
 """
 from __future__ import annotations

@@ -189,7 +189,8 @@ async def test_ev_plugged_while_unavailable_is_plugged_in_when_operative_again(b
             await unavailable(cs, "Before (Unavailable for EVSE 1)", evse=EVSE)
             await cs.control(cmd="plug", evse=EVSE, connector=CONNECTOR)
             await trio.sleep(QUIET)
-            assert cs.calls("TransactionEvent") == [], "an EV plugged into an Unavailable connector started a transaction"
+            assert cs.calls("TransactionEvent") == [], (
+                "an EV plugged into an Unavailable connector started a transaction")
             after = cs.mark()
             res = await change_availability(cs, "Step 1", "Operative", EVSE)
             check_status("Step 2", res, "Accepted", "ChangeAvailabilityResponse")

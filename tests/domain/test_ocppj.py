@@ -758,9 +758,9 @@ def test_outbound_date_times_have_at_most_three_fractional_digits_in_utc():
     stamp = datetime.datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
     plus_two = datetime.datetime(2026, 1, 1, 14, 0, 0, 999999, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
     ev.timestamp = stamp
-    ev.meter_value = [m.MeterValue(timestamp=plus_two, sampled_value=ev.meter_value[0].sampled_value),
-                      m.MeterValue(timestamp=stamp.replace(microsecond=0), sampled_value=ev.meter_value[0].sampled_value),
-                      m.MeterValue(timestamp=stamp.replace(microsecond=7000), sampled_value=ev.meter_value[0].sampled_value)]
+    values = ev.meter_value[0].sampled_value
+    ev.meter_value = [m.MeterValue(timestamp=t, sampled_value=values)
+                      for t in (plus_two, stamp.replace(microsecond=0), stamp.replace(microsecond=7000))]
     text = ep.send_call(ev, T0)
     payload = json.loads(text)[3]
     assert payload["timestamp"] == "2026-01-01T12:00:00.123Z"
