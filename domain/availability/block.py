@@ -3,7 +3,9 @@
 - ChangeAvailability (G03/G04): the station, an EVSE or a connector Operative or Inoperative;
   a change that would interrupt a running transaction is Scheduled and applied when it has
   ended (G03.FR.05/06); the setting is stored (TC_B_23). An EVSE that goes Unavailable ends
-  an authorization not yet used (and one still asked for).
+  an authorization not yet used (and one still asked for). An EV plugged into an Unavailable
+  connector reaches the transactions when the connector becomes usable again, as if plugged
+  in at that moment (Occupied, TxStartPoint EVConnected starts a transaction).
 - Faults of an EVSE (FaultRaised / FaultCleared): Faulted while any lasts, the transaction
   ends by the first (AbnormalCondition), and the device-model variable of the part that
   reports it follows (NotifyEvent); problems of parts that fault no EVSE (DeviceProblem).
@@ -80,13 +82,18 @@ class AvailabilityBlock(Block):
     def apply(self, now: float) -> None:
         """Connectors follow the availability (and a storage failure, like the station going
         Inoperative); an EVSE that is Unavailable ends the authorization it held for a session
-        not yet started; changed statuses are reported."""
+        not yet started; a connector usable again with an EV plugged in meanwhile tells the
+        transactions the EV is there, as if plugged in now (G03/G04: the plug was kept from
+        them while Unavailable); changed statuses are reported."""
         a = self.availability
         station_going_off = a.scheduled.get(STATION) is False or self.storage_health.failing or bool(self._holds)
         for e in self.ctx.evses.values():
             off_now = station_going_off and e.fsm.transaction_id is None
             for c in e.connectors.values():
+                usable_again = not c.operative
                 c.operative = a.connector_operative(e.id, c.connector) and not off_now
+                if usable_again and c.operative and c.plugged:
+                    self.sessions.ev_connected(e.id, c.connector, now)
             if e.status() == "Unavailable":
                 self.authorization.withdraw(e.id, "EVSE Unavailable", now)
         self.ctx.status_changed()

@@ -59,6 +59,7 @@ import msgspec
 
 from domain import messages as m
 from domain.device_model.model import DeviceModel, VariableDef, VariableRef
+from domain.ocppj import encode_message
 
 MAX_VALUE = 2500            # VariableAttribute.value string[2500]
 MAX_VALUES_LIST = 1000      # VariableCharacteristics.valuesList string[1000]
@@ -313,8 +314,8 @@ def paginate_sized(request_id: int, entries: Sequence[m.ReportData], generated_a
     fixed = _frame_fixed(message_id_length) + _LIST_OVERHEAD - 1    # -1: n entries, n-1 commas
 
     def empty(seq: int, tbc: bool) -> int:
-        return len(_encode(m.NotifyReportRequest(request_id=request_id, generated_at=generated_at,
-                                                 tbc=tbc, seq_no=seq))) + fixed
+        return len(encode_message(m.NotifyReportRequest(request_id=request_id, generated_at=generated_at,
+                                                        tbc=tbc, seq_no=seq))) + fixed
 
     out: list[tuple[m.NotifyReportRequest, int]] = []
     i = seq = 0

@@ -39,11 +39,13 @@ Rules (Part 4 section 4 + errata 2025-01):
   event carries a `warning` for the log, on the first such frame of a
   connection only (`connection_lost()` starts the next connection afresh).
   What we send is never lenient: `send_call` refuses a date-time without
-  offset.
+  offset, and every date-time goes out in UTC with at most 3 fractional digits
+  (Part 2 2.1 dateTime; `encode_message`).
 
 Schema violations are mapped to RPC error codes by `classify_violation()`,
 the one place that decides it (see its docstring for the reasoning).
 """
+from domain.ocppj.codec import encode_message
 from domain.ocppj.endpoint import OcppJEndpoint
 from domain.ocppj.errors import (
     MAX_DESCRIPTION,
@@ -71,4 +73,5 @@ __all__ = [
     "RpcErrorCode",
     "Violation",
     "classify_violation",
+    "encode_message",
 ]

@@ -21,6 +21,7 @@ from domain.ocppj.codec import (
     _request_decoder,
     _response_decoder,
     _str_decoder,
+    encode_message,
 )
 from domain.ocppj.errors import (
     _KNOWN_ACTIONS,
@@ -116,7 +117,7 @@ class OcppJEndpoint:
     def _checked_payload(action: str, request: msgspec.Struct, decoder: msgspec.json.Decoder) -> bytes:
         """The request's JSON, checked against its schema by a typed decode (OutboundInvalid)."""
         try:
-            payload = _encode(request)
+            payload = encode_message(request)
         except (TypeError, ValueError) as exc:  # incl. UnicodeEncodeError
             raise OutboundInvalid(action, "", _one_line(f"cannot be encoded: {exc}")) from None
         try:
@@ -149,8 +150,8 @@ class OcppJEndpoint:
         return None if p is None else (p.message_id, p.request)
 
     def result_frame(self, message_id: str, response: msgspec.Struct) -> str:
-        """CALLRESULT text (not validated: this is the hot path)."""
-        return _encode((3, message_id, response)).decode()
+        """CALLRESULT text (not validated: this is the hot path); date-times in milliseconds."""
+        return encode_message(response, (3, message_id, response)).decode()
 
     def error_frame(
         self,

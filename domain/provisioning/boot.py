@@ -13,6 +13,8 @@
 - After an offline period longer than OfflineThreshold every connector's status is reported
   again, after a shorter one only what changed (TC_B_51/52).
 - The security event of this start (StartupOfTheDevice or ResetOrReboot, A01/A04), durable.
+- The transactions block is told whether the station is accepted: before, no transaction
+  starts unless TxCtrlr.TxBeforeAcceptedEnabled (B02/B03, B 1.1).
 - Variables the link adapter applies (ping, back-off, password) give a Reconfigure effect. A new
   BasicAuthPassword (A01.FR.01/11/12, TC_A_09) reconnects at once: after the SetVariablesResponse,
   the connection is closed cleanly and opened again with the new password. A refused value
@@ -118,12 +120,14 @@ class Provisioning(Block):
             if r.interval > 0:
                 ctx.write("OCPPCommCtrlr", "HeartbeatInterval", str(r.interval))
             ctx.outbox.accepted(now)
+            self.sessions.set_accepted(True, now)   # a start held back until now (B02/B03)
             if self.boot_reason != m.BootReason.PowerUp:
                 ctx.emit(Remember(NEXT_BOOT_REASON, None))
             ctx.log("info", "BootNotification Accepted")
             ctx.status_changed(all_again=True)
         else:
             self.set_registration(Registration(str(r.status)))
+            self.sessions.set_accepted(False, now)
             self._boot_due = now + (r.interval if r.interval > 0 else BOOT_RETRY_DEFAULT)
             ctx.log("info", f"BootNotification {r.status}: retry in {self._boot_due - now:g} s")
 

@@ -13,6 +13,9 @@ with the hardware's events, and what becomes of their outputs.
 - GetTransactionStatus (E14); clock-aligned MeterValues outside transactions (J01).
 - Settings (TxCtrlr, SampledDataCtrlr, AlignedDataCtrlr) changed at run time reach the state
   machines at the end of the input that changed them.
+- Before the CSMS accepted the station (B02/B03), with TxCtrlr.TxBeforeAcceptedEnabled false, no
+  transaction starts, whatever the TxStartPoint; one whose start point still holds at
+  acceptance (the EV still plugged in) starts then (`set_accepted`).
 
 Other blocks drive a state machine through `ctx.evses[e].fsm` and hand its outputs to
 `drive()`.
@@ -34,7 +37,7 @@ from domain.hardware_events import (
     MeterSampled,
     OccupancyChanged,
 )
-from domain.outbox import Failure
+from domain.outbox import Failure, Registration
 from domain.stored_state import StoredState
 from domain.effects import UnlockConnector
 from domain.transactions.fsm import PowerPath
@@ -60,6 +63,8 @@ class Transactions(Block):
         self.answers = {"TransactionEvent": self}
         for component, variable in TxSettings.VARIABLES:
             ctx.dm.subscribe(VariableRef(component, variable), self._settings_changed)
+        for evse in ctx.evses.values():          # B02/B03: no start before the CSMS accepted the station
+            evse.fsm.accepted = ctx.registration is Registration.Accepted
 
     @classmethod
     def stored_keys(cls, evse_ids) -> tuple[str, ...]:
@@ -90,6 +95,15 @@ class Transactions(Block):
         for evse in self.ctx.evses.values():
             evse.fsm.online = online
 
+    def set_accepted(self, accepted: bool, now: float) -> None:
+        """B01-B03: the CSMS (no longer) accepts the station. Before, with
+        TxCtrlr.TxBeforeAcceptedEnabled false, no transaction starts; a TxStartPoint reached
+        meanwhile that still holds (an EV plugged in) starts one at acceptance
+        (`EvseTransactions.set_accepted`)."""
+        utc = self.ctx.utc(now)
+        for evse_id, evse in self.ctx.evses.items():
+            self.drive(evse_id, evse.fsm.set_accepted(accepted, now, utc), now)
+
     def link_up(self, now: float) -> None:
         if self.ctx.online:
             self.set_online(True)
@@ -111,8 +125,8 @@ class Transactions(Block):
         self.settings_pending = False
         utc = self.ctx.utc(now)
         old, self.settings = self.settings, TxSettings.from_device_model(self.ctx.dm)
-        for evse in self.ctx.evses.values():
-            evse.fsm.reconfigure(self.settings, now, utc)
+        for evse_id, evse in self.ctx.evses.items():
+            self.drive(evse_id, evse.fsm.reconfigure(self.settings, now, utc), now)
         if (old.aligned_enabled, old.aligned_interval) != (self.settings.aligned_enabled,
                                                            self.settings.aligned_interval):
             self._idle_due.clear()
@@ -175,7 +189,7 @@ class Transactions(Block):
             case CablePlugged(connector=c) if c in evse.connectors:
                 evse.connectors[c].plugged = True
                 if evse.connectors[c].operative:                 # G03: none on an Inoperative one
-                    self.drive(e, fsm.ev_connected(c, now, utc), now)
+                    self.ev_connected(e, c, now)
             case CableUnplugged(connector=c) if c in evse.connectors:
                 evse.connectors[c].plugged = False
                 evse.ev_left()                                   # the EV is gone, and what it asked for
@@ -186,6 +200,14 @@ class Transactions(Block):
             case EnergyRequested() | EnergyPaused():
                 evse.energy_requested = isinstance(event, EnergyRequested)
                 self._energy_follows(e, now)
+
+    def ev_connected(self, evse_id: int, connector: int, now: float) -> None:
+        """The state machine learns that an EV is plugged into a usable connector: at the plug,
+        or when the connector it was plugged into while Unavailable becomes usable again
+        (G03/G04; the availability block), as if it had been plugged in at that moment:
+        triggerReason CablePluggedIn, the TxStartPoint EVConnected starts a transaction."""
+        evse = self.ctx.evses[evse_id]
+        self.drive(evse_id, evse.fsm.ev_connected(connector, now, self.ctx.utc(now)), now)
 
     def meter(self, event: MeterSampled, now: float) -> None:
         """The per-sample path: nothing else to do unless a sample is due."""

@@ -96,6 +96,8 @@ class EvseTransactions(Machine, Samplers, Snapshots):
         self.evse_id = evse_id
         self._new_id = new_transaction_id or (lambda: str(uuid.uuid4()))
         self.online = True                      # False: messages are marked offline (E12)
+        # False: the CSMS has not accepted the station (B02/B03): no start unless TxBeforeAcceptedEnabled
+        self.accepted = True
         # the physical side
         self._connector: int | None = None      # the plugged connector in use
         self._occupied = False
@@ -115,6 +117,7 @@ class EvseTransactions(Machine, Samplers, Snapshots):
         # the transaction
         self._tx: _Tx | None = None
         self._last_conds = 0
+        self._held_back = 0                     # start points reached while no start was allowed
         self._reading: MeterReading | None = None
         self._sample_due = INF
         self._out: list[TxOutput] = []
@@ -163,12 +166,13 @@ class EvseTransactions(Machine, Samplers, Snapshots):
             d = self._ev_timeout_at
         return None if d == INF else d
 
-    def reconfigure(self, settings: TxSettings, now: float, utc: datetime) -> None:
+    def reconfigure(self, settings: TxSettings, now: float, utc: datetime) -> list[TxOutput]:
         """New settings (SetVariables changed the device model), in effect at once: the next
         input already uses the new TxStartPoint/TxStopPoint; when a sampling setting changed,
         the samplers of a running transaction restart from now (clock-aligned ones at the next
         boundary of the new interval); a running EVConnectionTimeOut counts the new value
-        from the moment it started (E03.FR.05)."""
+        from the moment it started (E03.FR.05); TxBeforeAcceptedEnabled set true starts a
+        transaction held back until now (`set_accepted`)."""
         old = self.settings
         self._apply_settings(settings)
         if self._tx is not None and _sampling(old) != _sampling(settings):
@@ -176,6 +180,20 @@ class EvseTransactions(Machine, Samplers, Snapshots):
         if self._ev_timeout_at is not None and old.ev_connection_timeout != settings.ev_connection_timeout:
             timeout = settings.ev_connection_timeout
             self._ev_timeout_at = self._ev_wait_since + timeout if timeout > 0 else None
+        return self._finish(now) if self._start_held_back(now, utc) else []
+
+    def set_accepted(self, accepted: bool, now: float, utc: datetime) -> list[TxOutput]:
+        """Whether the CSMS has accepted the station (BootNotificationResponse; B02/B03).
+
+        Before, with TxCtrlr.TxBeforeAcceptedEnabled false ("Transactions before being accepted
+        by a CSMS", B 1.1: deny charging services), a TxStartPoint reached starts nothing. Once
+        allowed, a start point reached meanwhile that still holds starts the transaction now:
+        E01.FR.01-06 are conditions ("TxStartPoint contains EVConnected AND the Charging Station
+        has a connection with the EV AND no transaction has started yet on this EVSE"), true
+        from the moment starting is allowed, with the triggerReason of that start point
+        (CablePluggedIn TC_E_09, EVDetected TC_E_12). One that no longer holds starts nothing."""
+        self.accepted = accepted
+        return self._finish(now) if self._start_held_back(now, utc) else []
 
     # --- inputs: the physical side ---------------------------------------------------------------
     def ev_connected(self, connector: int, now: float, utc: datetime) -> list[TxOutput]:

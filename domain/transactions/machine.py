@@ -29,6 +29,12 @@ from domain.transactions.state import (
 )
 
 
+# A start held back before the CSMS accepted the station, by the first start point reached
+# (in the order they are usually reached): the triggerReason of the start when it is allowed.
+_HELD_BACK_TRIGGERS = ((PARK, TR.EVDetected), (EV, TR.CablePluggedIn), (AUTH, TR.Authorized),
+                       (PATH, TR.ChargingStateChanged), (ENERGY, TR.ChargingStateChanged))
+
+
 class Machine:
     """The rule part of EvseTransactions."""
 
@@ -184,7 +190,12 @@ class Machine:
         self._last_conds = conds
         tx = self._tx
         if tx is None:
-            if rising & self._start_mask:       # E01.FR.01-06: the first start point
+            self._held_back &= conds
+            start = rising & self._start_mask
+            if start and not self._may_start():
+                self._held_back |= start        # B02/B03: not before the CSMS accepted the station
+                return False
+            if start:                           # E01.FR.01-06: the first start point
                 self._start(now, utc, trigger, state, conds)
                 return True
             return False
@@ -200,8 +211,26 @@ class Machine:
             return True
         return False
 
+    def _may_start(self) -> bool:
+        """B02/B03: a transaction may start once the CSMS accepted the station, or before with
+        TxCtrlr.TxBeforeAcceptedEnabled."""
+        return self.accepted or self.settings.tx_before_accepted
+
+    def _start_held_back(self, now: float, utc: datetime) -> bool:
+        """Starting became allowed (see `set_accepted`): a start point held back that still
+        holds starts the transaction, with its triggerReason. True when it started one."""
+        conds = self._conditions()
+        held = self._held_back & conds & self._start_mask
+        if self._tx is not None or not held or not self._may_start():
+            return False
+        trigger = next(t for bit, t in _HELD_BACK_TRIGGERS if held & bit)
+        self._last_conds = conds
+        self._start(now, utc, trigger, self._charging_state(), conds)
+        return True
+
     def _start(self, now: float, utc: datetime, trigger: m.TriggerReason, state: m.ChargingState,
                conds: int) -> None:
+        self._held_back = 0
         tx = self._tx = _Tx(self._new_id(), seen=conds)
         r = self._reading
         tx.begin_energy_wh = r.energy_wh if r is not None else None

@@ -1,9 +1,10 @@
 """The settings of the transaction state machine: a frozen snapshot of the device model.
 
-TxCtrlr (start/stop points, timeouts, invalid-id handling), OCPPCommCtrlr.UnlockOnEVSideDisconnect,
-SampledDataCtrlr and AlignedDataCtrlr (measurands and intervals). `TxSettings.from_device_model`
-reads them tolerantly: a variable that is not defined, or has no value, keeps the default below
-(the defaults are those of the station's device-model definitions).
+TxCtrlr (start/stop points, timeouts, invalid-id handling, TxBeforeAcceptedEnabled),
+OCPPCommCtrlr.UnlockOnEVSideDisconnect, SampledDataCtrlr and AlignedDataCtrlr (measurands and
+intervals). `TxSettings.from_device_model` reads them tolerantly: a variable that is not
+defined, or has no value, keeps the default below (the defaults are those of the station's
+device-model definitions).
 """
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ class TxSettings:
     stop_tx_on_invalid_id: bool = True
     max_energy_on_invalid_id: int = 0                # Wh
     unlock_on_ev_side_disconnect: bool = True
+    tx_before_accepted: bool = False                 # transactions before the CSMS accepted the station
     # SampledDataCtrlr
     sampled_enabled: bool = True
     tx_started_measurands: tuple[m.Measurand, ...] = (_E,)
@@ -82,6 +84,7 @@ class TxSettings:
         ("TxCtrlr", "TxStartPoint"), ("TxCtrlr", "TxStopPoint"), ("TxCtrlr", "EVConnectionTimeOut"),
         ("TxCtrlr", "StopTxOnEVSideDisconnect"), ("TxCtrlr", "StopTxOnInvalidId"),
         ("TxCtrlr", "MaxEnergyOnInvalidId"), ("OCPPCommCtrlr", "UnlockOnEVSideDisconnect"),
+        ("TxCtrlr", "TxBeforeAcceptedEnabled"),
         ("SampledDataCtrlr", "Enabled"), ("SampledDataCtrlr", "TxStartedMeasurands"),
         ("SampledDataCtrlr", "TxUpdatedMeasurands"), ("SampledDataCtrlr", "TxUpdatedInterval"),
         ("SampledDataCtrlr", "TxEndedMeasurands"), ("SampledDataCtrlr", "TxEndedInterval"),
@@ -128,6 +131,7 @@ class TxSettings:
             max_energy_on_invalid_id=d.max_energy_on_invalid_id if max_energy is None else max(0, max_energy),
             unlock_on_ev_side_disconnect=boolean("OCPPCommCtrlr", "UnlockOnEVSideDisconnect",
                                                  d.unlock_on_ev_side_disconnect),
+            tx_before_accepted=boolean("TxCtrlr", "TxBeforeAcceptedEnabled", d.tx_before_accepted),
             sampled_enabled=boolean("SampledDataCtrlr", "Enabled", d.sampled_enabled),
             tx_started_measurands=parse_measurands(get("SampledDataCtrlr", "TxStartedMeasurands"),
                                                    d.tx_started_measurands),

@@ -36,8 +36,8 @@ test plays the registration (TC_B_02, B_03, B_30). When the block ends, the stat
 during the test is validated against the official OCPP 2.0.1 JSON schemas with the PyPI
 ``ocpp`` package (``ocpp.messages.Call`` / ``CallResult`` + ``validate_payload(msg,
 "2.0.1")``; CALLRESULTs against the response schema of the action the CSMS called), plus
-the date-time format the package does not check, the OCPP-J framing of CALLERRORs and
-the DevCsms's own complaints about malformed frames. A problem fails the test (or is
+the date-time format the package does not check (RFC 3339, at most 3 fractional digits), the
+OCPP-J framing of CALLERRORs and the DevCsms's own complaints about malformed frames. A problem fails the test (or is
 attached as a note when the test already failed).
 """
 from __future__ import annotations
@@ -259,7 +259,9 @@ class ConformanceStation:
 
 # --------------------------------------------------------------------------- schema checks
 
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
+# RFC 3339, with Part 2 2.1's limit on dateTime: "The number of decimal places SHALL NOT exceed
+# the maximum of 3"
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,3})?([Zz]|[+-]\d{2}:\d{2})\Z")
 _formats = jsonschema.FormatChecker(formats=())
 
 

@@ -54,11 +54,14 @@ from tests.conformance.test_b_reset_offline import (
 from tests.conformance.test_cd_authorization import booted
 from tests.conformance.test_efj_transactions import (
     CALL_WAIT,
+    CONNECTOR,
     EVSE,
     QUIET,
     REMOTE_START_ID,
     VALID,
+    check_te,
     fail,
+    tx_points,
 )
 from tests.conformance.test_f_trigger_p_data_transfer import after_response, trigger
 
@@ -195,6 +198,33 @@ async def test_TC_B_02_CS_cold_boot_charging_station_pending(boot_station):
             # Steps 17-18
             await connectors_reported(cs, boot2, {c: "Available" for c in cs.connectors}, "Step 17")
             all_connectors_reported(cs, boot2, "Step 17")
+
+
+async def test_ev_plugged_while_pending_starts_its_transaction_at_acceptance(boot_station):
+    """No Part 6 test case has TxCtrlr.TxBeforeAcceptedEnabled; this is TC_B_02's Pending with
+    TC_E_09's EV (TxStartPoint EVConnected) and TxBeforeAcceptedEnabled false (its default):
+    the EV plugged in while Pending starts no transaction (B 1.1 "Transactions before being
+    accepted by a CSMS"); accepted with the EV still plugged in, the station starts it then,
+    with TC_E_09's validations (E01.FR.02 holds from the acceptance on)."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(boot_statuses=["Pending"], heartbeat_interval=PENDING_INTERVAL,
+                                device_model=tx_points("EVConnected", "EVConnected")) as cs:
+            boot1 = first_boot(cs, "Pending")
+            await octt_answered_boot(cs, boot1, "Pending", "Pending", PENDING_INTERVAL)
+            await cs.control(cmd="plug", evse=EVSE, connector=CONNECTOR)
+            await trio.sleep(QUIET)
+            view = next(e for e in (await cs.control(cmd="state"))["evses"] if e["evse"] == EVSE)
+            assert view["transaction_id"] is None, (
+                f"Pending: the plug started a transaction although TxBeforeAcceptedEnabled is false: {view}")
+            res, _, _ = await trigger(cs, "TriggerMessage", "BootNotification")
+            assert res.get("status") == "Accepted", f"TriggerMessage(BootNotification) while Pending: {res}"
+            boot2, _ = await expect_call(cs, "BootNotification", after=boot1 + 1, step="Accepted")
+            await octt_answered_boot(cs, boot2, "Accepted", "Accepted", PENDING_INTERVAL)
+            _, p = await expect_call(cs, "TransactionEvent", after=boot2, step="at acceptance")
+            check_te("at acceptance", p, event_type="Started", trigger="CablePluggedIn", state="EVConnected")
+            assert (p.get("evse") or {}).get("connectorId") == CONNECTOR, f"at acceptance: evse: {p}"
+            [(first, _)] = cs.calls("TransactionEvent")[:1]
+            assert first > boot2, "a TransactionEvent before the acceptance"
 
 
 async def test_TC_B_03_CS_cold_boot_charging_station_rejected(boot_station):

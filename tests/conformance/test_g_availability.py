@@ -179,6 +179,29 @@ async def test_TC_G_04_CS_change_availability_evse_inoperative_to_operative(boot
             all_connectors_reported(cs, before, "Step 3", connectors_of(cs, EVSE))
 
 
+async def test_ev_plugged_while_unavailable_is_plugged_in_when_operative_again(boot_station):
+    """No Part 6 test case plugs an EV into an Unavailable connector; this is TC_G_04 with the EV
+    of TC_E_09 (TxStartPoint EVConnected) connected while the EVSE is Unavailable: nothing starts
+    meanwhile, and at step 3 the connector is Occupied (not Available) and the transaction
+    starts as if the EV were connected then (TC_E_09's validations)."""
+    with trio.fail_after(TIMEOUT):
+        async with boot_station(device_model=tx_points("EVConnected")) as cs:
+            await unavailable(cs, "Before (Unavailable for EVSE 1)", evse=EVSE)
+            await cs.control(cmd="plug", evse=EVSE, connector=CONNECTOR)
+            await trio.sleep(QUIET)
+            assert cs.calls("TransactionEvent") == [], (
+                "an EV plugged into an Unavailable connector started a transaction")
+            after = cs.mark()
+            res = await change_availability(cs, "Step 1", "Operative", EVSE)
+            check_status("Step 2", res, "Accepted", "ChangeAvailabilityResponse")
+            await status_notifications(cs, after, "Occupied", "Step 3", connectors_of(cs, EVSE))
+            await availability_event(cs, after, "Occupied", "Step 3", ("Connector",), EVSE, CONNECTOR)
+            _, p = await expect_call(cs, "TransactionEvent", after=after, step="Step 3 (the EV plugged in)")
+            assert (p.get("eventType"), p.get("triggerReason"), info_of(p).get("chargingState")) == (
+                "Started", "CablePluggedIn", "EVConnected"), f"Step 3: TransactionEventRequest {p}"
+            assert (p.get("evse") or {}).get("connectorId") == CONNECTOR, f"Step 3: evse.connectorId: {p}"
+
+
 async def test_TC_G_07_CS_change_availability_connector_operative_to_inoperative(boot_station):
     """TC_G_07_CS Change Availability Connector - Operative to inoperative."""
     with trio.fail_after(TIMEOUT):

@@ -747,6 +747,37 @@ def test_outbound_naive_datetime_and_unencodable_values_are_refused():
     assert not ep.busy
 
 
+def test_outbound_date_times_have_at_most_three_fractional_digits_in_utc():
+    """Part 2 2.1 primitive datatypes, dateTime: "The number of decimal places SHALL NOT exceed
+    the maximum of 3" (Part 4's example: 2013-02-01T20:53:32.486Z). Every date-time the station
+    sends, in CALLs and CALLRESULTs, at any depth: UTC with Z, milliseconds (sub-millisecond
+    digits cut), none for a whole second; the message itself is left as it was, and a string
+    that only looks like a date-time is sent as it is."""
+    ep = endpoint(new_message_id=fixed_ids("m-1", "m-2"))
+    ev = transaction_event(2)
+    stamp = datetime.datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    plus_two = datetime.datetime(2026, 1, 1, 14, 0, 0, 999999, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    ev.timestamp = stamp
+    values = ev.meter_value[0].sampled_value
+    ev.meter_value = [m.MeterValue(timestamp=t, sampled_value=values)
+                      for t in (plus_two, stamp.replace(microsecond=0), stamp.replace(microsecond=7000))]
+    text = ep.send_call(ev, T0)
+    payload = json.loads(text)[3]
+    assert payload["timestamp"] == "2026-01-01T12:00:00.123Z"
+    assert [mv["timestamp"] for mv in payload["meterValue"]] == [
+        "2026-01-01T12:00:00.999Z", "2026-01-01T12:00:00Z", "2026-01-01T12:00:00.007Z"]
+    assert ev.timestamp is stamp and ev.meter_value[0].timestamp is plus_two        # the message is unchanged
+    ocpp_messages._validate_payload(ocpp_messages.unpack(text), "2.0.1")
+    ep.connection_lost()
+    lookalike = "2026-01-01T12:00:00.123456Z"
+    data = json.loads(ep.send_call(m.DataTransferRequest(vendor_id="v", data={"at": lookalike}), T0))[3]["data"]
+    assert data == {"at": lookalike}
+    response = m.GetCompositeScheduleResponse(status=m.GenericStatus.Accepted, schedule=m.CompositeSchedule(
+        evse_id=1, duration=60, schedule_start=plus_two, charging_rate_unit=m.ChargingRateUnit.A,
+        charging_schedule_period=[m.ChargingSchedulePeriod(start_period=0, limit=16.0)]))
+    assert json.loads(ep.result_frame("c-1", response))[2]["schedule"]["scheduleStart"] == "2026-01-01T12:00:00.999Z"
+
+
 def test_outbound_frames_carry_no_null():
     """Part 4 4.1.5 for what the station sends: an optional field without a value is
     left out of CALLs and CALLRESULTs; a null where a value is required is refused."""

@@ -14,7 +14,7 @@ from domain.availability import AVAILABILITY_KEY
 from domain.clock import StationClock
 from domain.data_transfer import DataTransferRegistry, SimpleExtension
 from domain.device_model import DeviceModel, VariableRef
-from domain.effects import Log, Persist, Reboot, Remember, Send
+from domain.effects import EnergyOffer, Log, Persist, Reboot, Remember, Send
 from domain.hardware_events import (
     CablePlugged,
     CableUnplugged,
@@ -36,7 +36,8 @@ READING = MeterReading(energy_wh=1234.5, power_w=7000.0, current_a=(10.1, 10.1, 
 
 
 def iso(dt) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
+    """A UTC datetime as the station writes it: milliseconds, none for a whole second, Z."""
+    return dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds").replace("+00:00", "Z")
 
 
 class Rig(Harness):
@@ -298,6 +299,36 @@ def test_a_plug_on_an_inoperative_connector_starts_no_transaction():
     assert h.status(1, 2) == "Unavailable"
     calls = h.settle(h.hw(CablePlugged(1, 1), 4.0), 4.0)               # the operative one does
     assert [c[3]["eventType"] for c in calls if c[2] == "TransactionEvent"] == ["Started"]
+
+
+
+@pytest.mark.parametrize("target", [dict(evse=None), dict(evse=1), dict(evse=1, connector=1)],
+                         ids=["station", "evse", "connector"])
+def test_an_ev_plugged_while_unavailable_counts_as_plugged_when_available_again(target):
+    """G03/G04: the plug reaches the state machine when the connector becomes usable, as if
+    the EV were plugged in at that moment: Occupied, and the TxStartPoint EVConnected starts
+    a transaction (triggerReason CablePluggedIn, TC_E_09)."""
+    h = booted((1,), stored={("TxCtrlr/TxStartPoint", "Actual"): "EVConnected"})
+    change_availability(h, 1.0, "Inoperative", **target)
+    assert h.settle(h.hw(CablePlugged(1, 1), 2.0), 2.0) == [] and h.tx_id(1) is None
+    _, calls = change_availability(h, 3.0, "Operative", msg_id="ca2", **target)
+    assert statuses(calls) == [(1, 1, "Occupied")]
+    [started] = [c[3] for c in calls if c[2] == "TransactionEvent"]
+    assert (started["eventType"], started["triggerReason"], started["evse"]) == \
+        ("Started", "CablePluggedIn", {"id": 1, "connectorId": 1})
+    assert started["timestamp"] == iso(h.station.clock.utc(3.0))
+
+
+def test_a_card_after_the_connector_is_available_again_charges_the_ev_plugged_meanwhile():
+    h = booted((1,))                                             # TxStartPoint PowerPathClosed
+    change_availability(h, 1.0, "Inoperative", evse=1)
+    h.settle(h.hw(CablePlugged(1, 1), 2.0), 2.0)
+    change_availability(h, 3.0, "Operative", evse=1, msg_id="ca2")
+    calls = h.settle(h.hw(TokenPresented(CARD[1], evse=1), 4.0), 4.0)
+    assert [c[3]["eventType"] for c in calls if c[2] == "TransactionEvent"] == ["Started"]
+    assert [e.closed for e in h.effects if isinstance(e, EnergyOffer)] == [True]     # the EV gets energy
+    h.settle(h.hw(CableUnplugged(1, 1), 5.0), 5.0)               # TxStopPoint EVConnected: ends
+    assert h.tx_id(1) is None
 
 
 # =========================================================================== Reset

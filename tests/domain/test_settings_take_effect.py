@@ -32,8 +32,15 @@ from domain import messages as m
 from domain.device_model import DeviceModel, VariableRef, parse_ref
 from domain.effects import Log, Persist, Reconfigure, StoreRecords
 from domain.effects import CertificateOutcome, MakeCsr
-from domain.hardware_events import JobFinished
-from domain.hardware_events import CablePlugged, CableUnplugged, MeterReading, MeterSampled, TokenPresented
+from domain.hardware_events import (
+    CablePlugged,
+    CableUnplugged,
+    JobFinished,
+    MeterReading,
+    MeterSampled,
+    OccupancyChanged,
+    TokenPresented,
+)
 from domain.station import Station, StationInfo, StoredState
 from domain.effects import EnergyOffer
 from domain.transactions import TxSettings, UnlockConnector
@@ -433,6 +440,58 @@ def test_tx_before_accepted_enabled_applies_to_the_next_card_while_pending():
     set_var(h, 1.0, "TxCtrlr.TxBeforeAcceptedEnabled", "true")      # B02: the CSMS configures while Pending
     present(h, "AABB", 2.0)
     assert authorized(h) == "AABB"
+
+
+
+def _accept_after(h: SettingsRig, boot_call: list, status: str | None, now: float) -> list[list]:
+    """The BootNotification answered `status` (None: not answered) and, at `now`, Accepted
+    (the one sent again after Pending/Rejected, or the first one answered late); the CALLs
+    the station sends then, every one answered."""
+    if status is not None:
+        h.answer(boot_call, {"currentTime": iso(T0), "interval": 10, "status": status}, 0.0)
+        [boot_call] = h.tick(10.0)
+    assert boot_call[2] == "BootNotification"
+    frames = h.answer(boot_call, {"currentTime": at(now), "interval": 60, "status": "Accepted"}, now)
+    return h.settle(frames, now)
+
+
+@pytest.mark.parametrize("boot_status", [None, "Pending", "Rejected"])
+@pytest.mark.parametrize(("start_point", "arrive", "trigger"), [
+    ("EVConnected", CablePlugged(1, 1), "CablePluggedIn"),
+    ("ParkingBayOccupancy", OccupancyChanged(1, True), "EVDetected"),
+])
+def test_no_transaction_by_the_ev_before_accepted_then_it_starts_at_acceptance(boot_status, start_point, arrive,
+                                                                                trigger):
+    h = SettingsRig(stored=stored({"TxCtrlr.TxStartPoint": start_point, "TxCtrlr.TxStopPoint": start_point}))
+    [boot_call] = h.up(0.0)
+    h.hw(arrive, 1.0)                                    # B02/B03: TxBeforeAcceptedEnabled is false
+    assert h.tx_id(1) is None
+    assert not [e for e in h.effects if isinstance(e, StoreRecords) and "TransactionEvent" in str(e.upserts)]
+    calls = _accept_after(h, boot_call, boot_status, 12.0)
+    [started] = tx_events(calls)                         # the start point still holds: starts now
+    assert (started["eventType"], started["triggerReason"]) == ("Started", trigger)
+    assert started["timestamp"] == iso(h.station.clock.utc(12.0))          # at the acceptance
+    assert "offline" not in started and h.tx_id(1) == started["transactionInfo"]["transactionId"]
+
+
+def test_an_ev_gone_before_acceptance_starts_nothing():
+    h = SettingsRig(stored=stored({"TxCtrlr.TxStartPoint": "EVConnected"}))
+    [boot_call] = h.up(0.0)
+    h.hw(CablePlugged(1, 1), 1.0)
+    h.hw(CableUnplugged(1, 1), 2.0)
+    assert tx_events(_accept_after(h, boot_call, "Pending", 12.0)) == []
+    assert h.tx_id(1) is None
+
+
+def test_tx_before_accepted_enabled_set_while_pending_starts_the_held_back_transaction():
+    h = SettingsRig(stored=stored({"TxCtrlr.TxStartPoint": "EVConnected"}))
+    [boot_call] = h.up(0.0)
+    h.answer(boot_call, {"currentTime": iso(T0), "interval": 300, "status": "Pending"}, 0.0)
+    h.hw(CablePlugged(1, 1), 1.0)
+    assert h.tx_id(1) is None
+    set_var(h, 2.0, "TxCtrlr.TxBeforeAcceptedEnabled", "true")      # B02: the CSMS configures while Pending
+    assert h.tx_id(1) is not None                                    # queued; sent once accepted
+    assert tx_events(h.calls) == []
 
 
 # =========================================================================== OCPPCommCtrlr

@@ -126,7 +126,7 @@ def test_heartbeat_after_interval_of_inactivity_sets_clock():
     assert h.station.clock.utc(10.2) == csms_time + timedelta(seconds=0.1)
     # a day's jump is reported (SettingSystemTime); the heartbeat follows 10 s after that call
     assert event[2:] == ["SecurityEventNotification", {
-        "type": "SettingSystemTime", "timestamp": "2026-01-02T12:00:00.100000Z",
+        "type": "SettingSystemTime", "timestamp": "2026-01-02T12:00:00.100Z",
         "techInfo": "clock set from the CSMS, +86389.900 s"}]
     assert h.answer(event, {}, 10.2) == []
     assert h.station.next_deadline() == pytest.approx(20.2)
@@ -275,6 +275,21 @@ def test_status_changes_plug_fault_clear_unplug():
     assert h.run(h.station.hardware_event(CableUnplugged(1, 1), 5.0)) == []
     # unknown EVSE: ignored, nothing sent
     assert h.run(h.station.hardware_event(CablePlugged(7, 1), 6.0)) == []
+
+
+def test_timestamps_in_the_frames_the_station_sends_are_utc_milliseconds():
+    """Part 2 2.1 dateTime: at most 3 fractional digits; the station's clock keeps
+    milliseconds, the frames carry them as such (`Z`, never 6 digits)."""
+    h = Harness()
+    frames = h.boot_accepted(now=0.0, current_time=T0 + timedelta(microseconds=654321))
+    while frames:
+        frames = h.answer(frames[-1], {}, 0.0)
+    h.run(h.station.hardware_event(CablePlugged(1, 1), 1.0))
+    sent = [e.frame for e in h.effects if isinstance(e, Send)]
+    occupied = [f for f in sent if '"StatusNotification"' in f and '"Occupied"' in f]
+    assert len(occupied) == 1 and '"timestamp":"2026-01-01T12:00:01.654Z"' in occupied[0]
+    stamps = re.findall(r'"(\d{4}-\d\d-\d\dT[^"]*)"', "".join(sent))
+    assert stamps and all(re.fullmatch(r"[-0-9]{10}T\d\d:\d\d:\d\d(\.\d{1,3})?Z", t) for t in stamps), stamps
 
 
 def test_set_variables_live_effects_and_persistence():

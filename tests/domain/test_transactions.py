@@ -631,6 +631,54 @@ def test_trigger_message_and_offline_flag():
     assert trig.meter_value[0].sampled_value[0].context == CTX.Trigger
 
 
+# --- before the CSMS accepted the station (B02/B03, TxCtrlr.TxBeforeAcceptedEnabled) -------------
+@pytest.mark.parametrize(("start", "arrive", "trigger"), [
+    ("EVConnected", "plug", TR.CablePluggedIn),                  # TC_E_09
+    ("ParkingBayOccupancy", "bay", TR.EVDetected),               # TC_E_12
+])
+def test_no_start_before_accepted_then_start_at_acceptance_while_the_start_point_holds(start, arrive, trigger):
+    rig = Rig(cfg([start], ["EVConnected"]))
+    rig.fsm.accepted = False
+    rig.meter()
+    assert (rig.plug() if arrive == "plug" else rig.bay(True)) == []
+    assert rig.fsm.transaction_id is None and rig.cmds == []
+    rig.wait(30)
+    [started] = rig.run(rig.fsm.set_accepted(True, rig.t, rig.utc))
+    assert (started.event_type, started.trigger_reason, started.seq_no) == (TE.Started, trigger, 0)
+    assert started.timestamp == rig.utc                           # the start is the acceptance
+    assert started.transaction_info.charging_state == (CS.EVConnected if arrive == "plug" else CS.Idle)
+    assert rig.run(rig.fsm.set_accepted(True, rig.t, rig.utc)) == []     # only once
+    check(rig.msgs)
+
+
+def test_a_start_point_that_no_longer_holds_at_acceptance_starts_nothing():
+    rig = Rig(cfg(["EVConnected"], ["EVConnected"]))
+    rig.fsm.accepted = False
+    rig.plug(), rig.unplug()
+    assert rig.run(rig.fsm.set_accepted(True, rig.t, rig.utc)) == []
+    [started] = rig.plug()                                        # accepted: the next plug starts one
+    assert started.trigger_reason == TR.CablePluggedIn
+
+
+def test_tx_before_accepted_enabled_starts_at_once_and_acceptance_starts_no_second():
+    rig = Rig(cfg(["EVConnected"], ["Authorized"], tx_before_accepted=True))
+    rig.fsm.accepted = False
+    [started] = rig.plug()
+    assert started.trigger_reason == TR.CablePluggedIn
+    rig.card(), rig.stop_card()                                   # ended, the EV still plugged
+    assert rig.msgs[-1].event_type == TE.Ended
+    assert rig.run(rig.fsm.set_accepted(True, rig.t, rig.utc)) == []
+
+
+def test_tx_before_accepted_enabled_set_while_a_start_point_holds_starts_then():
+    rig = Rig(cfg(["EVConnected"], ["EVConnected"]))
+    rig.fsm.accepted = False
+    rig.plug()
+    [started] = rig.run(rig.fsm.reconfigure(cfg(["EVConnected"], ["EVConnected"], tx_before_accepted=True),
+                                            rig.t, rig.utc))
+    assert (started.event_type, started.trigger_reason) == (TE.Started, TR.CablePluggedIn)
+
+
 @pytest.mark.parametrize(("epoch", "interval", "expected"), [
     (0, 900, 900), (899.5, 900, 900), (900, 900, 1800),
     (86_000, 900, 86_400),
