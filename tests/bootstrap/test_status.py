@@ -178,6 +178,7 @@ async def test_status_of_a_stopped_station_from_its_file(tmp_path):
     queued; after the station stopped, `evse status --storage` shows it, read-only."""
     config = write_config(tmp_path, "ws://127.0.0.1:9/ocpp",
                           extra='[device_model]\n"TxCtrlr.TxStartPoint" = "EVConnected"\n'
+                                '"TxCtrlr.TxBeforeAcceptedEnabled" = true\n'     # never accepted: offline
                                 '"SecurityCtrlr.BasicAuthPassword" = "Stored-Password-0123"')
     with trio.fail_after(40):
         proc = await trio.lowlevel.open_process(evse("run", "--config", str(config)),
