@@ -21,15 +21,25 @@ import logging
 import os
 import stat
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
 
 from bootstrap.config import PACKAGE_VERSION, Config, ConfigError
 
 if TYPE_CHECKING:
-    from bootstrap.runtime import StationRuntime
     from domain.hardware_events import MeterReading
+
+
+class StationRuntime(Protocol):
+    """What the status reads of the running station (bootstrap.runtime.StationRuntime)."""
+
+    config: Config
+    status_board: Any
+    station: Any
+    boot_count: int
+    storage: Any
+
 
 log = logging.getLogger("evse.status")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import msgspec
 
 from domain.effects import StoreRecords
+from domain.ocppj.codec import encode_message
 
 TABLE = "queue"
 _KEY_DIGITS = 12          # keys sort as text in sequence order
@@ -132,4 +133,8 @@ class DurableQueue:
 
     @staticmethod
     def _text(item: Queued) -> str:
-        return _encode(_Stored(item.request.action, msgspec.Raw(_encode(item.request)), item.attempts)).decode()
+        """The stored record: the request's JSON exactly as it goes on the wire (date-times with
+        at most 3 fractional digits), since a restored message is sent as stored: a repeat after
+        a restart is then the same bytes as the first sending."""
+        payload = item.payload if item.payload is not None else encode_message(item.request)
+        return _encode(_Stored(item.request.action, msgspec.Raw(payload), item.attempts)).decode()
