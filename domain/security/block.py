@@ -16,6 +16,9 @@ listing after it). A CALL waiting for one is answered then (like UnlockConnector
   GetCertificateIdUse and is never listed; a V2GCertificateChain carries its sub-CAs.
 - M04 DeleteCertificate: NotFound and the station certificate (Failed, M04.FR.06, TC_M_23)
   decided from the catalogue; a root is deleted by the store.
+- After a root is installed or deleted, a Reconfigure: the runtime builds the link's settings
+  again, which tells the network block which certificates are valid (A05.FR.02/03, without a
+  reboot) and makes the link re-read the CSMS roots at its next connection.
 - A02/A03 SignCertificate: on TriggerMessage SignChargingStationCertificate (F06.FR.04) or
   before the certificate expires (A03: RENEWAL_LEAD before notAfter), a new key pair and CSR
   (CN: the serial number, else SecurityCtrlr.Identity; O: SecurityCtrlr.OrganizationName), sent
@@ -42,7 +45,7 @@ from domain.block import Block
 from domain.context import Context, StartArgs
 from domain.device_model import VariableRef
 from domain.effects import (CERTIFICATE_JOBS, CertificateOutcome, DeleteRoot, InstallRoot, InstallStationCertificate,
-                            MakeCsr, ReconnectLink, SettleStationCertificate)
+                            MakeCsr, Reconfigure, ReconnectLink, SettleStationCertificate)
 from domain.hardware_events import JobFinished
 from domain.outbox import Failure, Registration
 from domain.security.certificates import (ROOT_KINDS, CertificateEntry, CertificateKind, DeleteResult, DeleteStatus,
@@ -229,6 +232,7 @@ class SecurityBlock(Block):
             result = value if isinstance(value, InstallResult) else _internal_error(event.detail)
             if result.accepted:
                 self.ctx.security_event(RECONFIGURATION_OF_SECURITY_PARAMETERS, now, f"{job.kind} installed")
+                self._roots_changed()
             self._answer(job, _install_response(result))
         elif t is DeleteRoot:
             if not isinstance(value, DeleteResult):
@@ -237,6 +241,7 @@ class SecurityBlock(Block):
                 return
             if value.status is DeleteStatus.ACCEPTED:
                 self.ctx.security_event(RECONFIGURATION_OF_SECURITY_PARAMETERS, now, "a root certificate deleted")
+                self._roots_changed()
             self._answer(job, _delete_response(value))
         elif t is MakeCsr:
             s = self._signing
@@ -264,6 +269,12 @@ class SecurityBlock(Block):
                 self.ctx.log("error", f"the {job.kind} could not be {'kept' if job.keep else 'restored'}: {event.detail}")
             if not job.keep:
                 self.ctx.emit(ReconnectLink(f"the new {job.kind} does not connect: back to the previous one"))
+
+    def _roots_changed(self) -> None:
+        """The store's roots changed: the link's settings are built again (A05.FR.02/03: the
+        network block learns which certificates are valid now, before the next
+        NetworkConfigurationPriority; the link re-reads the CSMS roots at its next connection)."""
+        self.ctx.emit(Reconfigure())
 
     def _answer(self, job, response) -> None:
         if job.reply_to is not None:
