@@ -29,7 +29,7 @@ listing after it). A CALL waiting for one is answered then (like UnlockConnector
   the security event InvalidChargingStationCertificate (A02.FR.07, TC_A_14). An Accepted
   ChargingStationCertificate makes the link reconnect with it (A02.FR.08); the first connection
   that comes up proves it and the previous one is discarded (A02.FR.10); after
-  CERTIFICATE_CONNECT_ATTEMPTS failed attempts the previous one is restored, the link reconnects
+  OCPPCommCtrlr.NetworkProfileConnectionAttempts failed attempts the previous one is restored, the link reconnects
   with it and DiscardedRenewedClientCertificate is sent (errata 2025-01 A02.FR.28/29).
 - A04: `ctx.security_sink` is this block's: every event is kept in the bounded security log
   (domain/security/events.py), a critical one (and DiscardedRenewedClientCertificate) also goes
@@ -60,7 +60,8 @@ CTRLR = "SecurityCtrlr"
 ENTRIES = VariableRef(CTRLR, "CertificateEntries")
 RENEWAL_LEAD = timedelta(days=30)          # A03: renew this long before notAfter (at most a quarter of the validity)
 RENEWAL_RETRY = 3600.0                     # s: a renewal that could not start or finish is tried again after
-CERTIFICATE_CONNECT_ATTEMPTS = 3           # failed connections with a renewed certificate before it is reverted
+# failed connections with a renewed certificate before it is reverted (A02.FR.28)
+CONNECT_ATTEMPTS = VariableRef("OCPPCommCtrlr", "NetworkProfileConnectionAttempts")
 # GetCertificateIdUse: what GetInstalledCertificateIds can list (not the ChargingStationCertificate)
 LISTED_KINDS = ROOT_KINDS | {CertificateKind.V2G_CHAIN}
 _SIGNING_USE = {m.CertificateSigningUse.ChargingStationCertificate: CertificateKind.CHARGING_STATION,
@@ -296,7 +297,8 @@ class SecurityBlock(Block):
         if self._proving is None or self.ctx.link_failures <= 0:
             return
         self._failed_attempts += 1
-        if self._failed_attempts < CERTIFICATE_CONNECT_ATTEMPTS:
+        allowed = self.ctx.dm.get_int(CONNECT_ATTEMPTS.component, CONNECT_ATTEMPTS.variable)
+        if self._failed_attempts < max(1, allowed):
             return
         kind, self._proving = self._proving, None
         self.ctx.emit(SettleStationCertificate(kind, keep=False))      # then the link reconnects (job_finished)

@@ -15,7 +15,7 @@ from domain.effects import (CertificateOutcome, DeleteRoot, InstallRoot, Install
                             ReconnectLink, SettleStationCertificate, StoreRecords)
 from domain.hardware_events import JobFinished
 from domain.outbox import Outbox
-from domain.security.block import CERTIFICATE_CONNECT_ATTEMPTS, RENEWAL_LEAD
+from domain.security.block import RENEWAL_LEAD
 from domain.security.certificates import (CertificateEntry, CertificateKind, DeleteResult, DeleteStatus, HashData,
                                           InstallResult, InstallStatus)
 from domain.security.events import CRITICAL, SECURITY_LOG_TABLE, SecurityLog
@@ -256,15 +256,17 @@ def test_accepted_station_certificate_reconnects_and_is_kept_when_the_link_comes
     assert r.only(SettleStationCertificate) == SettleStationCertificate(K.CHARGING_STATION, keep=True)
 
 
-def test_a_renewed_certificate_that_does_not_connect_is_reverted_with_a_security_event():
-    r = SecRig()
+@pytest.mark.parametrize("attempts", [1, 3, 5])
+def test_a_renewed_certificate_that_does_not_connect_is_reverted_with_a_security_event(attempts):
+    """A02.FR.28: reverted after OCPPCommCtrlr.NetworkProfileConnectionAttempts failed attempts."""
+    r = SecRig(values={"OCPPCommCtrlr.NetworkProfileConnectionAttempts": str(attempts)})
     r.call("CertificateSigned", {"certificateChain": "CHAIN"}, 1.0, msg_id="cs")
     r.job(r.only(InstallStationCertificate), InstallResult(InstallStatus.ACCEPTED), [entry(K.CHARGING_STATION, "9")])
     r.run(r.station.link_down(2.0))
-    for attempt in range(1, CERTIFICATE_CONNECT_ATTEMPTS):
-        r.run(r.station.link_down(2.0 + attempt, attempt=attempt))
+    for attempt in range(1, attempts):
+        r.run(r.station.link_down(2.0 + attempt / 10, attempt=attempt))
         assert not [e for e in r.effects if isinstance(e, SettleStationCertificate)]
-    r.run(r.station.link_down(9.0, attempt=CERTIFICATE_CONNECT_ATTEMPTS))
+    r.run(r.station.link_down(9.0, attempt=attempts))
     settle = r.only(SettleStationCertificate)
     assert settle == SettleStationCertificate(K.CHARGING_STATION, keep=False)
     assert len([e for e in r.effects if isinstance(e, ReconnectLink)]) == 1        # only the renewal's so far
