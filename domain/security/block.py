@@ -120,14 +120,20 @@ class SecurityBlock(Block):
         return (self.ctx.dm.value(ref) or "") if self.ctx.dm.definition(ref) is not None else ""
 
     # --- A04 security events ---------------------------------------------------------------------
-    def _security_event(self, kind: str, utc, tech_info: str | None) -> None:
+    def _security_event(self, kind: str, utc, tech_info: str | None, volatile: bool = False) -> None:
         """Every event into the security log; a critical one (and DiscardedRenewedClientCertificate)
-        to the CSMS, durably (A04.FR.01/02)."""
+        to the CSMS, durably (A04.FR.01/02), or as a volatile message when the queue cannot be
+        stored (MemoryExhaustion: the log's record is kept in memory by the runtime and stored once
+        storage works again)."""
         tech_info = None if tech_info is None else tech_info[:255]
         self.log.add(kind, utc, tech_info)
-        if kind in SENT:
-            self.ctx.outbox.post_durable([m.SecurityEventNotificationRequest(type=kind, timestamp=utc,
-                                                                             tech_info=tech_info)])
+        if kind not in SENT:
+            return
+        request = m.SecurityEventNotificationRequest(type=kind, timestamp=utc, tech_info=tech_info)
+        if volatile:
+            self.ctx.outbox.post(request, volatile=True)
+        else:
+            self.ctx.outbox.post_durable([request])
 
     def security_log(self, start=None, stop=None) -> list[SecurityLogEntry]:
         """The security log's entries between two UTC timestamps (GetLog SecurityLog, N01)."""
