@@ -16,6 +16,13 @@ listing after it). A CALL waiting for one is answered then (like UnlockConnector
   GetCertificateIdUse and is never listed; a V2GCertificateChain carries its sub-CAs.
 - M04 DeleteCertificate: NotFound and the station certificate (Failed, M04.FR.06, TC_M_23)
   decided from the catalogue; a root is deleted by the store.
+- M05.FR.12-16 AdditionalRootCertificateCheck: the store keeps the CSMSRootCertificate a new one
+  replaced as the fallback (listed, M05.FR.12). Each boot cycle's connections validate the CSMS
+  with the new root only; one that fails that check (the link's InvalidCsmsCertificate) makes the
+  next attempts use the fallback root(s) only, and the other way round while both fail
+  (M05.FR.14; with the network profiles' own fallback to the previous slot on the same failure:
+  M05.FR.15/16, TC_B_47). A TLS connection (security profile 2 or 3) validated with the new root
+  removes the fallback (M05.FR.13, TC_M_30); one validated with the fallback keeps both.
 - After a root is installed or deleted, a Reconfigure: the runtime builds the link's settings
   again, which tells the network block which certificates are valid (A05.FR.02/03, without a
   reboot) and makes the link re-read the CSMS roots at its next connection.
@@ -44,8 +51,8 @@ from domain import messages as m
 from domain.block import Block
 from domain.context import Context, StartArgs
 from domain.device_model import VariableRef
-from domain.effects import (CERTIFICATE_JOBS, CertificateOutcome, DeleteRoot, InstallRoot, InstallStationCertificate,
-                            MakeCsr, Reconfigure, ReconnectLink, SettleStationCertificate)
+from domain.effects import (CERTIFICATE_JOBS, CertificateOutcome, DeleteRoot, DiscardFallbackRoots, InstallRoot,
+                            InstallStationCertificate, MakeCsr, Reconfigure, ReconnectLink, SettleStationCertificate)
 from domain.hardware_events import JobFinished
 from domain.outbox import Failure, Registration
 from domain.security.certificates import (ROOT_KINDS, CertificateEntry, CertificateKind, DeleteResult, DeleteStatus,
@@ -81,6 +88,7 @@ class _Signing:
 
 class SecurityBlock(Block):
     name = "security"
+    needs = {"network": "network"}
     jobs = CERTIFICATE_JOBS
     tables = (SECURITY_LOG_TABLE,)
 
@@ -94,6 +102,7 @@ class SecurityBlock(Block):
         self._proving: CertificateKind | None = (CertificateKind.CHARGING_STATION if CertificateKind.CHARGING_STATION
                                                  in args.unproven else None)
         self._failed_attempts = 0
+        self.use_fallback_roots = False     # M05.FR.14: the link validates the CSMS with the fallback root(s)
         ctx.security_sink = self._security_event
         self.calls = {
             "InstallCertificate": self._install_certificate,
@@ -271,6 +280,10 @@ class SecurityBlock(Block):
             if job.kind == CertificateKind.CHARGING_STATION:        # A02.FR.08
                 self._proving, self._failed_attempts = CertificateKind.CHARGING_STATION, 0
                 self.ctx.emit(ReconnectLink("new ChargingStationCertificate"))
+        elif t is DiscardFallbackRoots:
+            if not event.ok:
+                self.ctx.log("error", f"the fallback CSMSRootCertificate could not be removed: {event.detail}")
+            self._roots_changed()
         elif t is SettleStationCertificate:
             if not event.ok:
                 self.ctx.log("error", f"the {job.kind} could not be {'kept' if job.keep else 'restored'}: {event.detail}")
@@ -292,8 +305,34 @@ class SecurityBlock(Block):
         if self.ctx.dm.definition(ENTRIES) is not None:
             self.ctx.dm.write(ENTRIES, str(len(self.installed)))
 
+    # --- M05.FR.13/14: the fallback CSMSRootCertificate ---------------------------------------
+    def _has_fallback_root(self) -> bool:
+        return any(e.fallback and e.kind == CertificateKind.CSMS_ROOT for e in self.installed)
+
+    def csms_certificate_rejected(self, now: float) -> None:
+        """A connection attempt failed the CSMS certificate check (InvalidCsmsCertificate): with a
+        fallback root installed, the next attempts validate with the other set of roots (M05.FR.14)."""
+        if not self._has_fallback_root():
+            return
+        self.use_fallback_roots = not self.use_fallback_roots
+        which = "the fallback" if self.use_fallback_roots else "the new"
+        self.ctx.log("warning", f"the CSMS certificate did not validate: trying {which} CSMSRootCertificate")
+        self.ctx.emit(Reconfigure())
+
+    def _validated_with_new_root(self) -> None:
+        """M05.FR.13: a TLS connection validated with the new root: the fallback goes."""
+        if self.use_fallback_roots or not self._has_fallback_root():
+            return
+        if (self.network.security_profile_of(self.network.slot) or 1) < 2:
+            return                      # no TLS: nothing was validated with the new root
+        self.ctx.log("info", "the new CSMSRootCertificate validated the CSMS: the fallback one is removed")
+        self.installed = tuple(e for e in self.installed if not e.fallback)    # no longer listed (TC_M_30)
+        self._publish_entries()
+        self.ctx.emit(DiscardFallbackRoots())
+
     # --- A02.FR.08/10/28: the renewed certificate on the link ---------------------------------
     def link_up(self, now: float) -> None:
+        self._validated_with_new_root()
         if self._proving is not None:
             self.ctx.emit(SettleStationCertificate(self._proving, keep=True))
             self.ctx.log("info", f"the new {self._proving} works: the previous one is discarded")

@@ -328,6 +328,31 @@ def test_additional_root_certificate_check_new_csms_root_signed_by_the_old_one(t
     assert [e.hash_data for e in store.list([K.CSMS_ROOT])] == [ocsp_hash(old.cert, old.cert)]
 
 
+def test_a_root_replaced_under_the_additional_check_is_the_fallback_until_discarded(tmp_path):
+    """M05.FR.12-14: the replaced CSMS root stays listed as the fallback, in its own bundle (the
+    link's csms-roots.pem holds the new one only); discard_fallback_roots removes it (M05.FR.13).
+    A newer root installed while a fallback is kept replaces the unproven one, not the fallback."""
+    store = FsCertificateStore(tmp_path)
+    old = issue("CSMS root old")
+    new, newer = issue("CSMS root new", issuer=old), issue("CSMS root newer", issuer=old)
+    pem = lambda c: c.cert.public_bytes(serialization.Encoding.PEM)      # noqa: E731
+    assert store.install(K.CSMS_ROOT, old.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
+    assert store.csms_root_bundle(fallback=True) is None
+    assert store.install(K.CSMS_ROOT, new.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
+    listed = {e.hash_data: e.fallback for e in store.list([K.CSMS_ROOT])}
+    assert listed == {ocsp_hash(old.cert, old.cert): True, ocsp_hash(new.cert, old.cert): False}
+    assert store.csms_root_bundle().read_bytes() == pem(new)
+    assert store.csms_root_bundle(fallback=True).read_bytes() == pem(old)
+    assert store.install(K.CSMS_ROOT, newer.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
+    listed = {e.hash_data: e.fallback for e in FsCertificateStore(tmp_path).list([K.CSMS_ROOT])}   # reopened
+    assert listed == {ocsp_hash(old.cert, old.cert): True, ocsp_hash(newer.cert, old.cert): False}
+    store.discard_fallback_roots()
+    assert [e.fallback for e in store.list([K.CSMS_ROOT])] == [False]
+    assert store.csms_root_bundle().read_bytes() == pem(newer)
+    assert store.csms_root_bundle(fallback=True) is None
+    assert not (tmp_path / "certs" / "csms-roots-fallback.pem").exists()
+
+
 def test_a_read_only_state_directory_opens_for_reading(tmp_path, monkeypatch):
     """The station starts on a read-only file system (tests/chaos/test_storage_failure.py): a
     store whose folders exist opens and lists; one that cannot be made is a one-line error."""
