@@ -23,7 +23,8 @@ AdditionalRootCertificateCheck (M05.FR.10-13): a new CSMSRootCertificate is writ
 each current one is renamed to its `.fallback.pem` name (one rename each: a kill in between
 leaves two current roots, never none), then the bundles are rewritten; an earlier fallback stays
 the fallback (it is the one that worked) and the unproven roots it had are removed instead.
-`discard_fallback_roots` removes the fallback once the new root validated the CSMS.
+`discard_fallback_roots` removes the fallback once the new root validated the CSMS; deleting
+the new root (DeleteCertificate) makes the fallback current again.
 
 Parsing and checks with `cryptography`; the decisions are `domain/security/certificates.py`.
 Errors and logs name fields and kinds, never key material nor the PEM text.
@@ -291,6 +292,15 @@ class FsCertificateStore:
             os.replace(old, old.with_suffix(_FALLBACK))
         _fsync_dir(folder)
 
+    def _promote_fallback(self) -> None:
+        """The last current CSMS root deleted while a fallback is kept: the fallback is the
+        current root again (the link is never left with no CSMS root while one is installed)."""
+        files = [p for p, _, _ in self._root_files([CertificateKind.CSMS_ROOT])]
+        if files and all(_is_fallback(p) for p in files):
+            for old in files:
+                os.replace(old, old.with_name(old.name[:-len(_FALLBACK)] + ".pem"))
+            _fsync_dir(files[0].parent)
+
     def discard_fallback_roots(self) -> None:
         try:
             _remove([p for p, _, _ in self._root_files([CertificateKind.CSMS_ROOT]) if _is_fallback(p)])
@@ -373,6 +383,7 @@ class FsCertificateStore:
             if installed.same_certificate(hash_data):
                 try:
                     _remove([path])
+                    self._promote_fallback()
                     self._write_bundle()
                 except OSError as exc:
                     return DeleteResult(DeleteStatus.FAILED, f"certificateHashData: cannot be deleted: {exc.strerror or exc}")

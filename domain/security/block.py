@@ -248,6 +248,8 @@ class SecurityBlock(Block):
             result = value if isinstance(value, InstallResult) else _internal_error(event.detail)
             if result.accepted:
                 self.ctx.security_event(RECONFIGURATION_OF_SECURITY_PARAMETERS, now, f"{job.kind} installed")
+                if job.kind == CertificateKind.CSMS_ROOT:
+                    self.use_fallback_roots = False      # the next connections try the new root first
                 self._roots_changed()
             self._answer(job, _install_response(result))
         elif t is DeleteRoot:

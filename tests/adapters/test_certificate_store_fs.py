@@ -346,6 +346,12 @@ def test_a_root_replaced_under_the_additional_check_is_the_fallback_until_discar
     assert store.install(K.CSMS_ROOT, newer.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
     listed = {e.hash_data: e.fallback for e in FsCertificateStore(tmp_path).list([K.CSMS_ROOT])}   # reopened
     assert listed == {ocsp_hash(old.cert, old.cert): True, ocsp_hash(newer.cert, old.cert): False}
+    deleted = FsCertificateStore(tmp_path / "other")       # the new root deleted: the fallback is current again
+    for c in (old, new):
+        assert deleted.install(K.CSMS_ROOT, c.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
+    assert deleted.delete(ocsp_hash(new.cert, old.cert)).status is DeleteStatus.ACCEPTED
+    assert [e.fallback for e in deleted.list([K.CSMS_ROOT])] == [False]
+    assert deleted.csms_root_bundle().read_bytes() == pem(old) and deleted.csms_root_bundle(fallback=True) is None
     store.discard_fallback_roots()
     assert [e.fallback for e in store.list([K.CSMS_ROOT])] == [False]
     assert store.csms_root_bundle().read_bytes() == pem(newer)

@@ -394,6 +394,13 @@ def test_a_failed_csms_check_switches_to_the_fallback_root_and_back():
     assert not r.station.security.use_fallback_roots
     r.run(r.station.link_up(5.0))          # security profile 1: nothing was validated, the fallback stays
     assert not [e for e in r.effects if isinstance(e, DiscardFallbackRoots)]
+    r.run(r.station.link_down(6.0, attempt=1, security_event="InvalidCsmsCertificate", reason="bad"))
+    assert r.station.security.use_fallback_roots
+    r.effects.clear()
+    r.call("InstallCertificate", {"certificateType": "CSMSRootCertificate", "certificate": "PEM"}, 7.0, msg_id="ic")
+    r.job(r.only(InstallRoot), InstallResult(InstallStatus.ACCEPTED),
+          [fallback, entry(K.CSMS_ROOT, "3")], now=7.5)
+    assert not r.station.security.use_fallback_roots and Reconfigure() in r.effects   # a new root: tried first
 
     plain = SecRig(certificates=[entry(K.CSMS_ROOT, "2")])
     plain.run(plain.station.link_down(1.0))
