@@ -5,7 +5,10 @@ station's state directory:
     certs/station/<kind>/key-<id>.pem                     private keys, PKCS#8 (0600, dir 0700)
     certs/station/<kind>/chain-<id>.pem, meta-<id>.json   a signed chain (leaf first), its hash data
     certs/station/<kind>/state.json                       {"pending_key", "current", "previous"}
-    certs/csms-roots.pem                                  every CSMSRootCertificate: the link's CA bundle
+    certs/roots/CSMSRootCertificate/<SHA-256>.fallback.pem  a CSMS root replaced under
+                                                          AdditionalRootCertificateCheck (M05.FR.12)
+    certs/csms-roots.pem                                  every current CSMSRootCertificate: the link's CA bundle
+    certs/csms-roots-fallback.pem                         the fallback CSMSRootCertificate(s) (M05.FR.14)
 
 Every file is written whole: a temporary file in the same directory (created with its final
 mode, so a key is never readable by others, not even for an instant), fsync, rename over the
@@ -15,6 +18,13 @@ or the new one; what the switch dereferenced is removed after it (a kill in betw
 unreferenced file, never a lost key). A replaced certificate stays as "previous" until
 `discard_previous` (the new one is proven) or `revert`. Leftover temporary files are removed
 when the store is opened.
+
+AdditionalRootCertificateCheck (M05.FR.10-13): a new CSMSRootCertificate is written first, then
+each current one is renamed to its `.fallback.pem` name (one rename each: a kill in between
+leaves two current roots, never none), then the bundles are rewritten; an earlier fallback stays
+the fallback (it is the one that worked) and the unproven roots it had are removed instead.
+`discard_fallback_roots` removes the fallback once the new root validated the CSMS; deleting
+the new root (DeleteCertificate) makes the fallback current again.
 
 Parsing and checks with `cryptography`; the decisions are `domain/security/certificates.py`.
 Errors and logs name fields and kinds, never key material nor the PEM text.
@@ -187,6 +197,14 @@ def _remove(paths: Iterable[Path]) -> None:
         _fsync_dir(folder)
 
 
+_FALLBACK = ".fallback.pem"
+_BUNDLES = {False: "csms-roots.pem", True: "csms-roots-fallback.pem"}
+
+
+def _is_fallback(path: Path) -> bool:
+    return path.name.endswith(_FALLBACK)
+
+
 def _failed(field: str, exc: OSError) -> InstallResult:
     reason = "OutOfStorage" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "InternalError"
     return InstallResult(InstallStatus.FAILED, reason, f"{field}: cannot be stored: {exc.strerror or exc}")
@@ -249,41 +267,79 @@ class FsCertificateStore:
             return result
         der = certs[0].public_bytes(serialization.Encoding.DER)
         path = self._base / "roots" / kind / f"{hashlib.sha256(der).hexdigest()}.pem"
-        if path.exists():
+        if path.exists() or path.with_suffix(_FALLBACK).exists():
             return result
+        replaced = ([p for p, _, _ in self._root_files([kind]) if not _is_fallback(p)]
+                    if additional_root_check and kind is CertificateKind.CSMS_ROOT else [])
         try:
             write_atomic(path, certs[0].public_bytes(serialization.Encoding.PEM), 0o644)
+            if replaced:
+                self._replace_roots(replaced)
             if kind is CertificateKind.CSMS_ROOT:
                 self._write_bundle()
         except OSError as exc:
             return _failed("certificate", exc)
         return result
 
+    def _replace_roots(self, replaced: list[Path]) -> None:
+        """M05.FR.10/12: the CSMS roots a new one replaced become the fallback; when a fallback
+        is kept already (the new roots before were never proven), they go."""
+        folder = self._base / "roots" / CertificateKind.CSMS_ROOT
+        if any(_is_fallback(p) for p in folder.glob("*.pem")):
+            _remove(replaced)
+            return
+        for old in replaced:
+            os.replace(old, old.with_suffix(_FALLBACK))
+        _fsync_dir(folder)
+
+    def _promote_fallback(self) -> None:
+        """The last current CSMS root deleted while a fallback is kept: the fallback is the
+        current root again (the link is never left with no CSMS root while one is installed)."""
+        files = [p for p, _, _ in self._root_files([CertificateKind.CSMS_ROOT])]
+        if files and all(_is_fallback(p) for p in files):
+            for old in files:
+                os.replace(old, old.with_name(old.name[:-len(_FALLBACK)] + ".pem"))
+            _fsync_dir(files[0].parent)
+
+    def discard_fallback_roots(self) -> None:
+        try:
+            _remove([p for p, _, _ in self._root_files([CertificateKind.CSMS_ROOT]) if _is_fallback(p)])
+            self._write_bundle()
+        except OSError as exc:
+            raise CertificateStoreError(f"certificate store fallback CSMSRootCertificate: "
+                                        f"{exc.strerror or exc}") from None
+
     # --- the link's CA bundle ----------------------------------------------------------------
 
-    def _bundle_text(self) -> bytes:
+    def _bundle_text(self, fallback: bool) -> bytes:
         return b"".join(cert.public_bytes(serialization.Encoding.PEM)
-                        for _, cert, _ in self._root_files([CertificateKind.CSMS_ROOT]))
+                        for path, cert, _ in self._root_files([CertificateKind.CSMS_ROOT])
+                        if _is_fallback(path) == fallback)
 
-    def _write_bundle(self) -> bytes:
-        """certs/csms-roots.pem = the installed CSMS roots (removed when there is none)."""
-        data, path = self._bundle_text(), self._base / "csms-roots.pem"
-        if not data:
-            _remove([path])
-        else:
+    def _write_bundle(self) -> tuple[bytes, bytes]:
+        """certs/csms-roots.pem = the current CSMS roots, csms-roots-fallback.pem = the fallback
+        ones (each removed when there is none)."""
+        out = []
+        for fallback in (False, True):
+            data, path = self._bundle_text(fallback), self._base / _BUNDLES[fallback]
+            out.append(data)
+            if not data:
+                _remove([path])
+                continue
             try:
                 current = path.read_bytes()
             except FileNotFoundError:
                 current = None
             if current != data:
                 write_atomic(path, data, 0o644)
-        return data
+        return out[0], out[1]
 
-    def csms_root_bundle(self) -> Path | None:
+    def csms_root_bundle(self, fallback: bool = False) -> Path | None:
         try:
-            return self._base / "csms-roots.pem" if self._write_bundle() else None
+            data = self._write_bundle()[fallback]
         except OSError as exc:
-            raise CertificateStoreError(f"certificate store csms-roots.pem: {exc.strerror or exc}") from None
+            raise CertificateStoreError(f"certificate store {_BUNDLES[fallback]}: {exc.strerror or exc}") from None
+        return self._base / _BUNDLES[fallback] if data else None
 
     def _trusted_roots(self, kind: CertificateKind) -> list[x509.Certificate]:
         return [cert for _, cert, _ in self._root_files(TRUST_ANCHORS[kind])]
@@ -314,8 +370,8 @@ class FsCertificateStore:
         wanted = frozenset(kinds) or frozenset(CertificateKind)
         entries = [CertificateEntry(kind=kind, hash_data=hash_data, subject=cert.subject.rfc4514_string(),
                                     not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
-                                    chains_to_trusted_root=True)
-                   for _, cert, kind, hash_data in self._root_hash_data() if kind in wanted]
+                                    chains_to_trusted_root=True, fallback=_is_fallback(path))
+                   for path, cert, kind, hash_data in self._root_hash_data() if kind in wanted]
         for kind in sorted(wanted & STATION_KINDS):
             entry = self._station_entry(kind)
             if entry is not None:
@@ -330,6 +386,7 @@ class FsCertificateStore:
             if installed.same_certificate(hash_data):
                 try:
                     _remove([path])
+                    self._promote_fallback()
                     self._write_bundle()
                 except OSError as exc:
                     return DeleteResult(DeleteStatus.FAILED, f"certificateHashData: cannot be deleted: {exc.strerror or exc}")

@@ -262,6 +262,9 @@ def _build_tls_context(s: LinkSettings, hs: _Handshake | None = None) -> ssl.SSL
     try:
         # Only the configured CSMS root: no system CA bundle (errata 2025-01 §2.6 note).
         ctx.load_verify_locations(cafile=s.csms_root_ca)
+        # each of them is a trust anchor, also a CSMS root signed by the one it replaced
+        # (AdditionalRootCertificateCheck, M05.FR.10): the chain stops at an installed root
+        ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     except (OSError, ssl.SSLError) as exc:
         raise _AttemptFailed(f"csms_root_ca file {s.csms_root_ca!r} is not a usable CA certificate: {exc}") from None
     if s.security_profile == 3:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from domain.effects import (CertificateOutcome, DeleteRoot, InstallRoot, InstallStationCertificate, MakeCsr,
-                            SettleStationCertificate)
+from domain.effects import (CertificateOutcome, DeleteRoot, DiscardFallbackRoots, InstallRoot,
+                            InstallStationCertificate, MakeCsr, SettleStationCertificate)
 from domain.hardware_events import JobFinished
 from ports.certificate_store import CertificateStore, CertificateStoreError, StationCredentials
 from domain.security.certificates import CertificateKind
@@ -53,6 +53,9 @@ def _carry_out(store: CertificateStore, job: object) -> object:
             store.discard_previous(job.kind)
         elif store.has_previous(job.kind):
             store.revert(job.kind)
+        return None
+    if t is DiscardFallbackRoots:
+        store.discard_fallback_roots()
         return None
     raise TypeError(f"not a certificate job: {t.__name__}")
 

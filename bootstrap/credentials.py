@@ -99,14 +99,15 @@ def valid_credentials(config: Config, store: CertificateStore | None, now: datet
     return valid(CertificateKind.CSMS_ROOT), valid(CertificateKind.CHARGING_STATION)
 
 
-def tls_files(config: Config, store: CertificateStore | None) -> TlsFiles:
-    """The files the link uses: the store's, else the TOML's."""
+def tls_files(config: Config, store: CertificateStore | None, *, fallback_roots: bool = False) -> TlsFiles:
+    """The files the link uses: the store's, else the TOML's. `fallback_roots`: the CSMS is
+    validated with the fallback CSMSRootCertificate(s) (M05.FR.14), when the store has one."""
     c = config.csms
     root = c.csms_root_ca
     cert, key = c.client_cert, c.client_key
     if store is not None:
         try:
-            bundle = store.csms_root_bundle()
+            bundle = (fallback_roots and store.csms_root_bundle(fallback=True)) or store.csms_root_bundle()
             creds = store.credentials(CertificateKind.CHARGING_STATION)
         except CertificateStoreError as exc:
             log.warning("certificate store: %s; using the files of the configuration", exc)

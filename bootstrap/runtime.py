@@ -202,14 +202,16 @@ class StationRuntime:
     def link_settings(self, dm: DeviceModel) -> LinkSettings:
         """What the link connects with now: the network profile slot the station tries (B10) and
         the TLS files of the certificate store (its current ChargingStationCertificate: A02.FR.08,
-        a renewed certificate replaces the configuration's)."""
+        a renewed certificate replaces the configuration's; the new or the fallback
+        CSMSRootCertificate: M05.FR.14)."""
         station = self.station
         if station is not None:         # A05.FR.02/03: what a higher security profile needs
             csms_root, station_cert = valid_credentials(self.config, self.certificates,
                                                         station.clock.utc(trio.current_time()))
             station.network.credentials_known(csms_root=csms_root, station_certificate=station_cert)
         return link_settings(self.config, dm, station.network.connection() if station is not None else None,
-                             tls_files(self.config, self.certificates))
+                             tls_files(self.config, self.certificates,
+                                       fallback_roots=station is not None and station.security.use_fallback_roots))
 
     def snapshot(self) -> dict:
         """The station's view for the sim control socket."""

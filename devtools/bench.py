@@ -106,6 +106,16 @@ Measurements:
            signature check, the install, the in-process reboot with its reconnect and new
            BootNotification, and every status stored before it is sent. 5 updates (2 with
            --quick), one after the other, each to a new version. Ours only.
+* certificates  InstallCertificate round trips against the real station process (profile 1,
+           its certificate store on files beside its SQLite file): each a new self-signed CSMS
+           root (parsed, checked, written and fsynced, the CA bundle rewritten, the listing read
+           back before the answer), deleted again untimed; then GetInstalledCertificateIds
+           (all types) with 10 roots installed (answered from the station's catalogue). Ours only.
+* tls-connect  The real station process rebooted by Reset (Immediate, a soft reboot) n times;
+           per reboot, from the bench CSMS accepting the station's TCP connection to reading its
+           BootNotification: security profile 3 (TLS 1.3 on the blocking server socket, the
+           station's client certificate required and checked, EC P-256 certificates made here)
+           next to profile 1 (ws://, Basic auth). Ours only.
 * transfer File downloads over loopback with the product's FileTransfer (bootstrap.compose's
            file_transfers: httpx for HTTP, ftplib in a thread for FTP) in a process of its own
            (`--download URL DEST`), from the project's loopback servers (devtools.file_servers)
@@ -126,6 +136,7 @@ import os
 import platform
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -133,8 +144,13 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from devtools.toml_text import toml_value
 
@@ -598,7 +614,9 @@ class BenchCsms:
     blocking socket. Answers the station's CALLs (BootNotification Accepted, Heartbeat,
     anything else {}) and times CALLs of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls                       # a server context: wss:// (security profiles 2, 3)
+        self.accepted_ns = 0                 # when the last TCP connection was accepted
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -613,7 +631,14 @@ class BenchCsms:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ocpp"
+        return f"{'wss' if self.tls is not None else 'ws'}://127.0.0.1:{self.port}/ocpp"
+
+    def drop(self) -> None:
+        """Forget the current connection (the station closed it), keep listening."""
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        self._sock, self._messages, self._fragments = None, deque(), []
 
     def close(self) -> None:
         for s in (self._sock, self._listener):
@@ -633,6 +658,7 @@ class BenchCsms:
         while True:
             try:
                 sock, _ = self._listener.accept()
+                self.accepted_ns = now_ns()
                 break
             except TimeoutError:
                 if not alive():
@@ -641,6 +667,8 @@ class BenchCsms:
                     raise TimeoutError(f"no station connected within {timeout:g} s") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.settimeout(IO_TIMEOUT)
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True)     # the TLS handshake
         self._sock = sock
         self._proto = proto = ServerProtocol(subprotocols=[Subprotocol(SUBPROTOCOL)], max_size=1 << 20)
         while True:
@@ -809,10 +837,11 @@ def _evse_command() -> list[str]:
 
 
 def write_station_config(folder: Path, url: str, device_model: dict[str, object] | None = None,
-                         hardware_toml: str | None = None) -> Path:
+                         hardware_toml: str | None = None, csms_toml: str = "") -> Path:
     """The station's config file in `folder`; `device_model`: more [device_model] values
     ("Component.Variable" -> value), e.g. {"TxCtrlr.TxStopPoint": "Authorized"};
-    `hardware_toml`: a [hardware] table instead of the simulator (an emulated board)."""
+    `hardware_toml`: a [hardware] table instead of the simulator (an emulated board);
+    `csms_toml`: more [csms] lines (security_profile, the TLS files)."""
     path = folder / "station.toml"
     hardware = hardware_toml or '[hardware]\ncontrol_socket = "sim.sock"\n'
 
@@ -827,7 +856,7 @@ evse_connectors = [1]
 [csms]
 url = "{url}"
 basic_auth_password = "{PASSWORD}"
-
+{csms_toml}
 [storage]
 path = "station.db"
 
@@ -844,12 +873,12 @@ level = "WARNING"
 
 @contextlib.contextmanager
 def station_process(kind: str, folder: Path, csms: BenchCsms, device_model: dict[str, object] | None = None,
-                    hardware_toml: str | None = None) -> Iterator[subprocess.Popen]:
+                    hardware_toml: str | None = None, csms_toml: str = "") -> Iterator[subprocess.Popen]:
     """Start a station process ("evse" or "ocpp") connected to `csms`; stop it on exit.
     `device_model`, `hardware_toml`: for the evse station's config (write_station_config)."""
     url = f"{csms.url}/{STATION_ID}"
     if kind == "evse":
-        config = write_station_config(folder, csms.url, device_model, hardware_toml)
+        config = write_station_config(folder, csms.url, device_model, hardware_toml, csms_toml)
         cmd = _evse_command() + ["run", "--config", str(config), "--log-level", "WARNING"]
     elif kind == "ocpp":
         cmd = [sys.executable, "-m", "devtools.bench", "--ocpp-station", url]
@@ -1559,6 +1588,176 @@ def measure_sqlite_event(counts: Counts) -> list[Row]:
         Row("SqliteStorage.write_records: its delete after the CALLRESULT (FULL)", delete, None),
         Row("  the same delete, group commit before the next queued CALL (NORMAL)", deferred, None),
     ]
+
+
+# --------------------------------------------------------------------------- certificates, TLS (issue 14)
+
+
+def _certificate(cn: str, key, issuer: tuple[x509.Name, object] | None = None, *, ca: bool,
+                 ip: str | None = None) -> x509.Certificate:
+    """An EC certificate for `cn` valid from yesterday for 30 days: self-signed unless `issuer`
+    (its name and key); `ip`: a subjectAltName (the CSMS's address, for the host check)."""
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    issuer_name, issuer_key = issuer or (subject, key)
+    now = datetime.now(timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=30))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ip is not None:
+        import ipaddress
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
+                                        critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def bench_pki(folder: Path) -> ssl.SSLContext:
+    """Security profile 3 on loopback: csms-root.pem (the CSMS's CA), station.pem + station.key
+    (the station's certificate, CN = the station id, from a station CA) in `folder`; returns the
+    CSMS's server context (certificate for 127.0.0.1, client certificate required)."""
+    csms_key, station_ca_key, server_key, station_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(4))
+    csms_ca = _certificate("Bench CSMS Root", csms_key, ca=True)
+    station_ca = _certificate("Bench Station CA", station_ca_key, ca=True)
+    server = _certificate("127.0.0.1", server_key, (csms_ca.subject, csms_key), ca=False, ip="127.0.0.1")
+    station = _certificate(STATION_ID, station_key, (station_ca.subject, station_ca_key), ca=False)
+    (folder / "csms-root.pem").write_bytes(_pem(csms_ca))
+    (folder / "station.pem").write_bytes(_pem(station) + _pem(station_ca))
+    (folder / "station.key").write_bytes(station_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (folder / "server.pem").write_bytes(_pem(server))
+    (folder / "server.key").write_bytes(server_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(folder / "server.pem", folder / "server.key")
+    ctx.load_verify_locations(cadata=_pem(station_ca).decode())
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
+PROFILE_3_TOML = 'security_profile = 3\ncsms_root_ca = "csms-root.pem"\nclient_cert = "station.pem"\nclient_key = "station.key"\n'
+
+
+def _call(csms: BenchCsms, mid: str, action: str, payload: dict) -> tuple[int, dict]:
+    """One CSMS CALL timed to its CALLRESULT (the station's own CALLs answered meanwhile)."""
+    result: dict = {}
+
+    def done(f: list) -> bool:
+        if f[0] == 3 and f[1] == mid:
+            result.update(f[2])
+            return True
+        return False
+
+    ns = _timed_exchange(csms, json.dumps([2, mid, action, payload], separators=(",", ":")), mid, done)
+    return ns, result
+
+
+def _root_hash_data(cert: x509.Certificate) -> dict:
+    from cryptography.x509 import ocsp
+    req = ocsp.OCSPRequestBuilder().add_certificate(cert, cert, hashes.SHA256()).build()
+    return {"hashAlgorithm": "SHA256", "issuerNameHash": req.issuer_name_hash.hex(),
+            "issuerKeyHash": req.issuer_key_hash.hex(), "serialNumber": format(req.serial_number, "x")}
+
+
+def run_certificate_calls(n_install: int, n_list: int, warmup: int) -> tuple[list[int], list[int]]:
+    """One station process (profile 1, its certificate store on files beside its SQLite file):
+    InstallCertificate round trips of new CSMS roots (each deleted again, untimed, so the count
+    stays low), then GetInstalledCertificateIds round trips with 10 roots installed."""
+    roots = [_certificate(f"Bench Root {i}", key, ca=True)
+             for i, key in enumerate(ec.generate_private_key(ec.SECP256R1()) for _ in range(warmup + n_install + 10))]
+    installs: list[int] = []
+    lists: list[int] = []
+    with tempfile.TemporaryDirectory(prefix="bench-certs-") as tmp:
+        csms = BenchCsms()
+        with station_process("evse", Path(tmp), csms) as proc:
+            csms.accept(START_TIMEOUT, alive=lambda: proc.poll() is None)
+            csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)
+            for i, root in enumerate(roots[:warmup + n_install]):
+                ns, res = _call(csms, f"ic{i}", "InstallCertificate",
+                                {"certificateType": "CSMSRootCertificate", "certificate": _pem(root).decode()})
+                if res.get("status") != "Accepted":
+                    raise AssertionError(f"InstallCertificate: {res}")
+                if i >= warmup:
+                    installs.append(ns)
+                _, res = _call(csms, f"dc{i}", "DeleteCertificate", {"certificateHashData": _root_hash_data(root)})
+                if res.get("status") != "Accepted":
+                    raise AssertionError(f"DeleteCertificate: {res}")
+            for i, root in enumerate(roots[-10:]):
+                _, res = _call(csms, f"ic-list{i}", "InstallCertificate",
+                               {"certificateType": "CSMSRootCertificate", "certificate": _pem(root).decode()})
+                if res.get("status") != "Accepted":
+                    raise AssertionError(f"InstallCertificate: {res}")
+            for i in range(-warmup, n_list):
+                ns, res = _call(csms, f"gi{i + warmup}", "GetInstalledCertificateIds", {})
+                if len(res.get("certificateHashDataChain", ())) != 10:
+                    raise AssertionError(f"GetInstalledCertificateIds: {res}")
+                if i >= 0:
+                    lists.append(ns)
+    return installs, lists
+
+
+@measurement("certificates", "InstallCertificate; GetInstalledCertificateIds with 10 certificates",
+             in_process=False, order=21)
+def measure_certificates(counts: Counts) -> list[Row]:
+    n_install, n_list, warmup = (100, 500, 5) if counts.rtt_n >= 1000 else (10, 50, 2)
+    installs, lists = run_certificate_calls(n_install, n_list, warmup)
+    return [Row(f"InstallCertificate round trip (new CSMS root, store on files), {n_install} in a row",
+                Stats.of(installs), None),
+            Row(f"GetInstalledCertificateIds round trip, 10 certificates installed, {n_list} in a row",
+                Stats.of(lists), None)]
+
+
+def run_reconnects(profile: int, n: int, warmup: int) -> list[int]:
+    """One station process of security `profile` (1: ws:// and Basic auth; 3: TLS with the
+    station's client certificate): n Resets (Immediate: a soft reboot); each sample is from the
+    CSMS accepting the new TCP connection to the BootNotification frame read (the TLS handshake,
+    the WebSocket upgrade, the station's first frame)."""
+    samples: list[int] = []
+    with tempfile.TemporaryDirectory(prefix=f"bench-tls{profile}-") as tmp:
+        folder = Path(tmp)
+        csms = BenchCsms(bench_pki(folder) if profile == 3 else None)
+        with station_process("evse", folder, csms, csms_toml=PROFILE_3_TOML if profile == 3 else "") as proc:
+            alive = lambda: proc.poll() is None      # noqa: E731
+            csms.accept(START_TIMEOUT, alive=alive)
+            csms.serve_until_quiet(quiet=0.3, timeout=START_TIMEOUT)
+            for i in range(-warmup, n):
+                mid = f"rs{i + warmup}"
+                csms.send(json.dumps([2, mid, "Reset", {"type": "Immediate"}], separators=(",", ":")))
+                with contextlib.suppress(Closed, OSError):        # until the station closes
+                    while True:
+                        f = json.loads(csms.recv())
+                        if f[0] == 2:
+                            csms.answer_station_call(f)
+                        elif f[1] == mid and f[0] == 3 and f[2].get("status") != "Accepted":
+                            raise AssertionError(f"Reset: {f}")
+                csms.drop()
+                csms.station_calls.clear()
+                csms.accept(START_TIMEOUT, alive=alive)
+                while True:
+                    f = json.loads(csms.recv())
+                    if f[0] == 2 and f[2] == "BootNotification":
+                        t1 = now_ns()
+                        csms.answer_station_call(f)
+                        break
+                    if f[0] == 2:
+                        csms.answer_station_call(f)
+                if i >= 0:
+                    samples.append(t1 - csms.accepted_ns)
+                csms.serve_until_quiet(quiet=0.2, timeout=START_TIMEOUT)
+    return samples
+
+
+@measurement("tls-connect", "connect -> TLS handshake -> BootNotification: profile 3 next to profile 1",
+             in_process=False, order=22)
+def measure_tls_connect(counts: Counts) -> list[Row]:
+    n, warmup = (30, 2) if counts.rtt_n >= 1000 else (5, 1)
+    return [Row(f"profile 3 (TLS, client cert): TCP accept -> BootNotification read, {n} reboots",
+                Stats.of(run_reconnects(3, n, warmup)), None),
+            Row(f"profile 1 (ws://, Basic auth): TCP accept -> BootNotification read, {n} reboots",
+                Stats.of(run_reconnects(1, n, warmup)), None)]
 
 
 # --------------------------------------------------------------------------- echo stations

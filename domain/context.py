@@ -20,7 +20,7 @@ from domain.evse import Evse
 from domain.outbox import Outbox, Registration
 
 Handler = Callable[..., object]     # (request, now, size) -> response | (code, description) | effect
-SecuritySink = Callable[[str, datetime, 'str | None'], None]   # (type, timestamp, techInfo)
+SecuritySink = Callable[[str, datetime, 'str | None', bool], None]   # (type, timestamp, techInfo, volatile)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +64,20 @@ class Context:
         self.triggers: dict[str, Callable[..., Any]] = {}
 
     # --- A04 security events ------------------------------------------------------------
-    def security_event(self, kind: str, now: float, tech_info: str | None = None) -> None:
+    def security_event(self, kind: str, now: float, tech_info: str | None = None, *, volatile: bool = False) -> None:
         """A04: a security event the station detected (a type of the security events appendix).
         The security block decides what goes to the CSMS and what is kept in the security log
-        (it sets `security_sink`); without it every event is sent through the durable queue."""
-        self.security_sink(kind, self.utc(now), tech_info)
+        (it sets `security_sink`); without it every event is sent through the durable queue.
+        `volatile`: sent as a volatile message (MemoryExhaustion: the queue cannot be stored)."""
+        self.security_sink(kind, self.utc(now), tech_info, volatile)
 
-    def _send_security_event(self, kind: str, utc: datetime, tech_info: str | None) -> None:
-        self.outbox.post_durable([m.SecurityEventNotificationRequest(
-            type=kind, timestamp=utc, tech_info=None if tech_info is None else tech_info[:255])])
+    def _send_security_event(self, kind: str, utc: datetime, tech_info: str | None, volatile: bool) -> None:
+        request = m.SecurityEventNotificationRequest(
+            type=kind, timestamp=utc, tech_info=None if tech_info is None else tech_info[:255])
+        if volatile:
+            self.outbox.post(request, volatile=True)
+        else:
+            self.outbox.post_durable([request])
 
     # --- common state -------------------------------------------------------------------
     @property

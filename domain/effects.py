@@ -152,6 +152,14 @@ class SettleStationCertificate:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscardFallbackRoots:
+    """A connection was validated with the new CSMSRootCertificate: remove the fallback one(s)
+    (AdditionalRootCertificateCheck, M05.FR.13)."""
+
+    reason: str = "the new CSMSRootCertificate validated the CSMS"
+
+
+@dataclass(frozen=True, slots=True)
 class CertificateOutcome:
     """What a certificate job gives back: its own result (InstallResult, DeleteResult, the CSR
     text, None) and every installed certificate after it (the store's listing)."""
@@ -168,8 +176,10 @@ class ReconnectLink:
     reason: str
 
 
-CERTIFICATE_JOBS = (InstallRoot, DeleteRoot, MakeCsr, InstallStationCertificate, SettleStationCertificate)
+CERTIFICATE_JOBS = (InstallRoot, DeleteRoot, MakeCsr, InstallStationCertificate, SettleStationCertificate,
+                    DiscardFallbackRoots)
 
 Effect = (Send | Persist | Remember | StoreRecords | Reconfigure | Reboot | Log | EnergyOffer | UnlockConnector
-          | InstallRoot | DeleteRoot | MakeCsr | InstallStationCertificate | SettleStationCertificate | ReconnectLink)
+          | InstallRoot | DeleteRoot | MakeCsr | InstallStationCertificate | SettleStationCertificate
+          | DiscardFallbackRoots | ReconnectLink)
 HARDWARE_JOBS = (EnergyOffer, UnlockConnector)     # carried out off the event loop, in order

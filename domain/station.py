@@ -49,6 +49,7 @@ from domain.provisioning.reset import ResetBlock
 from domain.provisioning.network_profiles import NetworkProfiles
 from domain.remote_control import RemoteControl
 from domain.security.block import SecurityBlock
+from domain.security.events import INVALID_CSMS_CERTIFICATE
 from domain.smart_charging.block import SmartCharging
 from domain.storage_health import StorageHealthBlock
 from domain.stored_state import StoredState
@@ -74,6 +75,7 @@ class Station:
     network: NetworkProfiles
     reset: ResetBlock
     data_transfer: DataTransferBlock
+    security: SecurityBlock
 
     def __init__(
         self,
@@ -149,10 +151,12 @@ class Station:
                   reason: str = "") -> list[Effect]:
         """The link is down: `attempt` > 0 when a connection attempt failed (consecutive failures),
         `security_event` the A04 type of a failed security check (B10 fallback and A04 in
-        network_profiles.py)."""
+        network_profiles.py; M05.FR.14 fallback root in the security block)."""
         self.outbox.link_up = False
         self.ctx.link_failures = attempt
         self.network.link_failed(now, attempt=attempt, security_event=security_event, reason=reason)
+        if security_event == INVALID_CSMS_CERTIFICATE:
+            self.security.csms_certificate_rejected(now)
         for b in self._blocks:
             b.link_down(now)
         self.outbox.disconnected(now)     # the CALL in flight: sent again later, or given up

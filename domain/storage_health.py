@@ -10,7 +10,8 @@ tells the station (`Station.storage_failed` / `storage_restored`). While storage
   and the connectors come back to their real status when storage works again;
 - the CSMS is told once per failure with the critical security event MemoryExhaustion
   (A04, "the Flash or RAM memory of the Charging Station is getting full"), sent as a
-  volatile message: it cannot be stored;
+  volatile message: it cannot be stored; it goes into the security log too (A04.FR.03), whose
+  record the runtime keeps in memory with the other changes and stores once it can;
 - a CSMS CALL whose effect would have to be stored is refused before anything changes:
   Rejected (SendLocalList: Failed, SetVariables: per variable) with reasonCode OutOfStorage.
   Every such action the station handles has a status to refuse with; the runtime answers
@@ -22,7 +23,6 @@ Transactions already running go on: their events are kept in memory, in order, a
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -61,13 +61,13 @@ class StorageHealth:
     def __init__(self) -> None:
         self.failing: str | None = None        # why storage cannot be written, while it cannot
 
-    def failed(self, why: str, utc: datetime) -> m.SecurityEventNotificationRequest | None:
-        """The start of a failure: its MemoryExhaustion event (None: it was failing already)."""
+    def failed(self, why: str) -> str | None:
+        """The start of a failure: its MemoryExhaustion event's techInfo (None: it was failing
+        already)."""
         if self.failing is not None:
             return None
         self.failing = why
-        return m.SecurityEventNotificationRequest(type=MEMORY_EXHAUSTION, timestamp=utc,
-                                                  tech_info=f"storage cannot be written: {why}"[:255])
+        return f"storage cannot be written: {why}"[:255]
 
     def restored(self) -> bool:
         """Storage works again; False if it was not failing."""
@@ -110,10 +110,12 @@ class StorageHealthBlock(Block):
         return self.health.refusal(action, request)
 
     def failed(self, now: float, why: str) -> None:
-        event = self.health.failed(why, self.ctx.utc(now))
-        if event is not None:
+        tech_info = self.health.failed(why)
+        if tech_info is not None:
             self.ctx.log("error", self.health.failed_text())
-            self.ctx.outbox.post(event, volatile=True)      # it cannot be stored now
+            # to the CSMS as a volatile message (the queue cannot be stored now); into the
+            # security log, whose record the runtime keeps in memory until storage works again
+            self.ctx.security_event(MEMORY_EXHAUSTION, now, tech_info, volatile=True)
             self.availability.apply(now)
 
     def restored(self, now: float) -> None:

@@ -37,7 +37,8 @@ class CertificateStore(Protocol):
         """InstallCertificate (M05): one root certificate of a root kind; durable when Accepted
         is returned; nothing changes otherwise. `additional_root_check`
         (SecurityCtrlr.AdditionalRootCertificateCheck): a new CSMSRootCertificate must be signed
-        by the installed one (M05.FR.10)."""
+        by the installed one (M05.FR.10) and replaces it, the replaced one kept as the fallback
+        (listed with `fallback` set) until `discard_fallback_roots` (M05.FR.12/13)."""
 
     def list(self, kinds: Iterable[CertificateKind] = ()) -> list[CertificateEntry]:
         """Installed certificates of `kinds` (all kinds when empty): the roots and the current
@@ -77,10 +78,14 @@ class CertificateStore(Protocol):
     def revert(self, kind: CertificateKind) -> None:
         """The new certificate does not work: make the previous one current again."""
 
-    def csms_root_bundle(self) -> Path | None:
-        """A PEM file of every installed CSMSRootCertificate, for the link's TLS context (A00:
-        the CSMS certificate is checked against these roots only); rewritten atomically when
-        the roots change; None when none is installed."""
+    def csms_root_bundle(self, fallback: bool = False) -> Path | None:
+        """A PEM file of every installed CSMSRootCertificate (`fallback`: of the fallback ones
+        only, M05.FR.14; else of the others), for the link's TLS context (A00: the CSMS
+        certificate is checked against these roots only); rewritten atomically when the roots
+        change; None when there is none."""
+
+    def discard_fallback_roots(self) -> None:
+        """The new CSMSRootCertificate validated the CSMS: remove the fallback one(s) (M05.FR.13)."""
 
     def import_station_credentials(self, kind: CertificateKind, chain_pem: str, key_pem: str, *,
                                    now: datetime) -> None:

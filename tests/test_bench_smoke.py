@@ -93,3 +93,19 @@ def test_transfer_rows_download_over_http_and_ftp_in_a_process_of_their_own():
     assert [r.unit for r in rows] == ["MB/s", "MiB", "MiB"] * 2
     assert all(isinstance(r.ours, float) and r.ours > 0 for r in rows)
     assert "HTTP" in rows[0].label and "FTP" in rows[3].label
+
+
+def test_station_config_for_profile_3_names_the_bench_pki_files(tmp_path):
+    """The tls-connect row's station: security profile 3 with the files bench_pki wrote; the
+    CSMS's context requires a client certificate."""
+    import ssl
+
+    from bootstrap.config import load_config
+
+    ctx = bench.bench_pki(tmp_path)
+    assert ctx.verify_mode == ssl.CERT_REQUIRED
+    path = bench.write_station_config(tmp_path, "wss://127.0.0.1:9/ocpp", csms_toml=bench.PROFILE_3_TOML)
+    c = load_config(path).csms
+    assert c.security_profile == 3
+    for name in (c.csms_root_ca, c.client_cert, c.client_key):
+        assert name is not None and (tmp_path / name).exists()

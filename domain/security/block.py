@@ -16,6 +16,16 @@ listing after it). A CALL waiting for one is answered then (like UnlockConnector
   GetCertificateIdUse and is never listed; a V2GCertificateChain carries its sub-CAs.
 - M04 DeleteCertificate: NotFound and the station certificate (Failed, M04.FR.06, TC_M_23)
   decided from the catalogue; a root is deleted by the store.
+- M05.FR.12-16 AdditionalRootCertificateCheck: the store keeps the CSMSRootCertificate a new one
+  replaced as the fallback (listed, M05.FR.12). Each boot cycle's connections validate the CSMS
+  with the new root only; one that fails that check (the link's InvalidCsmsCertificate) makes the
+  next attempts use the fallback root(s) only, and the other way round while both fail
+  (M05.FR.14; with the network profiles' own fallback to the previous slot on the same failure:
+  M05.FR.15/16, TC_B_47). A TLS connection (security profile 2 or 3) validated with the new root
+  removes the fallback (M05.FR.13, TC_M_30); one validated with the fallback keeps both.
+- After a root is installed or deleted, a Reconfigure: the runtime builds the link's settings
+  again, which tells the network block which certificates are valid (A05.FR.02/03, without a
+  reboot) and makes the link re-read the CSMS roots at its next connection.
 - A02/A03 SignCertificate: on TriggerMessage SignChargingStationCertificate (F06.FR.04) or
   before the certificate expires (A03: RENEWAL_LEAD before notAfter), a new key pair and CSR
   (CN: the serial number, else SecurityCtrlr.Identity; O: SecurityCtrlr.OrganizationName), sent
@@ -26,7 +36,7 @@ listing after it). A CALL waiting for one is answered then (like UnlockConnector
   the security event InvalidChargingStationCertificate (A02.FR.07, TC_A_14). An Accepted
   ChargingStationCertificate makes the link reconnect with it (A02.FR.08); the first connection
   that comes up proves it and the previous one is discarded (A02.FR.10); after
-  CERTIFICATE_CONNECT_ATTEMPTS failed attempts the previous one is restored, the link reconnects
+  OCPPCommCtrlr.NetworkProfileConnectionAttempts failed attempts the previous one is restored, the link reconnects
   with it and DiscardedRenewedClientCertificate is sent (errata 2025-01 A02.FR.28/29).
 - A04: `ctx.security_sink` is this block's: every event is kept in the bounded security log
   (domain/security/events.py), a critical one (and DiscardedRenewedClientCertificate) also goes
@@ -41,8 +51,8 @@ from domain import messages as m
 from domain.block import Block
 from domain.context import Context, StartArgs
 from domain.device_model import VariableRef
-from domain.effects import (CERTIFICATE_JOBS, CertificateOutcome, DeleteRoot, InstallRoot, InstallStationCertificate,
-                            MakeCsr, ReconnectLink, SettleStationCertificate)
+from domain.effects import (CERTIFICATE_JOBS, CertificateOutcome, DeleteRoot, DiscardFallbackRoots, InstallRoot,
+                            InstallStationCertificate, MakeCsr, Reconfigure, ReconnectLink, SettleStationCertificate)
 from domain.hardware_events import JobFinished
 from domain.outbox import Failure, Registration
 from domain.security.certificates import (ROOT_KINDS, CertificateEntry, CertificateKind, DeleteResult, DeleteStatus,
@@ -57,7 +67,8 @@ CTRLR = "SecurityCtrlr"
 ENTRIES = VariableRef(CTRLR, "CertificateEntries")
 RENEWAL_LEAD = timedelta(days=30)          # A03: renew this long before notAfter (at most a quarter of the validity)
 RENEWAL_RETRY = 3600.0                     # s: a renewal that could not start or finish is tried again after
-CERTIFICATE_CONNECT_ATTEMPTS = 3           # failed connections with a renewed certificate before it is reverted
+# failed connections with a renewed certificate before it is reverted (A02.FR.28)
+CONNECT_ATTEMPTS = VariableRef("OCPPCommCtrlr", "NetworkProfileConnectionAttempts")
 # GetCertificateIdUse: what GetInstalledCertificateIds can list (not the ChargingStationCertificate)
 LISTED_KINDS = ROOT_KINDS | {CertificateKind.V2G_CHAIN}
 _SIGNING_USE = {m.CertificateSigningUse.ChargingStationCertificate: CertificateKind.CHARGING_STATION,
@@ -77,6 +88,7 @@ class _Signing:
 
 class SecurityBlock(Block):
     name = "security"
+    needs = {"network": "network"}
     jobs = CERTIFICATE_JOBS
     tables = (SECURITY_LOG_TABLE,)
 
@@ -90,6 +102,7 @@ class SecurityBlock(Block):
         self._proving: CertificateKind | None = (CertificateKind.CHARGING_STATION if CertificateKind.CHARGING_STATION
                                                  in args.unproven else None)
         self._failed_attempts = 0
+        self.use_fallback_roots = False     # M05.FR.14: the link validates the CSMS with the fallback root(s)
         ctx.security_sink = self._security_event
         self.calls = {
             "InstallCertificate": self._install_certificate,
@@ -116,14 +129,20 @@ class SecurityBlock(Block):
         return (self.ctx.dm.value(ref) or "") if self.ctx.dm.definition(ref) is not None else ""
 
     # --- A04 security events ---------------------------------------------------------------------
-    def _security_event(self, kind: str, utc, tech_info: str | None) -> None:
+    def _security_event(self, kind: str, utc, tech_info: str | None, volatile: bool = False) -> None:
         """Every event into the security log; a critical one (and DiscardedRenewedClientCertificate)
-        to the CSMS, durably (A04.FR.01/02)."""
+        to the CSMS, durably (A04.FR.01/02), or as a volatile message when the queue cannot be
+        stored (MemoryExhaustion: the log's record is kept in memory by the runtime and stored once
+        storage works again)."""
         tech_info = None if tech_info is None else tech_info[:255]
         self.log.add(kind, utc, tech_info)
-        if kind in SENT:
-            self.ctx.outbox.post_durable([m.SecurityEventNotificationRequest(type=kind, timestamp=utc,
-                                                                             tech_info=tech_info)])
+        if kind not in SENT:
+            return
+        request = m.SecurityEventNotificationRequest(type=kind, timestamp=utc, tech_info=tech_info)
+        if volatile:
+            self.ctx.outbox.post(request, volatile=True)
+        else:
+            self.ctx.outbox.post_durable([request])
 
     def security_log(self, start=None, stop=None) -> list[SecurityLogEntry]:
         """The security log's entries between two UTC timestamps (GetLog SecurityLog, N01)."""
@@ -229,6 +248,9 @@ class SecurityBlock(Block):
             result = value if isinstance(value, InstallResult) else _internal_error(event.detail)
             if result.accepted:
                 self.ctx.security_event(RECONFIGURATION_OF_SECURITY_PARAMETERS, now, f"{job.kind} installed")
+                if job.kind == CertificateKind.CSMS_ROOT:
+                    self.use_fallback_roots = False      # the next connections try the new root first
+                self._roots_changed()
             self._answer(job, _install_response(result))
         elif t is DeleteRoot:
             if not isinstance(value, DeleteResult):
@@ -237,6 +259,7 @@ class SecurityBlock(Block):
                 return
             if value.status is DeleteStatus.ACCEPTED:
                 self.ctx.security_event(RECONFIGURATION_OF_SECURITY_PARAMETERS, now, "a root certificate deleted")
+                self._roots_changed()
             self._answer(job, _delete_response(value))
         elif t is MakeCsr:
             s = self._signing
@@ -259,11 +282,21 @@ class SecurityBlock(Block):
             if job.kind == CertificateKind.CHARGING_STATION:        # A02.FR.08
                 self._proving, self._failed_attempts = CertificateKind.CHARGING_STATION, 0
                 self.ctx.emit(ReconnectLink("new ChargingStationCertificate"))
+        elif t is DiscardFallbackRoots:
+            if not event.ok:
+                self.ctx.log("error", f"the fallback CSMSRootCertificate could not be removed: {event.detail}")
+            self._roots_changed()
         elif t is SettleStationCertificate:
             if not event.ok:
                 self.ctx.log("error", f"the {job.kind} could not be {'kept' if job.keep else 'restored'}: {event.detail}")
             if not job.keep:
                 self.ctx.emit(ReconnectLink(f"the new {job.kind} does not connect: back to the previous one"))
+
+    def _roots_changed(self) -> None:
+        """The store's roots changed: the link's settings are built again (A05.FR.02/03: the
+        network block learns which certificates are valid now, before the next
+        NetworkConfigurationPriority; the link re-reads the CSMS roots at its next connection)."""
+        self.ctx.emit(Reconfigure())
 
     def _answer(self, job, response) -> None:
         if job.reply_to is not None:
@@ -274,8 +307,34 @@ class SecurityBlock(Block):
         if self.ctx.dm.definition(ENTRIES) is not None:
             self.ctx.dm.write(ENTRIES, str(len(self.installed)))
 
+    # --- M05.FR.13/14: the fallback CSMSRootCertificate ---------------------------------------
+    def _has_fallback_root(self) -> bool:
+        return any(e.fallback and e.kind == CertificateKind.CSMS_ROOT for e in self.installed)
+
+    def csms_certificate_rejected(self, now: float) -> None:
+        """A connection attempt failed the CSMS certificate check (InvalidCsmsCertificate): with a
+        fallback root installed, the next attempts validate with the other set of roots (M05.FR.14)."""
+        if not self._has_fallback_root():
+            return
+        self.use_fallback_roots = not self.use_fallback_roots
+        which = "the fallback" if self.use_fallback_roots else "the new"
+        self.ctx.log("warning", f"the CSMS certificate did not validate: trying {which} CSMSRootCertificate")
+        self.ctx.emit(Reconfigure())
+
+    def _validated_with_new_root(self) -> None:
+        """M05.FR.13: a TLS connection validated with the new root: the fallback goes."""
+        if self.use_fallback_roots or not self._has_fallback_root():
+            return
+        if (self.network.security_profile_of(self.network.slot) or 1) < 2:
+            return                      # no TLS: nothing was validated with the new root
+        self.ctx.log("info", "the new CSMSRootCertificate validated the CSMS: the fallback one is removed")
+        self.installed = tuple(e for e in self.installed if not e.fallback)    # no longer listed (TC_M_30)
+        self._publish_entries()
+        self.ctx.emit(DiscardFallbackRoots())
+
     # --- A02.FR.08/10/28: the renewed certificate on the link ---------------------------------
     def link_up(self, now: float) -> None:
+        self._validated_with_new_root()
         if self._proving is not None:
             self.ctx.emit(SettleStationCertificate(self._proving, keep=True))
             self.ctx.log("info", f"the new {self._proving} works: the previous one is discarded")
@@ -285,7 +344,8 @@ class SecurityBlock(Block):
         if self._proving is None or self.ctx.link_failures <= 0:
             return
         self._failed_attempts += 1
-        if self._failed_attempts < CERTIFICATE_CONNECT_ATTEMPTS:
+        allowed = self.ctx.dm.get_int(CONNECT_ATTEMPTS.component, CONNECT_ATTEMPTS.variable)
+        if self._failed_attempts < max(1, allowed):
             return
         kind, self._proving = self._proving, None
         self.ctx.emit(SettleStationCertificate(kind, keep=False))      # then the link reconnects (job_finished)

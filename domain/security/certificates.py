@@ -139,6 +139,9 @@ class CertificateEntry:
     not_after: datetime
     chains_to_trusted_root: bool
     children: tuple[HashData, ...] = ()
+    # a CSMSRootCertificate replaced under AdditionalRootCertificateCheck, kept as the fallback
+    # until a connection validated with the new one (M05.FR.12/13)
+    fallback: bool = False
 
     def valid_at(self, now: datetime) -> bool:
         return self.not_before <= now <= self.not_after

@@ -27,6 +27,7 @@ CRITICAL = frozenset({
 })
 
 INVALID_CHARGING_STATION_CERTIFICATE = "InvalidChargingStationCertificate"
+INVALID_CSMS_CERTIFICATE = "InvalidCsmsCertificate"
 # errata 2025-01 A02.FR.29 / A03.FR.25: a renewed client certificate the station discarded (it
 # could not connect with it); not in the appendix, sent so that the CSMS renews again
 DISCARDED_RENEWED_CLIENT_CERTIFICATE = "DiscardedRenewedClientCertificate"

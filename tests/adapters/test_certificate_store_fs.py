@@ -267,6 +267,51 @@ def test_sigkill_at_random_points_leaves_a_whole_store(tmp_path):
     assert had_credentials
 
 
+ROOT_CHURN = """
+import sys
+from pathlib import Path
+from adapters.certificate_store_fs import FsCertificateStore
+from domain.security.certificates import CertificateKind as K, StoreLimits
+from tests.pki import NOW, issue
+store = FsCertificateStore(Path(sys.argv[1]))
+limits = StoreLimits(1000, 10000)
+current = issue("CSMS root base")
+store.install(K.CSMS_ROOT, current.pem, now=NOW, limits=limits)
+print("ready", flush=True)
+n = 0
+while True:
+    n += 1
+    new = issue(f"CSMS root {n}", issuer=current)
+    assert store.install(K.CSMS_ROOT, new.pem, now=NOW, limits=limits, additional_root_check=True).accepted
+    current = new
+    if n % 2 == 0:
+        store.discard_fallback_roots()
+"""
+
+
+def test_sigkill_while_csms_roots_replace_each_other_leaves_a_usable_ca_bundle(tmp_path):
+    """AdditionalRootCertificateCheck (M05.FR.10/12/13) under SIGKILL (bounded: 6 kills, each
+    within 1 s): a current CSMSRootCertificate is always installed, every root file is whole and
+    the link's CA bundle loads into an SSL context."""
+    import ssl
+    rng = random.Random(1405)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for _ in range(6):
+        proc = subprocess.Popen([sys.executable, "-c", ROOT_CHURN, str(tmp_path)], cwd=REPO, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout.readline().strip() == b"ready", proc.stderr.read().decode()
+        time.sleep(rng.uniform(0.0, 1.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc.stdout.close(), proc.stderr.close()
+        store = FsCertificateStore(tmp_path)
+        assert any(not e.fallback for e in store.list([K.CSMS_ROOT])), "no current CSMS root after a kill"
+        for pem in (tmp_path / "certs" / "roots").rglob("*.pem"):
+            assert x509.load_pem_x509_certificates(pem.read_bytes())
+        ssl.create_default_context(cafile=str(store.csms_root_bundle()))
+        assert not list(tmp_path.rglob(".tmp-*"))
+
+
 # --- what the link needs: the CSMS roots' CA bundle, factory credentials ---------------------------
 
 def test_the_csms_root_bundle_follows_installs_and_deletes(store, tmp_path):
@@ -326,6 +371,37 @@ def test_additional_root_certificate_check_new_csms_root_signed_by_the_old_one(t
     assert ocsp_hash(new.cert, old.cert) in hashes and ocsp_hash(old.cert, old.cert) in hashes
     assert store.delete(ocsp_hash(new.cert, old.cert)).status is DeleteStatus.ACCEPTED
     assert [e.hash_data for e in store.list([K.CSMS_ROOT])] == [ocsp_hash(old.cert, old.cert)]
+
+
+def test_a_root_replaced_under_the_additional_check_is_the_fallback_until_discarded(tmp_path):
+    """M05.FR.12-14: the replaced CSMS root stays listed as the fallback, in its own bundle (the
+    link's csms-roots.pem holds the new one only); discard_fallback_roots removes it (M05.FR.13).
+    A newer root installed while a fallback is kept replaces the unproven one, not the fallback."""
+    store = FsCertificateStore(tmp_path)
+    old = issue("CSMS root old")
+    new, newer = issue("CSMS root new", issuer=old), issue("CSMS root newer", issuer=old)
+    pem = lambda c: c.cert.public_bytes(serialization.Encoding.PEM)      # noqa: E731
+    assert store.install(K.CSMS_ROOT, old.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
+    assert store.csms_root_bundle(fallback=True) is None
+    assert store.install(K.CSMS_ROOT, new.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
+    listed = {e.hash_data: e.fallback for e in store.list([K.CSMS_ROOT])}
+    assert listed == {ocsp_hash(old.cert, old.cert): True, ocsp_hash(new.cert, old.cert): False}
+    assert store.csms_root_bundle().read_bytes() == pem(new)
+    assert store.csms_root_bundle(fallback=True).read_bytes() == pem(old)
+    assert store.install(K.CSMS_ROOT, newer.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
+    listed = {e.hash_data: e.fallback for e in FsCertificateStore(tmp_path).list([K.CSMS_ROOT])}   # reopened
+    assert listed == {ocsp_hash(old.cert, old.cert): True, ocsp_hash(newer.cert, old.cert): False}
+    deleted = FsCertificateStore(tmp_path / "other")       # the new root deleted: the fallback is current again
+    for c in (old, new):
+        assert deleted.install(K.CSMS_ROOT, c.pem, now=NOW, limits=LIMITS, additional_root_check=True).accepted
+    assert deleted.delete(ocsp_hash(new.cert, old.cert)).status is DeleteStatus.ACCEPTED
+    assert [e.fallback for e in deleted.list([K.CSMS_ROOT])] == [False]
+    assert deleted.csms_root_bundle().read_bytes() == pem(old) and deleted.csms_root_bundle(fallback=True) is None
+    store.discard_fallback_roots()
+    assert [e.fallback for e in store.list([K.CSMS_ROOT])] == [False]
+    assert store.csms_root_bundle().read_bytes() == pem(newer)
+    assert store.csms_root_bundle(fallback=True) is None
+    assert not (tmp_path / "certs" / "csms-roots-fallback.pem").exists()
 
 
 def test_a_read_only_state_directory_opens_for_reading(tmp_path, monkeypatch):

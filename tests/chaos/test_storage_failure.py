@@ -7,7 +7,7 @@ The station never exits or closes the websocket for it: it confirms nothing it c
 OutOfStorage), refuses new sessions (EVSEs Unavailable), sends MemoryExhaustion, keeps running
 sessions and their events flowing in order, logs one line per failure and one on recovery,
 and recovers by itself; what it kept in memory is then stored (a kill -9 right after loses
-nothing). It starts on a read-only file system, and goes on when that turns read-only under it.
+nothing), the MemoryExhaustion events of the security log too. It starts on a read-only file system, and goes on when that turns read-only under it.
 
 Linux refuses `mount -o remount,ro` while the station's files are open for writing, so the tmpfs
 goes read-only before the station starts and back to read-write under it; under a running
@@ -16,8 +16,10 @@ on a loop device) meets an error, and stays read-only until it is unmounted.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +31,7 @@ import trio
 from devtools.dev_csms import CallError, DevCsms
 from devtools.sim_cli import send_control_command
 from bootstrap.storage_guard import RETRY_INTERVAL
+from domain.security.events import SECURITY_LOG_TABLE
 from tests.chaos.harness import SID, TOKENS, config_text, read_database, tx_id
 from tests.chaos.test_sigkill import BOOT_TIMEOUT, STOP_TIMEOUT
 from tests.conformance.conftest import schema_problems
@@ -150,6 +153,16 @@ async def check_frames(csms: DevCsms, log_lines: list[str]) -> None:
     assert checked and problems == []
 
 
+def security_log(db_path: Path) -> list[dict]:
+    """The security log's entries in the station's SQLite file (read-only), oldest first."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT value FROM records WHERE tbl = ? ORDER BY key", (SECURITY_LOG_TABLE,))
+        return [json.loads(value) for (value,) in rows]
+    finally:
+        db.close()
+
+
 def refused(result: dict) -> bool:
     info = result.get("attributeStatusInfo") or result.get("statusInfo") or {}
     return info.get("reasonCode") == "OutOfStorage"
@@ -205,8 +218,10 @@ async def test_a_full_disk_is_survived_and_nothing_is_lost(tmp_path):
             finally:
                 rig.kill_leftover()
 
-            # nothing lost: the file holds the session as far as the CSMS got it
+            # nothing lost: the file holds the session as far as the CSMS got it, and both
+            # MemoryExhaustion events are in the security log (A04.FR.03), stored once it could
             _, snapshots = read_database(rig.db)
+            assert [e["type"] for e in security_log(rig.db)].count("MemoryExhaustion") == 2
             got = rig.events(tx)
             assert snapshots[1]["tx"]["id"] == tx
             assert snapshots[1]["tx"]["seq"] == max(e["seqNo"] for e in got) + 1

@@ -138,13 +138,14 @@ async def test_a_renewed_certificate_is_kept_once_a_connection_works(boot_statio
 
 
 async def test_a_renewed_certificate_that_cannot_connect_is_reverted_with_a_security_event(boot_station):
-    """A02.FR.28/29: the new certificate fails CERTIFICATE_CONNECT_ATTEMPTS connection attempts
-    (the CSMS refuses them): the previous one is used again, the station connects with it and
-    sends the security event DiscardedRenewedClientCertificate (errata 2025-01 A02.FR.29)."""
-    from domain.security.block import CERTIFICATE_CONNECT_ATTEMPTS
+    """A02.FR.28/29: the new certificate fails OCPPCommCtrlr.NetworkProfileConnectionAttempts
+    (2 here, not the default 3) connection attempts (the CSMS refuses them): the previous one is
+    used again, the station connects with it and sends the security event
+    DiscardedRenewedClientCertificate (errata 2025-01 A02.FR.29)."""
+    attempts = 2
     root = valid("CSMS Root")
     with trio.fail_after(TIMEOUT * 2):
-        async with boot_station() as cs:
+        async with boot_station(device_model={"OCPPCommCtrlr.NetworkProfileConnectionAttempts": attempts}) as cs:
             await certificate_installed(cs, "CSMSRootCertificate", root)
             first = await renew_charging_station_certificate(cs, root, "first")
             after = cs.mark()
@@ -153,7 +154,7 @@ async def test_a_renewed_certificate_that_cannot_connect_is_reverted_with_a_secu
             _, req = await expect_call(cs, "SignCertificate", after=after, step="second renewal")
             csr = check_csr("second renewal", req["csr"])
             second = valid(cs.station_id, issuer=root, ca=False, public_key=csr.public_key())
-            cs.csms.refuse_connections = CERTIFICATE_CONNECT_ATTEMPTS
+            cs.csms.refuse_connections = attempts
             handshakes = len(cs.csms.handshakes)
             after = cs.mark()
             res = await cs.call("CertificateSigned", {"certificateChain": second.pem})
@@ -162,7 +163,7 @@ async def test_a_renewed_certificate_that_cannot_connect_is_reverted_with_a_secu
                                          where=lambda p: p["type"] == "DiscardedRenewedClientCertificate",
                                          timeout=TIMEOUT)
             refused = [h for h in cs.csms.handshakes[handshakes:] if h[2] != 101]
-            assert len(refused) == CERTIFICATE_CONNECT_ATTEMPTS, cs.csms.handshakes[handshakes:]
+            assert len(refused) == attempts, cs.csms.handshakes[handshakes:]
             store = cs.runtime.certificates
             assert store.credentials().certificate_chain.read_text().startswith(first.pem)
             assert not store.has_previous("ChargingStationCertificate")

@@ -245,6 +245,27 @@ async def test_TC_A_20_CS_upgrade_without_a_valid_csms_root(boot_station):
             assert "CSMSRootCertificate" in sv["attributeStatusInfo"]["additionalInfo"]
 
 
+async def test_a_csms_root_installed_or_deleted_is_known_to_the_priority_check_without_a_reboot(boot_station):
+    """A05.FR.02 after M05/M04: a CSMSRootCertificate installed by InstallCertificate makes a
+    profile-2 slot acceptable in NetworkConfigurationPriority at once; deleting the last one makes
+    it unacceptable again (no reboot in between)."""
+    from tests.conformance.test_m_certificates import certificate_installed, entries, get_installed, valid
+    root = valid("CSMS Root")
+    with trio.fail_after(TIMEOUT):
+        async with boot_station() as cs:                    # profile 1, no CSMS root installed
+            await certificate_installed(cs, "CSMSRootCertificate", root)
+            res, sv = await set_profile_and_priority(
+                cs, 1, network_profile("wss://127.0.0.1:9/ocpp", 2, message_timeout=20), "1,0")
+            assert res["status"] == "Accepted"
+            assert sv["attributeStatus"] in ("Accepted", "RebootRequired"), sv
+            [installed] = entries(await get_installed(cs, ["CSMSRootCertificate"]), "CSMSRootCertificate")
+            assert (await cs.call("DeleteCertificate", {"certificateHashData": installed}))["status"] == "Accepted"
+            _, sv = await set_profile_and_priority(
+                cs, 1, network_profile("wss://127.0.0.1:9/ocpp", 2, message_timeout=20), "1,0")
+            assert sv["attributeStatus"] == "Rejected", sv
+            assert "CSMSRootCertificate" in sv["attributeStatusInfo"]["additionalInfo"]
+
+
 @pytest.mark.real_clock
 async def test_TC_A_21_CS_upgrade_without_a_valid_station_certificate(boot_station, tmp_path):
     pki = Pki()

@@ -18,7 +18,10 @@ Readings:
   tries slot 1 again (the priority list round never ends, B10.FR.09), which is refused at once.
 - TC_B_50 Memory State "CertificateInstalled <CSMS Root certificate 2>": the TOML's first CA bundle
   holds both roots, installed into the store at start (factory provisioning).
-- TC_B_47 (AdditionalRootCertificateCheck) does not apply: this station does not implement it.
+- TC_B_47 (AdditionalRootCertificateCheck, PICS AS-2): "<Configured (new) CSMS Root certificate 2>"
+  is a CA signed by the old root (the TOML's bundle); both OCTT endpoints present a certificate
+  signed by the old root. The first attempt (slot 1, the new root) fails; NetworkProfileConnectionAttempts
+  1 makes the station go back to slot 0 and the failed CSMS check makes it use the fallback root.
 """
 from __future__ import annotations
 
@@ -86,6 +89,36 @@ async def test_TC_B_46_CS_fallback_to_the_previous_profile(boot_station):
                 res = await cs.call("GetVariables", {"getVariableData": [
                     {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "ActiveNetworkProfile"}}]})
                 assert res["getVariableResult"][0]["attributeValue"] == "0"
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.real_clock
+async def test_TC_B_47_CS_fallback_to_the_previous_profile_and_the_old_csms_root(boot_station, tmp_path):
+    from tests.conformance.test_m_certificates import ca_hash, entries, get_installed, new_root_installed, same_hash
+    pki = Pki()
+    pki.write(tmp_path)                                             # the old CSMS root
+    new_root = pki.csms_ca.create_child_ca()                        # signed by the old one
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            first = await Endpoint(pki.server()).start(nursery)
+            second = await Endpoint(pki.server()).start(nursery)    # 7: signed by the old root
+            async with boot_station(csms_toml=PROFILE_2, csms_url=first.url(), on_csms=both(first, second),
+                                    device_model={"OCPPCommCtrlr.NetworkProfileConnectionAttempts": 1,
+                                                  "SecurityCtrlr.AdditionalRootCertificateCheck": True}) as cs:
+                await new_root_installed(cs, new_root)
+                res, sv = await set_profile_and_priority(cs, 1, network_profile(second.url(), 2, 20), "1,0")
+                assert res["status"] == "Accepted"                              # step 2
+                assert sv["attributeStatus"] in ("Accepted", "RebootRequired")  # step 4
+                before = len(first.seen)
+                after = await reset_on_idle(cs)                                 # 5-6
+                await cs.wait_booted(after)                                     # 8-10
+                assert [s.failed is not None for s in second.seen] == [True], second.seen   # 8: fails
+                assert first.seen[before:] and first.seen[-1].failed is None    # 9: the previous slot
+                assert cs.runtime.station.network.slot == 0
+                res = await get_installed(cs, ["CSMSRootCertificate"])          # 11-12
+                assert res["status"] == "Accepted", f"Step 12: {res}"
+                assert any(same_hash(h, ca_hash(pki.csms_ca)) for h in entries(res, "CSMSRootCertificate")), \
+                    f"Step 12: the old CSMS root is not listed: {res}"
             nursery.cancel_scope.cancel()
 
 

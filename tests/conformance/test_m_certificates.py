@@ -1,5 +1,5 @@
 """OCA certification test cases of functional block M (certificate management), Charging Station
-side: TC_M_01, M_02, M_07, M_09, M_12, M_13, M_17..M_20, M_22, M_23.
+side: TC_M_01, M_02, M_07, M_09, M_12, M_13, M_17..M_20, M_22, M_23, M_30, M_31.
 
 One test per test case of OCPP 2.0.1 Edition 3 Part 6 ("Test case Id TC_M_nn_CS"): the steps are
 followed as written and every tool validation is asserted; the station is the real one (its
@@ -14,6 +14,10 @@ and serialNumber, RFC 6960).
 Readings:
 - "<Configured new CSMS Root certificate>" / "Root 2": a root the test makes; the station starts
   with none installed.
+- TC_M_30 / TC_M_31 (security profile 2, real TLS on loopback, tls_rig.py): the old root is the
+  TOML's CA bundle, "<Configured new CSMS Root certificate 2>" a CA the old one signed (trustme's
+  child CA); the OCTT endpoint presents a certificate signed by the new (M_30) or the old (M_31)
+  root after the Reset.
 - TC_M_09 (AdditionalRootCertificateCheck true, "the old CSMSRootCertificate"): the old one is
   installed first (the first CSMSRootCertificate needs no signature by a previous one), then a new
   self-signed root not signed by it is Rejected.
@@ -24,6 +28,7 @@ Readings:
 from __future__ import annotations
 
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 import trio
@@ -181,7 +186,7 @@ async def test_TC_M_09_CS_additional_root_certificate_check_rejects_a_root_not_s
 
 async def test_additional_root_certificate_check_accepts_a_root_signed_by_the_old_one(boot_station):
     """M05.FR.10: with the check on, a new CSMSRootCertificate signed by the installed one is
-    Accepted (the old one stays, as the fallback of M05.FR.14)."""
+    Accepted (the old one stays listed, as the fallback of M05.FR.12/14)."""
     old = valid("CSMS Root old")
     new = valid("CSMS Root new", issuer=old)
     with trio.fail_after(TIMEOUT):
@@ -190,6 +195,79 @@ async def test_additional_root_certificate_check_accepts_a_root_signed_by_the_ol
             await certificate_installed(cs, "CSMSRootCertificate", new)
             res = await get_installed(cs, ["CSMSRootCertificate"])
             assert len(entries(res, "CSMSRootCertificate")) == 2, res
+
+
+# --------------------------------------------------------------------------- M05 AdditionalRootCertificateCheck, on TLS
+
+def ca_hash(ca) -> dict:
+    """certificateHashData of a trustme CA (self-signed: its own issuer)."""
+    return hash_data(SimpleNamespace(cert=x509.load_pem_x509_certificate(ca.cert_pem.bytes())))
+
+
+async def new_root_installed(cs, new_root) -> None:
+    """Memory State CertificateInstalled <Configured new CSMS Root certificate 2>, signed by the
+    old one (the TOML's CA bundle, installed at start)."""
+    res = await cs.call("InstallCertificate", {"certificateType": "CSMSRootCertificate",
+                                               "certificate": new_root.cert_pem.bytes().decode()})
+    assert res["status"] == "Accepted", f"CertificateInstalled step 2: InstallCertificateResponse {res}"
+
+
+ROOT_CHECK = {"SecurityCtrlr.AdditionalRootCertificateCheck": True}
+
+
+@pytest.mark.real_clock
+async def test_TC_M_30_CS_reconnect_using_the_new_csms_root_success(boot_station, tmp_path):
+    from tests.conformance.tls_rig import PROFILE_2, Endpoint, Pki
+    pki = Pki()
+    pki.write(tmp_path)                                 # the old CSMS root: the TOML's bundle
+    new_root = pki.csms_ca.create_child_ca()            # signed by the old one (prerequisite)
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            octt = await Endpoint(pki.server()).start(nursery)
+            async with boot_station(csms_toml=PROFILE_2, csms_url=octt.url(), on_csms=octt.attach,
+                                    device_model=ROOT_CHECK) as cs:
+                await new_root_installed(cs, new_root)
+                octt.then = pki.server(ca=new_root)                             # 3: signed by the new root
+                seen = len(octt.seen)
+                after = cs.mark()
+                res = await cs.call("Reset", {"type": "OnIdle"})
+                assert res["status"] == "Accepted", f"Step 2: {res}"
+                await cs.wait_booted(after)                                     # 4-5: succeeds at once
+                assert [s.failed for s in octt.seen[seen:]] == [None], octt.seen[seen:]
+                res = await get_installed(cs, ["CSMSRootCertificate"])          # 6-7
+                assert res["status"] == "Accepted", f"Step 7: {res}"
+                assert not any(same_hash(h, ca_hash(pki.csms_ca)) for h in entries(res, "CSMSRootCertificate")), \
+                    f"Step 7: the old CSMS root is still listed: {res}"
+                bundle = cs.runtime.certificates.csms_root_bundle(fallback=True)
+                assert bundle is None                                           # M05.FR.13: removed
+            nursery.cancel_scope.cancel()
+
+
+@pytest.mark.real_clock
+async def test_TC_M_31_CS_reconnect_using_the_new_csms_root_fallback(boot_station, tmp_path):
+    from tests.conformance.tls_rig import PROFILE_2, Endpoint, Pki
+    pki = Pki()
+    pki.write(tmp_path)
+    new_root = pki.csms_ca.create_child_ca()
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            octt = await Endpoint(pki.server()).start(nursery)                  # 3: signed by the old root
+            async with boot_station(csms_toml=PROFILE_2, csms_url=octt.url(), on_csms=octt.attach,
+                                    device_model=ROOT_CHECK) as cs:
+                await new_root_installed(cs, new_root)
+                seen = len(octt.seen)
+                after = cs.mark()
+                res = await cs.call("Reset", {"type": "OnIdle"})
+                assert res["status"] == "Accepted", f"Step 2: {res}"
+                await cs.wait_booted(after)                                     # 4-6
+                attempts = octt.seen[seen:]
+                assert attempts[0].failed is not None, attempts                 # 4: the new root fails
+                assert attempts[-1].failed is None and attempts[-1].tls_version, attempts   # 5: the old one
+                res = await get_installed(cs, ["CSMSRootCertificate"])          # 7-8
+                assert res["status"] == "Accepted", f"Step 8: {res}"
+                assert any(same_hash(h, ca_hash(pki.csms_ca)) for h in entries(res, "CSMSRootCertificate")), \
+                    f"Step 8: the old CSMS root is not listed: {res}"
+            nursery.cancel_scope.cancel()
 
 
 # --------------------------------------------------------------------------- M03 retrieve

@@ -1,5 +1,6 @@
 """The Station while storage cannot be written (domain/storage_health.py): EVSEs Unavailable
-(a busy one once its transaction has ended), MemoryExhaustion sent as a volatile message,
+(a busy one once its transaction has ended), MemoryExhaustion sent as a volatile message and
+kept in the security log,
 CSMS CALLs whose effect is stored refused with OutOfStorage, transactions going on, and
 everything back when storage works again. Pure: the CSMS is played by hand (test_operations.Rig)."""
 from __future__ import annotations
@@ -10,6 +11,7 @@ from domain.availability import AVAILABILITY_KEY
 from domain.device_model import VariableRef
 from domain.effects import Log, Persist, Remember, StoreRecords
 from domain.hardware_events import CablePlugged, CableUnplugged, TokenPresented
+from domain.security.events import SECURITY_LOG_TABLE
 from tests.domain.test_operations import CARD, Rig, booted, statuses
 
 WHY = "database or disk is full"
@@ -32,9 +34,12 @@ def test_evses_go_unavailable_the_busy_one_when_its_transaction_ends_and_come_ba
     assert event["type"] == "MemoryExhaustion" and WHY in event["techInfo"]
     assert statuses(calls) == [(2, 1, "Unavailable")]
     assert h.status(1) == "Occupied" and h.tx_id(1) == tx          # the running session goes on
-    # not the operator's availability setting, and the event itself is not stored (volatile)
+    # not the operator's availability setting, and the event is not queued durably (volatile);
+    # it is in the security log (A04.FR.03), whose record the runtime stores once it can
     assert not [e for e in h.effects if isinstance(e, (Remember, Persist))]
-    assert not [e for e in h.effects if isinstance(e, StoreRecords) and "MemoryExhaustion" in str(e.upserts)]
+    stored = [e.table for e in h.effects if isinstance(e, StoreRecords) and "MemoryExhaustion" in str(e.upserts)]
+    assert stored == [SECURITY_LOG_TABLE]
+    assert [e.type for e in h.station.security.security_log()][-1] == "MemoryExhaustion"
     assert logs(h, "error") == [f"storage: cannot write ({WHY}); no new sessions (EVSEs Unavailable), changes "
                                 f"kept in memory until they can be stored"]
     # told again (another write failed): nothing new

@@ -4,6 +4,7 @@ the runtime would (JobFinished with a CertificateOutcome)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,11 +12,11 @@ import pytest
 
 from domain.clock import StationClock
 from domain.device_model import DeviceModel, parse_ref
-from domain.effects import (CertificateOutcome, DeleteRoot, InstallRoot, InstallStationCertificate, MakeCsr,
-                            ReconnectLink, SettleStationCertificate, StoreRecords)
+from domain.effects import (CertificateOutcome, DeleteRoot, DiscardFallbackRoots, InstallRoot, InstallStationCertificate,
+                            MakeCsr, Reconfigure, ReconnectLink, SettleStationCertificate, StoreRecords)
 from domain.hardware_events import JobFinished
 from domain.outbox import Outbox
-from domain.security.block import CERTIFICATE_CONNECT_ATTEMPTS, RENEWAL_LEAD
+from domain.security.block import RENEWAL_LEAD
 from domain.security.certificates import (CertificateEntry, CertificateKind, DeleteResult, DeleteStatus, HashData,
                                           InstallResult, InstallStatus)
 from domain.security.events import CRITICAL, SECURITY_LOG_TABLE, SecurityLog
@@ -256,15 +257,17 @@ def test_accepted_station_certificate_reconnects_and_is_kept_when_the_link_comes
     assert r.only(SettleStationCertificate) == SettleStationCertificate(K.CHARGING_STATION, keep=True)
 
 
-def test_a_renewed_certificate_that_does_not_connect_is_reverted_with_a_security_event():
-    r = SecRig()
+@pytest.mark.parametrize("attempts", [1, 3, 5])
+def test_a_renewed_certificate_that_does_not_connect_is_reverted_with_a_security_event(attempts):
+    """A02.FR.28: reverted after OCPPCommCtrlr.NetworkProfileConnectionAttempts failed attempts."""
+    r = SecRig(values={"OCPPCommCtrlr.NetworkProfileConnectionAttempts": str(attempts)})
     r.call("CertificateSigned", {"certificateChain": "CHAIN"}, 1.0, msg_id="cs")
     r.job(r.only(InstallStationCertificate), InstallResult(InstallStatus.ACCEPTED), [entry(K.CHARGING_STATION, "9")])
     r.run(r.station.link_down(2.0))
-    for attempt in range(1, CERTIFICATE_CONNECT_ATTEMPTS):
-        r.run(r.station.link_down(2.0 + attempt, attempt=attempt))
+    for attempt in range(1, attempts):
+        r.run(r.station.link_down(2.0 + attempt / 10, attempt=attempt))
         assert not [e for e in r.effects if isinstance(e, SettleStationCertificate)]
-    r.run(r.station.link_down(9.0, attempt=CERTIFICATE_CONNECT_ATTEMPTS))
+    r.run(r.station.link_down(9.0, attempt=attempts))
     settle = r.only(SettleStationCertificate)
     assert settle == SettleStationCertificate(K.CHARGING_STATION, keep=False)
     assert len([e for e in r.effects if isinstance(e, ReconnectLink)]) == 1        # only the renewal's so far
@@ -372,3 +375,35 @@ def test_a_store_failure_deleting_answers_failed_internal_error():
     frames = r.run(r.station.hardware_event(JobFinished(r.only(DeleteRoot), False, "disk gone"), 1.0))
     res = r.reply_to(frames, "d")
     assert res["status"] == "Failed" and res["statusInfo"]["reasonCode"] == "InternalError"
+
+
+# =========================================================================== M05.FR.13/14 fallback root
+
+def test_a_failed_csms_check_switches_to_the_fallback_root_and_back():
+    """M05.FR.14: with a fallback CSMSRootCertificate, each InvalidCsmsCertificate failure makes the
+    link's next attempts use the other roots (a Reconfigure); without one nothing changes."""
+    fallback = dataclasses.replace(entry(K.CSMS_ROOT, "1"), fallback=True)
+    r = SecRig(certificates=[fallback, entry(K.CSMS_ROOT, "2")])
+    r.run(r.station.link_down(1.0))
+    r.effects.clear()
+    r.run(r.station.link_down(2.0, attempt=1, security_event="InvalidCsmsCertificate", reason="bad"))
+    assert r.station.security.use_fallback_roots and Reconfigure() in r.effects
+    r.run(r.station.link_down(3.0, attempt=2, security_event="InvalidTLSVersion", reason="old"))
+    assert r.station.security.use_fallback_roots                  # another failure: no switch
+    r.run(r.station.link_down(4.0, attempt=3, security_event="InvalidCsmsCertificate", reason="bad"))
+    assert not r.station.security.use_fallback_roots
+    r.run(r.station.link_up(5.0))          # security profile 1: nothing was validated, the fallback stays
+    assert not [e for e in r.effects if isinstance(e, DiscardFallbackRoots)]
+    r.run(r.station.link_down(6.0, attempt=1, security_event="InvalidCsmsCertificate", reason="bad"))
+    assert r.station.security.use_fallback_roots
+    r.effects.clear()
+    r.call("InstallCertificate", {"certificateType": "CSMSRootCertificate", "certificate": "PEM"}, 7.0, msg_id="ic")
+    r.job(r.only(InstallRoot), InstallResult(InstallStatus.ACCEPTED),
+          [fallback, entry(K.CSMS_ROOT, "3")], now=7.5)
+    assert not r.station.security.use_fallback_roots and Reconfigure() in r.effects   # a new root: tried first
+
+    plain = SecRig(certificates=[entry(K.CSMS_ROOT, "2")])
+    plain.run(plain.station.link_down(1.0))
+    plain.effects.clear()
+    plain.run(plain.station.link_down(2.0, attempt=1, security_event="InvalidCsmsCertificate", reason="bad"))
+    assert not plain.station.security.use_fallback_roots and Reconfigure() not in plain.effects
