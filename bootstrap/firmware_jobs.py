@@ -20,10 +20,11 @@ sends nothing; the domain ignores the outcome of a job of an update it left anyw
 - `boot_accepted`: FirmwareInstaller.confirm after EVERY Accepted BootNotification (RAUC's
   boot-count counts every boot), serialized with the other installer calls.
 - DiscardFirmware: the update's running jobs cancelled, then its files deleted.
-- UploadLog: DiagnosticsLog is the station's recent log records (bootstrap/recent_log.py) from
-  oldestTimestamp to latestTimestamp, written to `log-uploads/<filename>` next to the firmware
-  images' folder, sent, then deleted; SecurityLog is not kept by
-  this station yet: NotSupportedOperation. CancelLogUpload (N01.FR.12): the upload cancelled.
+- UploadLog: the job's `lines` when the domain produced them (SecurityLog: the security log's
+  entries in the window), else the DiagnosticsLog: the station's recent log records
+  (bootstrap/recent_log.py) from oldestTimestamp to latestTimestamp; written to
+  `log-uploads/<filename>` next to the firmware images' folder, sent, then deleted.
+  CancelLogUpload (N01.FR.12): the upload cancelled.
 """
 from __future__ import annotations
 
@@ -217,20 +218,13 @@ class FileJobs:
 
     # --- N01 ----------------------------------------------------------------------------------------
     async def _upload(self, job: UploadLog) -> Outcome:
-        if job.log_type != "DiagnosticsLog":
-            return False, f"{job.log_type}: not kept by this station", "NotSupportedOperation"
         folder = self._dir.parent / "log-uploads"
         path = folder / job.filename
-        lines = recent_log().lines(job.oldest, job.latest)
-        span = f"{job.oldest.isoformat() if job.oldest else 'oldest kept'} .. " \
-               f"{job.latest.isoformat() if job.latest else 'now'}"
-        header = (f"# evse-stack diagnostics log of station {self._station_id}, firmware "
-                  f"{self._report.running_version}: {len(lines)} recent records, {span}\n")
+        lines = job.lines if job.lines is not None else self._diagnostics_log(job)
 
         def write() -> None:
             folder.mkdir(parents=True, exist_ok=True)
             with open(path, "w", encoding="utf-8") as f:
-                f.write(header)
                 f.writelines(line + "\n" for line in lines)
         await trio.to_thread.run_sync(write)
         try:
@@ -242,6 +236,14 @@ class FileJobs:
             path.unlink(missing_ok=True)        # a small file; also when cancelled
         log.info("log upload %d: %s, %d bytes (%d lines)", job.request_id, job.filename, sent.size, len(lines))
         return True, f"{sent.size} bytes", ""
+
+    def _diagnostics_log(self, job: UploadLog) -> list[str]:
+        """The DiagnosticsLog file: a header, then the recent log records in the window."""
+        lines = recent_log().lines(job.oldest, job.latest)
+        span = f"{job.oldest.isoformat() if job.oldest else 'oldest kept'} .. " \
+               f"{job.latest.isoformat() if job.latest else 'now'}"
+        return [f"# evse-stack diagnostics log of station {self._station_id}, firmware "
+                f"{self._report.running_version}: {len(lines)} recent records, {span}", *lines]
 
     async def _cancel_upload(self, effect: CancelLogUpload, _run) -> None:
         self._cancel(("log", effect.request_id))

@@ -9,7 +9,8 @@ OCPPCommCtrlr.FileTransferProtocols, oldestTimestamp after latestTimestamp, the 
 the upload in progress). Then LogStatusNotification with the requestId: Uploading (job
 UploadLog) -> Uploaded, or the failure the upload met (UploadFailure, BadMessage,
 PermissionDenied, NotSupportedOperation) after each failed attempt, tried again after
-retryInterval `retries` times (TC_N_25, TC_N_26, TC_N_35).
+retryInterval `retries` times (TC_N_25, TC_N_26, TC_N_35). A SecurityLog upload's content is
+the domain's: the job carries the security log's entries in the window (SecurityBlock.security_log).
 
 Durability: the upload's record (`LOG_UPLOAD_KEY`) is stored in the same change as the durable
 status notification of its step; after a restart an interrupted attempt is made again and a
@@ -25,7 +26,7 @@ from datetime import timedelta
 from domain import messages as m
 from domain.block import Block
 from domain.context import Context
-from domain.diagnostics.jobs import CancelLogUpload, UploadLog
+from domain.diagnostics.jobs import CancelLogUpload, UploadLog, security_log_lines
 from domain.diagnostics.upload import FAILURES, LOG_UPLOAD_KEY, LogUpload
 from domain.effects import Remember
 from domain.hardware_events import JobFinished
@@ -41,6 +42,7 @@ class DiagnosticsBlock(Block):
     name = "diagnostics"
     jobs = (UploadLog,)
     keys = (LOG_UPLOAD_KEY,)
+    needs = {"security": "security"}       # the security log a SecurityLog upload carries
 
     def __init__(self, ctx: Context, stored: StoredState, args) -> None:
         super().__init__(ctx, stored, args)
@@ -125,9 +127,15 @@ class DiagnosticsBlock(Block):
         notices = notices or [m.LogStatusNotificationRequest(status=u.status, request_id=u.request_id)]
         self.ctx.outbox.post_durable(notices, kv={LOG_UPLOAD_KEY: u.dump()})
 
-    @staticmethod
-    def _job(u: LogUpload) -> UploadLog:
-        return UploadLog(u.request_id, u.log_type, u.remote_location, u.filename, u.oldest, u.latest, u.attempt)
+    def _job(self, u: LogUpload) -> UploadLog:
+        """One attempt; a SecurityLog attempt carries the security log's entries from oldestTimestamp
+        to latestTimestamp as they stand now (N01.FR.01, TC_N_35), read through the security block."""
+        lines = None
+        if u.log_type == m.Log.SecurityLog:
+            lines = security_log_lines(self.security.security_log(u.oldest, u.latest),
+                                       self.ctx.info.firmware_version, u.oldest, u.latest)
+        return UploadLog(u.request_id, u.log_type, u.remote_location, u.filename, u.oldest, u.latest, u.attempt,
+                         lines)
 
     # --- F06 TriggerMessage hook ------------------------------------------------------------------
     def _trigger(self, req: m.TriggerMessageRequest, now: float) -> None:

@@ -1,4 +1,4 @@
-"""OCA certification test cases TC_N_25, N_26, N_36 (N01 Retrieve log information) and TC_F_16
+"""OCA certification test cases TC_N_25, N_26, N_35, N_36 (N01 Retrieve log information) and TC_F_16
 (TriggerMessage LogStatusNotification - Uploading), Charging Station side.
 
 The real station against the DevCsms playing the OCTT, uploading to real servers on 127.0.0.1
@@ -12,17 +12,21 @@ Readings and chosen configured values:
   attempt ends PermissionDenied.
 - TC_N_36 and TC_F_16 need an upload in progress: the first upload goes to a loopback listener
   that takes the connection and never answers.
-- TC_N_35 (SecurityLog) is not here: this station keeps no security log yet, and answers a
-  SecurityLog upload with NotSupportedOperation (test_security_log_not_kept).
+- TC_N_35: "log information available" is the station's own security log (StartupOfTheDevice
+  of the boot, ReconfigurationOfSecurityParameters of an InstallCertificate); the test also
+  checks the uploaded file holds the entries inside oldestTimestamp..latestTimestamp only.
 """
 from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import trio
 
 from devtools.file_servers import FtpFileServer, HttpFileServer
 from tests.conformance.conftest import expect_call
-from tests.conformance.fw_rig import CALL_WAIT
+from tests.conformance.fw_rig import CALL_WAIT, iso, manufacturer
 
 pytestmark = pytest.mark.real_clock
 TIMEOUT = 30
@@ -32,8 +36,9 @@ def log_status(status: str, request_id: int | None):
     return lambda p: p.get("status") == status and p.get("requestId") == request_id
 
 
-def get_log(request_id: int, url: str, log_type: str = "DiagnosticsLog", **extra) -> dict:
-    return {"requestId": request_id, "logType": log_type, "log": {"remoteLocation": url}, **extra}
+def get_log(request_id: int, url: str, log_type: str = "DiagnosticsLog", *, log: dict | None = None,
+            **extra) -> dict:
+    return {"requestId": request_id, "logType": log_type, "log": {"remoteLocation": url, **(log or {})}, **extra}
 
 
 @pytest.fixture
@@ -138,15 +143,47 @@ async def test_TC_F_16_CS_trigger_message_log_status_notification_uploading(boot
                               where=log_status("Uploading", 35))
 
 
-async def test_security_log_not_kept_answers_not_supported_operation(boot_station, uploads):
-    """GetLog SecurityLog: this station keeps no security log yet, so after Uploading the upload
-    ends NotSupportedOperation (no retries: each attempt would say the same) and nothing is sent."""
+async def test_TC_N_35_CS_retrieve_log_information_security_log_success(boot_station, uploads):
+    """Memory State "log information available": the station's own security events, the
+    StartupOfTheDevice of its boot and a ReconfigurationOfSecurityParameters of an
+    InstallCertificate after `boundary`; the window [before the boot, boundary] uploads the first
+    and not the second, and a second GetLog from `boundary` on the other way round."""
     folder, http = uploads
+    before = datetime.now(timezone.utc) - timedelta(seconds=1)
     with trio.fail_after(TIMEOUT):
         async with boot_station() as cs:
+            await trio.sleep(0.3)
+            boundary = datetime.now(timezone.utc)
+            await trio.sleep(0.3)
+            res = await cs.call("InstallCertificate", {"certificateType": "ManufacturerRootCertificate",
+                                                       "certificate": manufacturer().root.pem})
+            assert res["status"] == "Accepted", f"Before (preparations): {res}"
             mark = cs.mark()
-            res = await cs.call("GetLog", get_log(36, http.url("logs/"), "SecurityLog", retries=0))
+            res = await cs.call("GetLog", get_log(37, http.url("logs/"), "SecurityLog",
+                                                  log={"oldestTimestamp": iso(before), "latestTimestamp": iso(boundary)}))
+            assert res["status"] == "Accepted" and res.get("filename"), f"step 2: {res}"
+            i, _ = await expect_call(cs, "LogStatusNotification", after=mark, timeout=CALL_WAIT, step="step 3",
+                                     where=log_status("Uploading", 37))
+            await expect_call(cs, "LogStatusNotification", after=i + 1, timeout=CALL_WAIT, step="step 5",
+                              where=log_status("Uploaded", 37))
+            inside = security_entries(folder / "uploads" / res["filename"])
+            assert [kind for _, kind in inside] == ["StartupOfTheDevice"], inside
+            assert all(before <= t <= boundary for t, _ in inside), inside
+
+            mark = cs.mark()
+            res = await cs.call("GetLog", get_log(38, http.url("logs/"), "SecurityLog",
+                                                  log={"oldestTimestamp": iso(boundary)}))
             assert res["status"] == "Accepted", res
-            await expect_call(cs, "LogStatusNotification", after=mark, timeout=CALL_WAIT, step="upload",
-                              where=log_status("NotSupportedOperation", 36))
-            assert not http.requests
+            await expect_call(cs, "LogStatusNotification", after=mark, timeout=CALL_WAIT, step="second upload",
+                              where=log_status("Uploaded", 38))
+            after = security_entries(folder / "uploads" / res["filename"])
+            assert [kind for _, kind in after] == ["ReconfigurationOfSecurityParameters"], after
+            assert all(t >= boundary for t, _ in after), after
+
+
+def security_entries(uploaded: Path) -> list[tuple[datetime, str]]:
+    """(timestamp, type) of each entry line of an uploaded SecurityLog (after its '#' header)."""
+    assert uploaded.is_file(), f"the server has no {uploaded.name}: {list(uploaded.parent.iterdir())}"
+    lines = uploaded.read_text().splitlines()
+    assert lines[0].startswith("# evse-stack security log"), lines[:2]
+    return [(datetime.fromisoformat(line.split()[0].replace("Z", "+00:00")), line.split()[1]) for line in lines[1:]]

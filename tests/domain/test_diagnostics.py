@@ -75,8 +75,34 @@ def test_tc_n_35_security_log_uploaded():
     answer, frames = h.get_log(1.0, log_type="SecurityLog", request_id=9)
     assert answer["filename"].startswith("security-")
     h.settle(frames, 1.0)
-    h.done(h.uploads()[-1], True, 2.0)
+    [job] = h.uploads()
+    assert job.lines[0].startswith("# evse-stack security log") and "1 entries" in job.lines[0]
+    assert job.lines[1:] == ("2026-01-01T12:00:00.000Z StartupOfTheDevice boot reason PowerUp",)
+    assert "lines" not in repr(job)
+    h.done(job, True, 2.0)
     assert h.log_statuses() == [("Uploading", 9), ("Uploaded", 9)]
+
+
+def test_security_log_upload_carries_the_entries_between_oldest_and_latest_timestamp():
+    """The job carries the security log's entries inside [oldestTimestamp, latestTimestamp] as they
+    are at each attempt, one line each (a techInfo's line breaks become spaces)."""
+    h = booted()
+    for second, kind, info in ((5, "SettingSystemTime", "a\nb"), (7, "ResetOrReboot", None),
+                               (9, "FirmwareUpdated", "late")):
+        h.station.ctx.security_event(kind, float(second), info)
+    _, frames = h.get_log(10.0, log_type="SecurityLog", request_id=3, retries=1, retryInterval=5,
+                          oldestTimestamp=T0 + timedelta(seconds=5), latestTimestamp=T0 + timedelta(seconds=7))
+    h.settle(frames, 10.0)
+    job = h.uploads()[-1]
+    assert job.lines[1:] == ("2026-01-01T12:00:05.000Z SettingSystemTime a b",
+                             "2026-01-01T12:00:07.000Z ResetOrReboot"), job.lines
+    assert "2 entries, 2026-01-01T12:00:05.000Z .. 2026-01-01T12:00:07.000Z" in job.lines[0]
+    h.done(job, False, 11.0)
+    h.settle(h.tick(16.0), 16.0)
+    assert h.uploads()[-1].attempt == 2 and h.uploads()[-1].lines == job.lines
+    _, frames = h.get_log(20.0, request_id=4, msg_id="gl2")
+    h.settle(frames, 20.0)
+    assert h.uploads()[-1].lines is None                    # DiagnosticsLog: the runtime's records
 
 
 def test_tc_n_26_each_failed_attempt_is_reported_and_retried_after_retry_interval():
