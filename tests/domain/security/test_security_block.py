@@ -273,7 +273,7 @@ def test_a_renewed_certificate_that_does_not_connect_is_reverted_with_a_security
     assert len([e for e in r.effects if isinstance(e, ReconnectLink)]) == 1        # only the renewal's so far
     r.job(settle, None, [entry(K.CHARGING_STATION, "8")], now=9.5)
     assert len([e for e in r.effects if isinstance(e, ReconnectLink)]) == 2        # after the revert is done
-    r.settle(r.boot_accepted(now=10.0) if False else r.up(10.0), 10.0)
+    r.settle(r.up(10.0), 10.0)
     assert [c[3]["type"] for c in r.calls if c[2] == "SecurityEventNotification"] == [
         "DiscardedRenewedClientCertificate"]                  # errata 2025-01 A02.FR.29
 
