@@ -192,12 +192,14 @@ class SqliteStorage:
             for table, (clear, rows) in records.items():
                 if clear:
                     db.execute("DELETE FROM records WHERE tbl = ?", (table,))
-                db.executemany("DELETE FROM records WHERE tbl = ? AND key = ?",
-                               ((table, k) for k, v in rows.items() if v is None))
-                db.executemany("INSERT OR REPLACE INTO records (tbl, key, value) VALUES (?, ?, ?)",
-                               ((table, k, v) for k, v in rows.items() if v is not None))
+                # no statement for what is not there (the group commit's change is one delete)
+                if deletes := [(table, k) for k, v in rows.items() if v is None]:
+                    db.executemany("DELETE FROM records WHERE tbl = ? AND key = ?", deletes)
+                if upserts := [(table, k, v) for k, v in rows.items() if v is not None]:
+                    db.executemany("INSERT OR REPLACE INTO records (tbl, key, value) VALUES (?, ?, ?)", upserts)
             _set_kv(db, kv)
-            _save_variables(db, variables)
+            if variables:
+                _save_variables(db, variables)
         self._write(change, durable=durable)
 
     def probe(self) -> None:

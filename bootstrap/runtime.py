@@ -83,6 +83,8 @@ class _Cycle:
     wait: trio.CancelScope | None = None   # the event loop's wait for an event, while it waits
     reboot: str | None = None
     confirmed: bool = False             # the installer was told of this boot's Accepted BootNotification
+    # the station's next deadline as the last step left it (inf: none; None: not known, ask it)
+    deadline: float | None = None
 
 
 @dataclass
@@ -198,6 +200,7 @@ class StationRuntime:
         self.certificates: CertificateStore | None = None     # opened at each boot cycle
         self.status_board = StatusBoard()   # the local status (bootstrap/status.py)
         self._status_line: str | None = None
+        self._station_changed = False       # an effect executor called into the station (see _step)
 
     def link_settings(self, dm: DeviceModel) -> LinkSettings:
         """What the link connects with now: the network profile slot the station tries (B10) and
@@ -206,6 +209,7 @@ class StationRuntime:
         CSMSRootCertificate: M05.FR.14)."""
         station = self.station
         if station is not None:         # A05.FR.02/03: what a higher security profile needs
+            self._station_changed = True
             csms_root, station_cert = valid_credentials(self.config, self.certificates,
                                                         station.clock.utc(trio.current_time()))
             station.network.credentials_known(csms_root=csms_root, station_certificate=station_cert)
@@ -391,7 +395,9 @@ class StationRuntime:
     def _wake_at(cyc: "_Cycle") -> float:
         """When the event loop must wake up with no event: a deadline of the station, the
         watchdog, a storage retry, the group commit's bound."""
-        deadline = cyc.station.next_deadline()
+        deadline = cyc.deadline
+        if deadline is None:
+            deadline = cyc.station.next_deadline()
         return min(math.inf if deadline is None else deadline, cyc.next_ping,
                    cyc.storage.retry_at, cyc.storage.flush_at)
 
@@ -401,6 +407,7 @@ class StationRuntime:
         station, link, storage, dm, wire_on = cyc.station, cyc.link, cyc.storage, cyc.dm, cyc.wire_on
         service = self.deployment.service
         now = trio.current_time()
+        cyc.deadline = None                   # not known until this step has handled its input
         if now >= cyc.next_ping:
             service.watchdog()
             cyc.next_ping = now + cyc.ping_every
@@ -414,6 +421,7 @@ class StationRuntime:
             if reboot is not None:
                 return reboot
         if event is None and not ((d := station.next_deadline()) is not None and d <= now):
+            cyc.deadline = math.inf if d is None else d
             return None
         if event is None:
             effects = station.tick(now)
@@ -436,7 +444,13 @@ class StationRuntime:
             effects = station.hardware_event(event, now)
         if (d := station.next_deadline()) is not None and d <= now:
             effects += station.tick(now)
+            d = None                          # the tick moved it: ask again
+        elif d is None:
+            d = math.inf
+        self._station_changed = False
         reboot = await self._apply(effects, link, storage, dm, wire_on)
+        if not self._station_changed:         # no executor called into the station: d still holds
+            cyc.deadline = d                  # (the wait's deadline without asking it again)
         if not cyc.confirmed and station.registration is Registration.Accepted:
             cyc.confirmed = True        # the installer is told of this boot's Accepted BootNotification
             self.files.boot_accepted()
@@ -571,6 +585,7 @@ class StationRuntime:
             link.reconnect()
         if storage.discovered and self.station is not None:
             storage.discovered = False
+            self._station_changed = True
             return await self._apply(self.station.storage_failed(trio.current_time(), storage.failing),
                                      link, storage, dm, wire_on)
         return None
@@ -633,6 +648,7 @@ class StationRuntime:
             log.error("reboot refused: %s", exc)
             station = self.station
             if station is not None:
+                self._station_changed = True
                 return await self._apply(station.reboot_failed(trio.current_time(), str(exc)),
                                          run.link, run.storage, run.dm, run.wire_on)
             return None

@@ -125,6 +125,47 @@ def test_records_change_atomically_and_survive_reopen(tmp_path):
 # --- storage that cannot be written: real file systems (root: tests/fs_faults.py) ----------------
 
 
+class _Spy:
+    """The adapter's connection, recording each statement it is given (even one that runs
+    for no row: an executemany over nothing is prepared all the same)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db, self.given = db, []
+
+    def __enter__(self):
+        return self.db.__enter__()
+
+    def __exit__(self, *exc):
+        return self.db.__exit__(*exc)
+
+    def execute(self, sql, *args):
+        self.given.append(sql)
+        return self.db.execute(sql, *args)
+
+    def executemany(self, sql, rows):
+        self.given.append(sql)
+        return self.db.executemany(sql, rows)
+
+
+def test_the_group_commits_delete_runs_only_its_delete(tmp_path):
+    """The replay's per-event write (issue 16): the delete of a delivered queue record is one
+    DELETE in its transaction, no statement for the upserts, kv or variables it does not have;
+    a change with all of them still stores all of them."""
+    s = SqliteStorage(tmp_path / "station.db")
+    s.write_records("queue", {"000000000000": "e0", "000000000001": "e1"})
+    db, spy = s._db, _Spy(s._db)
+    s._db = spy
+    s.write_changes({"queue": (False, {"000000000000": None})}, {}, {}, durable=False)
+    s._db = db
+    assert [sql.split()[0] for sql in spy.given if not sql.startswith("PRAGMA")] == ["BEGIN", "DELETE"]
+    s.write_changes({"queue": (False, {"000000000001": None, "000000000002": "e2"})},
+                    {"k": "v"}, {("OCPPCommCtrlr/HeartbeatInterval", "Actual"): "42"})
+    assert s.load_records("queue") == {"000000000002": "e2"}
+    assert s.get("k") == "v"
+    assert s.load_variables() == {("OCPPCommCtrlr/HeartbeatInterval", "Actual"): "42"}
+    s.close()
+
+
 def test_a_change_that_need_not_be_durable_is_committed_with_synchronous_normal(tmp_path):
     """docs/durability.md: write_changes(durable=False) commits (another connection reads it,
     so a crash of the process keeps it) without the fsync of FULL; the next write is FULL again."""
