@@ -20,16 +20,16 @@ import argparse
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-
-from adapters.certificate_store_fs import FsCertificateStore
 from bootstrap.config import Config, ConfigError, load_config
 from bootstrap.credentials import state_dir
 from domain.security.certificates import (ROOT_KINDS, STATION_KINDS, CertificateKind, InstallStatus, KeyAlgorithm,
                                           StoreLimits)
 from ports.certificate_store import CertificateStoreError
+
+if TYPE_CHECKING:
+    from adapters.certificate_store_fs import FsCertificateStore
 
 DEFAULT_ORGANIZATION = "evse-stack"      # SecurityCtrlr.OrganizationName's default
 
@@ -38,7 +38,11 @@ class _Failed(Exception):
     """One line for stderr."""
 
 
-def _store(config: Config) -> FsCertificateStore:
+def _store(config: Config) -> "FsCertificateStore":
+    """The store under the state directory; cryptography is loaded here, not when the `evse`
+    command line is built (issue 16, start-up: `evse run` never pays for it)."""
+    from adapters.certificate_store_fs import FsCertificateStore
+
     folder = state_dir(config)
     if folder is None:
         raise _Failed('storage.path is ":memory:": the station keeps no certificate store')
@@ -81,6 +85,9 @@ def cmd_show(config: Config, args: argparse.Namespace) -> None:
         print()
     creds = store.credentials(kind) if kind in STATION_KINDS else None
     if creds is not None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes
+
         for n, cert in enumerate(x509.load_pem_x509_certificates(creds.certificate_chain.read_bytes())):
             print(f"chain[{n}]        {cert.subject.rfc4514_string()} (issuer {cert.issuer.rfc4514_string()}, "
                   f"sha256 {cert.fingerprint(hashes.SHA256()).hex()})")
