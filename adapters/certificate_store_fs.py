@@ -26,7 +26,9 @@ the fallback (it is the one that worked) and the unproven roots it had are remov
 `discard_fallback_roots` removes the fallback once the new root validated the CSMS; deleting
 the new root (DeleteCertificate) makes the fallback current again.
 
-Parsing and checks with `cryptography`; the decisions are `domain/security/certificates.py`.
+Parsing and checks with `cryptography`, loaded at the first certificate or key the store reads or
+makes (`_load_cryptography`): opening an empty store, listing it and the profile-1 boot need none
+(issue 16, start-up); the decisions are `domain/security/certificates.py`.
 Errors and logs name fields and kinds, never key material nor the PEM text.
 """
 from __future__ import annotations
@@ -42,12 +44,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
-
 from domain.security.certificates import (
     ROOT_KINDS, STATION_KINDS, TRUST_ANCHORS, CertificateEntry, CertificateFacts, CertificateKind,
     DeleteResult, DeleteStatus, HashData, InstallResult, InstallStatus, KeyAlgorithm, StoreLimits,
@@ -58,6 +54,22 @@ log = logging.getLogger("evse.certs")
 
 _TMP = ".tmp-"
 _EMPTY_STATE: dict = {"pending_key": None, "current": None, "previous": None}
+
+# cryptography's modules, set by _load_cryptography before the first certificate or key is read
+x509 = InvalidSignature = hashes = serialization = ec = rsa = NameOID = None
+
+
+def _load_cryptography() -> None:
+    """Import cryptography into this module's names (once; NameOID last, so that a thread that
+    sees it set sees the others too). Called where a certificate or a key enters the store."""
+    global x509, InvalidSignature, hashes, serialization, ec, rsa, NameOID
+    if NameOID is not None:
+        return
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
 
 
 # --- DER and hash data -------------------------------------------------------------------
@@ -94,6 +106,7 @@ def _issuer_der(cert: x509.Certificate) -> bytes:
 def public_key_bits(public_key) -> bytes:
     """The subjectPublicKey BIT STRING's contents (without its unused-bits byte) of a key's
     SubjectPublicKeyInfo: what OCSP's CertID and OCPP's issuerKeyHash hash."""
+    _load_cryptography()
     spki = public_key.public_bytes(serialization.Encoding.DER,
                                    serialization.PublicFormat.SubjectPublicKeyInfo)
     _, pos, _ = _der_element(spki, 0)
@@ -105,6 +118,7 @@ def public_key_bits(public_key) -> bytes:
 
 def certificate_hash_data(cert: x509.Certificate, issuer: x509.Certificate) -> HashData:
     """certificateHashData of `cert`, issued by `issuer` (SHA256)."""
+    _load_cryptography()
     return HashData(issuer_name_hash=hashlib.sha256(_issuer_der(cert)).hexdigest(),
                     issuer_key_hash=hashlib.sha256(public_key_bits(issuer.public_key())).hexdigest(),
                     serial_number=format(cert.serial_number, "x"))
@@ -127,6 +141,7 @@ def _is_ca(cert: x509.Certificate) -> bool:
 
 def facts(cert: x509.Certificate, issuer: x509.Certificate | None) -> CertificateFacts:
     """What the domain decides on about `cert` (its issuer: itself when None)."""
+    _load_cryptography()
     return CertificateFacts(subject=cert.subject.rfc4514_string(), is_ca=_is_ca(cert),
                             self_signed=cert.issuer == cert.subject and _issued_by(cert, cert),
                             not_before=cert.not_valid_before_utc, not_after=cert.not_valid_after_utc,
@@ -134,6 +149,7 @@ def facts(cert: x509.Certificate, issuer: x509.Certificate | None) -> Certificat
 
 
 def _parse(pem: str) -> list[x509.Certificate] | None:
+    _load_cryptography()
     try:
         return x509.load_pem_x509_certificates(pem.encode())
     except (ValueError, UnicodeEncodeError):
@@ -147,6 +163,7 @@ def _same_key(cert: x509.Certificate, key) -> bool:
 
 
 def _new_key(algorithm: KeyAlgorithm):
+    _load_cryptography()
     if algorithm is KeyAlgorithm.EC_P256:
         return ec.generate_private_key(ec.SECP256R1())
     if algorithm is KeyAlgorithm.EC_P384:
@@ -428,6 +445,7 @@ class FsCertificateStore:
         return names
 
     def _load_key(self, kind: CertificateKind, key_id: str):
+        _load_cryptography()
         data = (self._folder(kind) / f"key-{key_id}.pem").read_bytes()
         try:
             return serialization.load_pem_private_key(data, password=None)

@@ -60,3 +60,28 @@ def test_the_run_command_line_loads_no_certificate_library():
             "compose(parse_config('[station]\\nid = \"CS-1\"\\n[hardware]\\nadapter = \"sim\"\\n', Path('/tmp'),"
             " source='station.toml'), lambda: {})\n")
     assert _loaded_by(code, LAZY_ON_RUN) == []
+
+
+def test_a_profile_1_boot_on_an_empty_certificate_store_loads_no_cryptography(tmp_path):
+    """Issue 16 (start-up): what a boot cycle does with the certificate store before the
+    BootNotification (bootstrap/runtime.py _open_certificates, _certificate_catalogue,
+    link_settings) on a security profile 1 station whose store is empty loads no cryptography;
+    the first certificate the store reads does."""
+    code = ("from datetime import datetime, timezone\n"
+            "from pathlib import Path\n"
+            "from bootstrap.compose import compose\n"
+            "from bootstrap.config import parse_config\n"
+            "from bootstrap.credentials import provision, tls_files, valid_credentials\n"
+            "from domain.security.certificates import STATION_KINDS\n"
+            f"config = parse_config('[station]\\nid = \"CS-1\"\\n[hardware]\\nadapter = \"sim\"\\n"
+            f"[storage]\\npath = \"{tmp_path / 'evse.db'}\"\\n', Path('/tmp'), source='station.toml')\n"
+            "store = compose(config, lambda: {}).open_certificates()\n"
+            "now = datetime.now(timezone.utc)\n"
+            "provision(config, store, now)\n"
+            "assert store.list() == [] and not any(store.has_previous(k) for k in STATION_KINDS)\n"
+            "assert valid_credentials(config, store, now) is not None\n"
+            "tls_files(config, store)\n")
+    assert _loaded_by(code, ("cryptography",)) == []
+    assert _loaded_by(code + "store.csms_root_bundle(); from domain.security.certificates import StoreLimits\n"
+                      "store.install('CSMSRootCertificate', '-', now=now, limits=StoreLimits())\n",
+                      ("cryptography",)) != []
