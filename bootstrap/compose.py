@@ -105,7 +105,7 @@ def file_transfers() -> TransfersByScheme:
 
 def _certificates(config: Config) -> Callable[[], Any] | None:
     """The certificate store beside the SQLite file (none when storage is ":memory:"), opened
-    by the runtime at each boot cycle (cryptography imported then)."""
+    by the runtime at each boot cycle (cryptography: at the first certificate or key it reads)."""
     folder = state_dir(config)
     if folder is None:
         return None
