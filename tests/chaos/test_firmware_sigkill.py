@@ -155,7 +155,10 @@ async def test_sigkill_at_each_firmware_step(tmp_path: Path, step: str):
         problems.append(f"the download was not resumed: {http.requests}")
     if step == "Installed" and seen.count("Installed") != 2:
         problems.append(f"Installed should be sent again after the restart (unanswered): {seen}")
-    if stopped.get("status") != step or stopped.get("request_id") != 41 or "secret" in json.dumps(stopped):
+    # the sim install takes milliseconds and does not wait for the CSMS's answer to Installing: the
+    # kill (sent when the CSMS reads Installing) may land after InstallRebooting was stored
+    stored_steps = (step, "InstallRebooting") if step == "Installing" else (step,)
+    if stopped.get("status") not in stored_steps or stopped.get("request_id") != 41 or "secret" in json.dumps(stopped):
         problems.append(f"`evse firmware status` after the kill at {step}: {stopped}")
     if not finals or running.get("status") != finals[0] or running.get("active"):
         problems.append(f"`evse firmware status` of the running station: {running}, final statuses {finals}")
