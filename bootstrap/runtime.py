@@ -518,17 +518,20 @@ class StationRuntime:
     async def _open_certificates(self) -> CertificateStore | None:
         """The deployment's certificate store; None (the station starts anyway, its certificate
         operations fail with InternalError) when there is none or it cannot be opened (a state
-        directory where its folders neither exist nor can be made)."""
+        directory where its folders neither exist nor can be made). Opened, provisioned and listed
+        on the event loop, before anything else of the boot cycle runs: a few small files, and no
+        worker thread started for them (a thread left idle ends 10 s later: CPU while idle).
+        Certificate jobs (key generation, installs) run off the loop (`Deployment.blocking`)."""
         opener = self.deployment.open_certificates
         if opener is None:
             return None
         try:
-            store = await self.deployment.blocking(opener)
+            store = opener()
         except CertificateStoreError as exc:
             log.error("no certificate store: %s", exc)
             return None
         # the TOML's first CA bundle and station certificate, where the store has none (factory)
-        await self.deployment.blocking(provision, self.config, store, self._wall_clock())
+        provision(self.config, store, self._wall_clock())
         return store
 
     async def _certificate_catalogue(self) -> tuple[tuple, tuple]:
@@ -542,7 +545,7 @@ class StationRuntime:
             return tuple(store.list()), tuple(k for k in STATION_KINDS if store.has_previous(k))
 
         try:
-            return await self.deployment.blocking(read)
+            return read()
         except (CertificateStoreError, OSError) as exc:
             log.error("certificate store unreadable, starting without its certificates: %s", exc)
             return (), ()
