@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import os
+import socket
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -329,9 +330,12 @@ class SimHardware:
             else:
                 await probe.aclose()
                 raise OSError(errno.EADDRINUSE, "another simulator is listening there", path)
-        sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+        # bound by the stdlib socket: trio binds an AF_UNIX path in a worker thread, which would
+        # end 10 s later (CPU of an idle station)
+        plain = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock = trio.socket.from_stdlib_socket(plain)
         try:
-            await sock.bind(path)
+            plain.bind(path)
             sock.listen(64)
             st = os.stat(path)
         except BaseException:

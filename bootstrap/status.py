@@ -19,6 +19,7 @@ import grp
 import json
 import logging
 import os
+import socket
 import stat
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol
@@ -184,9 +185,12 @@ async def serve_status(runtime: StationRuntime, *, task_status=trio.TASK_STATUS_
     with contextlib.suppress(FileNotFoundError):
         if stat.S_ISSOCK(os.lstat(path).st_mode):
             os.unlink(path)                       # stale: bootstrap.storage_errors checked nobody listens
-    sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+    # bound by the stdlib socket: trio binds an AF_UNIX path in a worker thread, which would
+    # end 10 s later (CPU of an idle station)
+    plain = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = trio.socket.from_stdlib_socket(plain)
     try:
-        await sock.bind(path)
+        plain.bind(path)
         os.chmod(path, SOCKET_MODE)
         if gid is not None:
             os.chown(path, -1, gid)
