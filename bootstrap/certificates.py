@@ -13,8 +13,7 @@ import logging
 from domain.effects import (CertificateOutcome, DeleteRoot, DiscardFallbackRoots, InstallRoot,
                             InstallStationCertificate, MakeCsr, SettleStationCertificate)
 from domain.hardware_events import JobFinished
-from ports.certificate_store import CertificateStore, CertificateStoreError, StationCredentials
-from domain.security.certificates import CertificateKind
+from ports.certificate_store import CertificateStore, CertificateStoreError
 
 log = logging.getLogger("evse.certs")
 
@@ -58,14 +57,3 @@ def _carry_out(store: CertificateStore, job: object) -> object:
         store.discard_fallback_roots()
         return None
     raise TypeError(f"not a certificate job: {t.__name__}")
-
-
-def station_credentials(store: CertificateStore | None) -> StationCredentials | None:
-    """The current ChargingStationCertificate chain and key files, if the store has one."""
-    if store is None:
-        return None
-    try:
-        return store.credentials(CertificateKind.CHARGING_STATION)
-    except CertificateStoreError as exc:
-        log.error("station certificate unavailable: %s", exc)
-        return None
