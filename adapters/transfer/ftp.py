@@ -27,6 +27,7 @@ from urllib.parse import SplitResult, unquote
 import trio
 
 from adapters.transfer.partfile import BLOCK, PartFile, parse_url, public_url
+from adapters.transfer.tls import TlsOnFirstUse
 from ports.file_transfer import (PROGRESS_STEP, BadReply, Downloaded, Interrupted, NoSpace, NotFound,
                                  NotSupported, PermissionDenied, Progress, ServerError, TooLarge, TransferError,
                                  TransferTimeout, Uploaded)
@@ -35,11 +36,6 @@ SCHEMES = frozenset({"ftp", "ftps"})
 ABORT_WAIT = 5.0        # s: how long a cancelled call waits for its thread to let go
 T = TypeVar("T")
 
-
-def tls_context(ca_file: Path | None) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 def reply_error(where: str, exc: ftplib.Error, *, storing: bool = False) -> TransferError:
@@ -120,22 +116,11 @@ def _size_and_stamp(session: _Session, path: str) -> tuple[int | None, str | Non
     return size, stamp
 
 
-class FtpTransfer:
-    """ports.file_transfer.FileTransfer for ftp:// and ftps://."""
+class FtpTransfer(TlsOnFirstUse):
+    """ports.file_transfer.FileTransfer for ftp:// and ftps:// (`ca_file`: the CA that verifies servers,
+    else the system's trust store)."""
 
     schemes = SCHEMES
-
-    def __init__(self, *, ca_file: Path | None = None) -> None:
-        self._ca_file = ca_file
-        self._context: ssl.SSLContext | None = None
-
-    @property
-    def _tls(self) -> ssl.SSLContext:
-        """Built at the first use (loading the system's trust store takes a while: not at
-        every start of the station)."""
-        if self._context is None:
-            self._context = tls_context(self._ca_file)
-        return self._context
 
     async def download(self, url: str, destination: Path, *, max_bytes: int, timeout: float,
                        expected_sha256: str | None = None, progress: Progress | None = None) -> Downloaded:

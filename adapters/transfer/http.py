@@ -21,18 +21,13 @@ import httpx
 import trio
 
 from adapters.transfer.partfile import BLOCK, PartFile, parse_url, public_url
+from adapters.transfer.tls import TlsOnFirstUse
 from ports.file_transfer import (PROGRESS_STEP, BadReply, BadUrl, Downloaded, Interrupted, NoSpace, NotFound,
                                  NotSupported, PermissionDenied, Progress, ServerError, TooLarge, TransferError,
                                  TransferTimeout, Uploaded)
 
 SCHEMES = frozenset({"http", "https"})
 
-
-def tls_context(ca_file: Path | None) -> ssl.SSLContext:
-    """Server verification against `ca_file`, or the system's trust store; TLS 1.2 at least."""
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    return context
 
 
 def status_error(url: str, response: httpx.Response) -> TransferError:
@@ -101,22 +96,11 @@ def _total_of(response: httpx.Response, offset: int) -> int | None:
     return int(length) if length and length.isdigit() else None
 
 
-class HttpTransfer:
-    """ports.file_transfer.FileTransfer for http:// and https://."""
+class HttpTransfer(TlsOnFirstUse):
+    """ports.file_transfer.FileTransfer for http:// and https:// (`ca_file`: the CA that verifies servers,
+    else the system's trust store)."""
 
     schemes = SCHEMES
-
-    def __init__(self, *, ca_file: Path | None = None) -> None:
-        self._ca_file = ca_file
-        self._context: ssl.SSLContext | None = None
-
-    @property
-    def _tls(self) -> ssl.SSLContext:
-        """Built at the first use (loading the system's trust store takes a while: not at
-        every start of the station)."""
-        if self._context is None:
-            self._context = tls_context(self._ca_file)
-        return self._context
 
     def _client(self, timeout: float) -> httpx.AsyncClient:
         return httpx.AsyncClient(verify=self._tls, timeout=httpx.Timeout(timeout), follow_redirects=True,
