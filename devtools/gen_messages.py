@@ -502,8 +502,9 @@ JSON schemas (Part 3, {n_files} files). Do not edit by hand: change the generato
 and run `python -m devtools.gen_messages` (`make regen`); `--check` tells whether
 this file is current.
 
-Decode a CALL payload with `msgspec.json.decode(payload, type=REQUESTS[action])`
-and encode with `msgspec.json.encode(message)`.
+Decode a CALL payload with `msgspec.json.decode(payload, type=REQUESTS[action])`.
+The station encodes with `domain.ocppj.encode_message(message)` (msgspec, date-times
+with at most 3 fractional digits as Part 2 asks), not `msgspec.json.encode` directly.
 
 Names
 -----
